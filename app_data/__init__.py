@@ -1,0 +1,1 @@
+"""Application data layer: users, projects, files and thoughts."""

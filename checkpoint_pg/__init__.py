@@ -1,0 +1,1 @@
+"""PostgreSQL checkpoint savers for LangGraph."""

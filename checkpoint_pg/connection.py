@@ -1,0 +1,76 @@
+"""DSN handling shared by the savers, the CLI, the demo and the test harness.
+
+Why a module of its own: a DSN carries a password, and every place that prints,
+logs or raises about a connection must go through `mask_dsn` so that it never
+leaks. Parsing is psycopg's (`conninfo_to_dict`), so URLs and key=value strings
+are both accepted exactly as libpq accepts them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+__all__ = [
+    "DSN_ENV_VAR",
+    "InvalidDSNError",
+    "mask_dsn",
+    "resolve_dsn",
+    "validate_dsn",
+    "with_dbname",
+]
+
+DSN_ENV_VAR = "CHECKPOINT_PG_DSN"
+_SECRET_KEYS = frozenset({"password", "sslpassword"})
+_MASK = "***"
+
+
+class InvalidDSNError(ValueError):
+    """The connection string cannot be parsed; the message never contains the secret."""
+
+
+def validate_dsn(dsn: str) -> dict[str, str]:
+    """Parse `dsn` like libpq does and return its parameters.
+
+    Raises:
+        InvalidDSNError: if libpq rejects it (the message is secret-free).
+    """
+    if not isinstance(dsn, str) or not dsn.strip():
+        raise InvalidDSNError("the PostgreSQL DSN is empty")
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        # libpq's message may quote the string it could not parse, secret included.
+        raise InvalidDSNError(
+            "the PostgreSQL DSN is not a valid libpq URL or key=value string"
+        ) from _scrubbed(exc)
+    return {k: str(v) for k, v in params.items() if v is not None}
+
+
+def _scrubbed(exc: Exception) -> Exception:
+    return type(exc)("(details hidden: they may contain a password)")
+
+
+def mask_dsn(dsn: str) -> str:
+    """Return `dsn` as key=value text with every secret replaced by ``***``."""
+    try:
+        params = validate_dsn(dsn)
+    except InvalidDSNError:
+        return "<unparseable DSN>"
+    masked = {k: (_MASK if k in _SECRET_KEYS else v) for k, v in params.items()}
+    return make_conninfo("", **masked)
+
+
+def with_dbname(dsn: str, dbname: str) -> str:
+    """Return `dsn` pointing at database `dbname`, all other parameters kept."""
+    validate_dsn(dsn)
+    return make_conninfo(dsn, dbname=dbname)
+
+
+def resolve_dsn(explicit: str | None) -> str | None:
+    """Return the DSN given on the command line, else ``$CHECKPOINT_PG_DSN``, else None."""
+    if explicit:
+        return explicit
+    return os.environ.get(DSN_ENV_VAR) or None

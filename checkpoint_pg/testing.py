@@ -1,0 +1,188 @@
+"""Find a PostgreSQL server for tests and benchmarks, and hand out isolated databases on it.
+
+Order of preference (first that works wins):
+1. the DSN in ``$CHECKPOINT_PG_TEST_DSN``;
+2. a testcontainers PostgreSQL, when a Docker daemon answers (probed in well under a second);
+3. an ephemeral embedded PostgreSQL 18 with pgvector.
+
+Isolation is by database: a template database is built once, then every test gets
+``CREATE DATABASE … TEMPLATE`` (a file-level copy, ~15 ms) and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+
+from checkpoint_pg.connection import mask_dsn, with_dbname
+
+__all__ = [
+    "TEST_DSN_ENV_VAR",
+    "DatabaseFactory",
+    "TestServer",
+    "docker_available",
+    "provision_server",
+]
+
+TEST_DSN_ENV_VAR = "CHECKPOINT_PG_TEST_DSN"
+ServerSource = Literal["env", "testcontainers", "embedded"]
+
+
+@dataclass
+class TestServer:
+    """A PostgreSQL server the caller may create and drop databases on."""
+
+    __test__ = False  # not a pytest test class
+
+    admin_dsn: str
+    source: ServerSource
+    version: int = 0
+    _close: Callable[[], None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        with psycopg.connect(self.admin_dsn, autocommit=True, connect_timeout=10) as conn:
+            self.version = conn.info.server_version
+
+    @property
+    def major_version(self) -> int:
+        return self.version // 10000
+
+    def has_extension(self, name: str) -> bool:
+        """Whether extension `name` can be installed on this server."""
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = %s", (name,)
+            ).fetchone()
+        return row is not None
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+            self._close = None
+
+    def __repr__(self) -> str:  # never show a password
+        return f"TestServer(source={self.source!r}, dsn={mask_dsn(self.admin_dsn)!r})"
+
+
+def docker_available(timeout: float = 0.3) -> bool:
+    """Whether a Docker daemon answers a ping on its socket, within `timeout` seconds."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        if host.startswith("unix://"):
+            path = host.removeprefix("unix://")
+            if not Path(path).exists():
+                return False
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(path)
+        elif host.startswith("tcp://"):
+            hostport = host.removeprefix("tcp://").rstrip("/")
+            name, _, port = hostport.rpartition(":")
+            sock = socket.create_connection((name, int(port)), timeout=timeout)
+        else:
+            return False
+        with sock:
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            return b"200 OK" in sock.recv(256)
+    except OSError:
+        return False
+
+
+def _testcontainers_server() -> TestServer:
+    from testcontainers.postgres import PostgresContainer
+
+    container = PostgresContainer("pgvector/pgvector:pg17", driver=None)
+    container.start()
+    dsn = container.get_connection_url()
+    return TestServer(admin_dsn=dsn, source="testcontainers", _close=container.stop)
+
+
+def _embedded_server() -> TestServer:
+    from checkpoint_pg.embedded import start_ephemeral
+
+    server = start_ephemeral()
+    return TestServer(admin_dsn=server.dsn, source="embedded", _close=server.stop)
+
+
+def provision_server() -> TestServer:
+    """Return a server in the documented order of preference."""
+    dsn = os.environ.get(TEST_DSN_ENV_VAR)
+    if dsn:
+        return TestServer(admin_dsn=dsn, source="env")
+    if docker_available():
+        return _testcontainers_server()
+    return _embedded_server()
+
+
+class DatabaseFactory:
+    """Creates isolated databases on a server, cloned from one template built once."""
+
+    def __init__(self, server: TestServer, *, prefix: str = "cpg") -> None:
+        self.server = server
+        run = uuid.uuid4().hex[:8]
+        self._prefix = f"{prefix}_{os.getpid()}_{run}"
+        self.template = f"{self._prefix}_tmpl"
+        self._counter = itertools.count()
+        self._template_built = False
+
+    def _admin(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.server.admin_dsn, autocommit=True)
+
+    def build_template(self, prepare: Callable[[str], None] | None = None) -> None:
+        """Create the template database and run `prepare(dsn)` on it once."""
+        with self._admin() as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
+        if prepare is not None:
+            prepare(with_dbname(self.server.admin_dsn, self.template))
+        self._template_built = True
+
+    def create(self) -> str:
+        """Create a fresh database from the template and return its DSN."""
+        if not self._template_built:
+            self.build_template()
+        name = f"{self._prefix}_{next(self._counter)}"
+        with self._admin() as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(self.template)
+                )
+            )
+        return with_dbname(self.server.admin_dsn, name)
+
+    def drop(self, dsn: str) -> None:
+        """Drop the database `dsn` points at, disconnecting whoever is still on it."""
+        name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+        with self._admin() as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name)))
+            )
+
+    @contextmanager
+    def database(self) -> Iterator[str]:
+        """A fresh database for the duration of the block."""
+        dsn = self.create()
+        try:
+            yield dsn
+        finally:
+            self.drop(dsn)
+
+    def close(self) -> None:
+        """Drop the template."""
+        if self._template_built:
+            with self._admin() as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(self.template)
+                    )
+                )
+            self._template_built = False

@@ -1,0 +1,1 @@
+"""PostgreSQL long-term memory store for LangGraph."""

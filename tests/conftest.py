@@ -1,0 +1,68 @@
+"""Server provisioning for the whole suite: one server per session, one database per test.
+
+The logic lives in `checkpoint_pg.testing` so the demo and the benchmarks use the same
+code; this file only turns it into fixtures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from checkpoint_pg.testing import DatabaseFactory, TestServer, provision_server
+
+
+def _prepare_template(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        available = conn.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"
+        ).fetchone()
+        if available:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[TestServer]:
+    server = provision_server()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def db_factory(pg_server: TestServer) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(pg_server)
+    factory.build_template(_prepare_template)
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+@pytest.fixture
+def dsn(db_factory: DatabaseFactory) -> Iterator[str]:
+    """DSN of a database that exists for this test alone."""
+    with db_factory.database() as test_dsn:
+        yield test_dsn
+
+
+@pytest.fixture(scope="session")
+def has_pgvector(pg_server: TestServer) -> bool:
+    return pg_server.has_extension("vector")
+
+
+@pytest.fixture
+def requires_pgvector(has_pgvector: bool, pg_server: TestServer) -> None:
+    if not has_pgvector:
+        pytest.skip(
+            f"pgvector is not installed on the test server ({pg_server.source}, "
+            f"PostgreSQL {pg_server.major_version}); run without CHECKPOINT_PG_TEST_DSN "
+            "to use the embedded PostgreSQL 18, which has it"
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "checkpoint-pg: server from $CHECKPOINT_PG_TEST_DSN, else testcontainers, else embedded"
