@@ -1,1 +1,21 @@
-"""PostgreSQL checkpoint savers for LangGraph."""
+"""PostgreSQL checkpoint savers for LangGraph, drop-in for `langgraph-checkpoint-postgres`."""
+
+from checkpoint_pg.aio import AsyncPostgresSaver
+from checkpoint_pg.errors import (
+    CheckpointPgError,
+    ConnectionUnusableError,
+    InvalidConfigError,
+    InvalidMetadataError,
+    SchemaNotReadyError,
+)
+from checkpoint_pg.saver import PostgresSaver
+
+__all__ = [
+    "AsyncPostgresSaver",
+    "CheckpointPgError",
+    "ConnectionUnusableError",
+    "InvalidConfigError",
+    "InvalidMetadataError",
+    "PostgresSaver",
+    "SchemaNotReadyError",
+]

@@ -74,3 +74,31 @@ def resolve_dsn(explicit: str | None) -> str | None:
     if explicit:
         return explicit
     return os.environ.get(DSN_ENV_VAR) or None
+
+
+# Dead peers are detected in about a minute instead of the kernel's two hours; a server that
+# does not answer at connect time fails in seconds. Values in the DSN itself win.
+_CONNECT_DEFAULTS = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+}
+
+
+def tuned_dsn(dsn: str) -> str:
+    """`dsn` with this package's connect-timeout and keepalive defaults where it sets none."""
+    params = validate_dsn(dsn)
+    extra = {k: v for k, v in _CONNECT_DEFAULTS.items() if k not in params}
+    return make_conninfo(dsn, **extra) if extra else dsn
+
+
+def connection_kwargs(*, pooler: bool = False) -> dict[str, object]:
+    """Keyword arguments for psycopg connections made by this package.
+
+    Args:
+        pooler: True behind PgBouncer/Supavisor in transaction mode, where a prepared
+            statement may land on another server connection: prepared statements are off.
+    """
+    return {"autocommit": True, "prepare_threshold": None if pooler else 5}

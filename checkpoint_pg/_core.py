@@ -1,0 +1,213 @@
+"""The saver logic shared by `PostgresSaver` and `AsyncPostgresSaver`, as I/O-free operations.
+
+Every public saver method is one `Operation` built here; the shells execute it. Nothing in
+this module touches a connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from psycopg.types.json import Jsonb
+
+from checkpoint_pg import _prune, _rows, _schema
+from checkpoint_pg._protocol import Operation, Query, Rows, one
+from checkpoint_pg._sql import TASKS_CHANNEL, list_statement, statements_for
+from checkpoint_pg.errors import InvalidConfigError
+
+__all__ = ["PRUNE_STRATEGIES", "SaverCore"]
+
+PRUNE_STRATEGIES = ("keep_latest", "delete")
+LIST_PAGE_SIZE = 100
+
+
+def _validate_schema(schema: str | None) -> str | None:
+    if schema is None:
+        return None
+    if not isinstance(schema, str) or not schema or "\x00" in schema or len(schema) > 63:
+        raise InvalidConfigError(
+            "schema must be a non-empty PostgreSQL identifier of at most 63 bytes"
+        )
+    return schema
+
+
+class ListPager:
+    """Keyset pagination state of one `list` call."""
+
+    def __init__(
+        self,
+        core: SaverCore,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> None:
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
+            raise InvalidConfigError(f"limit must be an int or None, not {type(limit).__name__}")
+        if filter is not None and not isinstance(filter, Mapping):
+            raise InvalidConfigError(f"filter must be a dict, not {type(filter).__name__}")
+        self._core = core
+        self._remaining = limit
+        self._page_size = page_size
+        self._done = limit is not None and limit <= 0
+        predicates: set[str] = set()
+        params: dict[str, Any] = {}
+        if config is not None:
+            ref = _rows.thread_ref(config)
+            predicates.add("thread_id")
+            params["thread_id"] = ref.thread_id
+            if config["configurable"].get("checkpoint_ns") is not None:
+                predicates.add("checkpoint_ns")
+                params["checkpoint_ns"] = ref.checkpoint_ns
+            if ref.checkpoint_id:
+                predicates.add("checkpoint_id")
+                params["checkpoint_id"] = ref.checkpoint_id
+        if filter:
+            predicates.add("metadata")
+            params["metadata"] = Jsonb(dict(filter))
+        if before is not None and (before_id := get_checkpoint_id(before)):
+            predicates.add("before")
+            params["before"] = before_id
+        params["tasks"] = TASKS_CHANNEL
+        self._predicates = frozenset(predicates)
+        self._params = params
+
+    def next_operation(self) -> Operation[list[CheckpointTuple]] | None:
+        """The next page's operation, or None when the listing is complete."""
+        if self._done:
+            return None
+        size = self._page_size
+        if self._remaining is not None:
+            size = min(size, self._remaining)
+        sql = list_statement(self._core.schema, self._predicates)
+        query = Query(sql, {**self._params, "limit": size}, fetch=True)
+        return Operation(one(query, lambda rows: self._consume(rows, size)))
+
+    def _consume(self, rows: Rows, size: int) -> list[CheckpointTuple]:
+        if len(rows) < size:
+            self._done = True
+        if self._remaining is not None:
+            self._remaining -= len(rows)
+            self._done = self._done or self._remaining <= 0
+        if rows:
+            last = rows[-1]
+            self._predicates = self._predicates | {"after"}
+            self._params.update(after_id=last[2], after_thread=last[0], after_ns=last[1])
+        return [_rows.tuple_from_row(self._core.serde, row) for row in rows]
+
+
+class SaverCore(BaseCheckpointSaver[str]):
+    """State and operation builders common to the sync and async savers."""
+
+    def __init__(self, *, serde: SerializerProtocol | None = None, schema: str | None = None):
+        super().__init__(serde=serde)
+        self.schema = _validate_schema(schema)
+        self._sql = statements_for(self.schema)
+
+    # -- versions ------------------------------------------------------------------------------
+
+    def get_next_version(self, current: str | None, channel: None = None) -> str:
+        """Next channel version in the official format (zero-padded counter + random suffix)."""
+        return _rows.next_version(current)
+
+    # -- operations ----------------------------------------------------------------------------
+
+    def _setup_op(self) -> Operation[int]:
+        return Operation(_schema.migrate(self._sql, self.schema), transactional=True, writes=True)
+
+    def _get_tuple_op(self, config: RunnableConfig) -> Operation[CheckpointTuple | None]:
+        ref = _rows.thread_ref(config)
+        params = {
+            "thread_id": ref.thread_id,
+            "checkpoint_ns": ref.checkpoint_ns,
+            "checkpoint_id": ref.checkpoint_id,
+            "tasks": TASKS_CHANNEL,
+        }
+        sql = self._sql.select_by_id if ref.checkpoint_id else self._sql.select_latest
+
+        def result(rows: Rows) -> CheckpointTuple | None:
+            return _rows.tuple_from_row(self.serde, rows[0]) if rows else None
+
+        return Operation(one(Query(sql, params, fetch=True), result))
+
+    def _list_pager(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> ListPager:
+        return ListPager(self, config, filter=filter, before=before, limit=limit)
+
+    def _put_op(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> Operation[RunnableConfig]:
+        params, next_config = _rows.put_params(
+            self.serde, config, checkpoint, metadata, new_versions
+        )
+        query = Query(self._sql.upsert_checkpoint, params)
+        return Operation(one(query, lambda _: next_config), writes=True)
+
+    def _put_writes_op(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> Operation[None] | None:
+        if not writes:
+            return None
+        upsert, params = _rows.writes_params(self.serde, config, writes, task_id, task_path)
+        sql = self._sql.upsert_writes if upsert else self._sql.insert_writes
+        return Operation(one(Query(sql, params), lambda _: None), writes=True)
+
+    def _delete_thread_op(self, thread_id: str) -> Operation[None]:
+        params = {"thread_id": _rows.thread_id_of(thread_id)}
+        return Operation(one(Query(self._sql.delete_thread, params), lambda _: None), writes=True)
+
+    def _delete_for_runs_op(self, run_ids: Sequence[str]) -> Operation[None] | None:
+        ids = [_rows.thread_id_of(r) for r in run_ids]
+        if not ids:
+            return None
+        query = Query(self._sql.delete_for_runs, {"run_ids": ids}, prepare=False)
+        return Operation(one(query, lambda _: None), writes=True)
+
+    def _copy_thread_op(self, source_thread_id: str, target_thread_id: str) -> Operation[None]:
+        params = {
+            "source": _rows.thread_id_of(source_thread_id),
+            "target": _rows.thread_id_of(target_thread_id),
+        }
+        return Operation(one(Query(self._sql.copy_thread, params), lambda _: None), writes=True)
+
+    def _prune_op(self, thread_ids: Sequence[str], strategy: str) -> Operation[None] | None:
+        if strategy not in PRUNE_STRATEGIES:
+            raise InvalidConfigError(
+                f"unknown prune strategy {strategy!r}: use one of {', '.join(PRUNE_STRATEGIES)}"
+            )
+        if isinstance(thread_ids, str):
+            raise InvalidConfigError("thread_ids must be a list of thread ids, not one string")
+        ids = [_rows.thread_id_of(t) for t in thread_ids]
+        if not ids:
+            return None
+        if strategy == "delete":
+            query = Query(self._sql.prune_delete, {"thread_ids": ids}, prepare=False)
+            return Operation(one(query, lambda _: None), writes=True)
+        return Operation(_prune.keep_latest(self.schema, ids), writes=True)

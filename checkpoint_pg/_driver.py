@@ -1,0 +1,93 @@
+"""Execute core operations on a psycopg connection: the only place statements are sent.
+
+Works with whatever connection the user hands over: its row factory is ignored (cursors get
+their own), and a connection that is not in autocommit mode gets a transaction (or, inside
+the user's own transaction, a savepoint) around each operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    contextmanager,
+    nullcontext,
+)
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection, Connection, errors
+from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
+
+from checkpoint_pg._protocol import Operation, Query, Rows, adrive, drive
+from checkpoint_pg.errors import ConnectionUnusableError, SchemaNotReadyError
+
+T = TypeVar("T")
+
+
+def ensure_usable(conn: Connection[Any] | AsyncConnection[Any]) -> None:
+    """Refuse a closed connection or one stuck in a failed transaction, saying which."""
+    if conn.closed:
+        raise ConnectionUnusableError("the PostgreSQL connection given to the saver is closed")
+    if conn.info.transaction_status == TransactionStatus.INERROR:
+        raise ConnectionUnusableError(
+            "the PostgreSQL connection given to the saver is in a failed transaction: "
+            "roll it back before using the saver"
+        )
+
+
+def _needs_transaction(conn: Connection[Any] | AsyncConnection[Any], op: Operation[Any]) -> bool:
+    return op.transactional or not conn.autocommit
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn errors with a known remedy into this package's typed errors."""
+    try:
+        yield
+    except errors.UndefinedTable as exc:
+        raise SchemaNotReadyError(
+            f"the checkpoint tables are missing ({exc.diag.message_primary}): "
+            "call setup() once before using the saver"
+        ) from exc
+
+
+def run(conn: Connection[Any], op: Operation[T], pipeline: psycopg.Pipeline | None = None) -> T:
+    """Run `op` on `conn` and return its result."""
+    ensure_usable(conn)
+    tx: AbstractContextManager[Any] = (
+        conn.transaction() if _needs_transaction(conn, op) else nullcontext()
+    )
+    with translated_errors(), conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
+
+        def execute(query: Query) -> Rows:
+            cur.execute(query.sql, query.params, prepare=query.prepare)
+            return cur.fetchall() if query.fetch else []
+
+        result = drive(op, execute)
+        if pipeline is not None and op.writes:
+            pipeline.sync()
+    return result
+
+
+async def arun(
+    conn: AsyncConnection[Any], op: Operation[T], pipeline: psycopg.AsyncPipeline | None = None
+) -> T:
+    """Async twin of `run`: same steps, awaited."""
+    ensure_usable(conn)
+    tx: AbstractAsyncContextManager[Any] = (
+        conn.transaction() if _needs_transaction(conn, op) else nullcontext()
+    )
+    with translated_errors():
+        async with conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
+
+            async def execute(query: Query) -> Rows:
+                await cur.execute(query.sql, query.params, prepare=query.prepare)
+                return await cur.fetchall() if query.fetch else []
+
+            result = await adrive(op, execute)
+            if pipeline is not None and op.writes:
+                await pipeline.sync()
+    return result

@@ -1,0 +1,260 @@
+"""LangGraph objects to statement parameters and result rows back: pure, no I/O.
+
+The storage format is the official package's: primitive channel values stay inline in the
+checkpoint's JSONB, everything else goes to `checkpoint_blobs` keyed by (channel, version),
+writes go to `checkpoint_writes` with their type tag and serialised bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+from uuid import UUID
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    get_serializable_checkpoint_metadata,
+    writes_sort_key,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.types import TASKS, _DeltaSnapshot
+
+from checkpoint_pg.errors import InvalidConfigError, InvalidMetadataError
+
+_INLINE_TYPES = (str, int, float, bool)
+_EMPTY = "empty"
+
+
+@dataclass(frozen=True)
+class ThreadRef:
+    """Where a checkpoint lives: thread, namespace and (optionally) its id."""
+
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str | None
+
+    def config(self, checkpoint_id: str | None = None) -> RunnableConfig:
+        return {
+            "configurable": {
+                "thread_id": self.thread_id,
+                "checkpoint_ns": self.checkpoint_ns,
+                "checkpoint_id": checkpoint_id or self.checkpoint_id,
+            }
+        }
+
+
+def _text(value: Any, what: str, *, allow_empty: bool = True) -> str:
+    if isinstance(value, (int, UUID)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InvalidConfigError(f"{what} must be a string, not {type(value).__name__}")
+    if "\x00" in value:
+        raise InvalidConfigError(f"{what} contains a NUL byte, which PostgreSQL cannot store")
+    if not allow_empty and not value:
+        raise InvalidConfigError(f"{what} must not be empty")
+    return value
+
+
+def thread_id_of(value: Any) -> str:
+    """Validate a thread id given directly (delete_thread, copy_thread, prune)."""
+    return _text(value, "thread_id", allow_empty=False)
+
+
+def thread_ref(config: RunnableConfig | None, *, need_checkpoint_id: bool = False) -> ThreadRef:
+    """Read and validate thread id, namespace and checkpoint id from `config`."""
+    configurable = (config or {}).get("configurable")
+    if not isinstance(configurable, Mapping):
+        raise InvalidConfigError("config['configurable'] is missing: it must hold a thread_id")
+    if configurable.get("thread_id") is None:
+        raise InvalidConfigError("config['configurable']['thread_id'] is required")
+    thread_id = _text(configurable["thread_id"], "config['configurable']['thread_id']")
+    ns = _text(configurable.get("checkpoint_ns") or "", "config['configurable']['checkpoint_ns']")
+    raw_id = configurable.get("checkpoint_id") or configurable.get("thread_ts")
+    checkpoint_id = _text(raw_id, "config['configurable']['checkpoint_id']") if raw_id else None
+    if need_checkpoint_id and not checkpoint_id:
+        raise InvalidConfigError(
+            "config['configurable']['checkpoint_id'] is required: writes belong to a checkpoint"
+        )
+    return ThreadRef(thread_id, ns, checkpoint_id)
+
+
+def next_version(current: str | int | float | None) -> str:
+    """Next channel version, in the official package's format: zero-padded counter + random."""
+    if current is None:
+        counter = 0
+    elif isinstance(current, (int, float)):
+        counter = int(current)
+    else:
+        counter = int(current.split(".")[0])
+    return f"{counter + 1:032}.{random.random():016}"  # noqa: S311 - a tie-breaker, not a secret
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _json(value: Any, what: str, error: type[Exception]) -> str:
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{what} is not JSON-serialisable: {exc}") from None
+    if "\\u0000" in text:
+        raise error(f"{what} contains a NUL character, which PostgreSQL JSONB cannot store")
+    return text
+
+
+def _stays_inline(value: Any) -> bool:
+    # A string with NUL cannot live in JSONB; it goes to the blobs table instead, where
+    # every saver reading this format finds it through channel_versions.
+    if isinstance(value, str):
+        return "\x00" not in value
+    return value is None or isinstance(value, _INLINE_TYPES)
+
+
+def put_params(
+    serde: SerializerProtocol,
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    new_versions: ChannelVersions,
+) -> tuple[dict[str, Any], RunnableConfig]:
+    """Parameters of `upsert_checkpoint` and the config `put` returns."""
+    ref = thread_ref(config)
+    checkpoint_id = _text(checkpoint.get("id"), "checkpoint['id']", allow_empty=False)
+    inline = dict(checkpoint["channel_values"])
+    to_blob: dict[str, Any] = {}
+    for channel, value in checkpoint["channel_values"].items():
+        if isinstance(value, _DeltaSnapshot):
+            # The official marker: `true` inline, the snapshot itself in a blob.
+            to_blob[channel] = value
+            inline[channel] = True
+        elif not _stays_inline(value):
+            to_blob[channel] = inline.pop(channel)
+    channels, versions, types, blobs = [], [], [], []
+    for channel, version in new_versions.items():
+        # Unchanged channels already have their blob under the version the checkpoint names.
+        if channel in to_blob:
+            type_, blob = serde.dumps_typed(to_blob[channel])
+            channels.append(channel)
+            versions.append(str(version))
+            types.append(type_)
+            blobs.append(blob)
+    stored = {**checkpoint, "channel_values": inline}
+    meta = get_serializable_checkpoint_metadata(config, metadata)
+    params = {
+        "thread_id": ref.thread_id,
+        "checkpoint_ns": ref.checkpoint_ns,
+        "checkpoint_id": checkpoint_id,
+        "parent_checkpoint_id": ref.checkpoint_id,
+        "checkpoint": _json(stored, "the checkpoint", InvalidConfigError),
+        "metadata": _json(meta, "checkpoint metadata", InvalidMetadataError),
+        "channels": channels,
+        "versions": versions,
+        "types": types,
+        "blobs": blobs,
+    }
+    return params, ref.config(checkpoint_id)
+
+
+def writes_params(
+    serde: SerializerProtocol,
+    config: RunnableConfig,
+    writes: Sequence[tuple[str, Any]],
+    task_id: str,
+    task_path: str,
+) -> tuple[bool, dict[str, Any]]:
+    """Parameters of the writes statement, and whether it upserts (special channels only).
+
+    Writes to the special channels of `WRITES_IDX_MAP` replace what was stored under the same
+    index; others are inserted only if absent, so a retried `put_writes` changes nothing.
+    """
+    ref = thread_ref(config, need_checkpoint_id=True)
+    upsert = all(channel in WRITES_IDX_MAP for channel, _ in writes)
+    by_idx: dict[int, tuple[str, str, bytes]] = {}
+    for position, (channel, value) in enumerate(writes):
+        idx = WRITES_IDX_MAP.get(channel, position)
+        if idx in by_idx and not upsert:
+            continue  # as a row-by-row insert-if-absent would: the first one stays
+        type_, blob = serde.dumps_typed(value)
+        by_idx[idx] = (_text(channel, "a write's channel"), type_, blob)
+    return upsert, {
+        "thread_id": ref.thread_id,
+        "checkpoint_ns": ref.checkpoint_ns,
+        "checkpoint_id": ref.checkpoint_id,
+        "task_id": _text(task_id, "task_id"),
+        "task_path": _text(task_path, "task_path"),
+        "idxs": list(by_idx),
+        "channels": [c for c, _, _ in by_idx.values()],
+        "types": [t for _, t, _ in by_idx.values()],
+        "blobs": [b for _, _, b in by_idx.values()],
+    }
+
+
+def _zip(*columns: Sequence[Any] | None) -> list[tuple[Any, ...]]:
+    if columns[0] is None:
+        return []
+    return list(zip(*cast(Sequence[Sequence[Any]], columns), strict=True))
+
+
+def tuple_from_row(serde: SerializerProtocol, row: Sequence[Any]) -> CheckpointTuple:
+    """Turn one row of the tuple query (see _sql._SELECT_TUPLE) into a `CheckpointTuple`."""
+    (
+        thread_id,
+        checkpoint_ns,
+        checkpoint_id,
+        parent_id,
+        checkpoint,
+        metadata,
+        b_channels,
+        b_types,
+        b_blobs,
+        w_task_ids,
+        w_paths,
+        w_idxs,
+        w_channels,
+        w_types,
+        w_blobs,
+        s_types,
+        s_blobs,
+    ) = row
+    values = dict(checkpoint.get("channel_values") or {})
+    for channel, type_, blob in _zip(b_channels, b_types, b_blobs):
+        if type_ != _EMPTY:
+            values[channel] = serde.loads_typed((type_, blob))
+    if s_types:
+        # Format < 4 kept pending sends in the parent's writes; newer LangGraph expects them
+        # in the TASKS channel, so they are moved there on read (as the official saver does).
+        values[TASKS] = [serde.loads_typed(tb) for tb in zip(s_types, s_blobs, strict=True)]
+        versions = checkpoint.setdefault("channel_versions", {})
+        versions[TASKS] = max(versions.values()) if versions else next_version(None)
+    writes = sorted(
+        _zip(w_task_ids, w_paths, w_idxs, w_channels, w_types, w_blobs),
+        key=lambda w: writes_sort_key(w[1], w[0], w[2]),
+    )
+    pending: list[PendingWrite] = [
+        (task_id, channel, serde.loads_typed((type_, blob)))
+        for task_id, _, _, channel, type_, blob in writes
+    ]
+    ref = ThreadRef(thread_id, checkpoint_ns, checkpoint_id)
+    return CheckpointTuple(
+        config=ref.config(),
+        checkpoint=cast(Checkpoint, {**checkpoint, "channel_values": values}),
+        metadata=cast(CheckpointMetadata, metadata),
+        parent_config=ref.config(parent_id) if parent_id else None,
+        pending_writes=pending,
+    )

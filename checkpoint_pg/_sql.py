@@ -1,0 +1,460 @@
+"""Every SQL statement the savers run, in one place.
+
+Statements are written with ``{checkpoints}``, ``{blobs}``, ``{writes}`` and
+``{migrations}`` placeholders for the (optionally schema-qualified) table names.
+`statements_for` renders them once per schema through `psycopg.sql`, so values are
+only ever parameters and identifiers only ever quoted identifiers.
+
+Each hot-path operation is a single statement (one network round trip): data-modifying
+CTEs and ``unnest`` over arrays replace a statement per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from functools import cache
+
+from langgraph.checkpoint.serde.types import TASKS
+from psycopg import sql
+
+# -- schema -------------------------------------------------------------------------------------
+
+# The official package's migration list, by version number. The numbering is theirs: a database
+# set up by either package must look migrated to the other, so these rows are written exactly as
+# the official saver writes them (v = index in this list). They run in one transaction
+# (see _schema.py), so index builds are plain, not CONCURRENTLY: setup is all-or-nothing.
+OFFICIAL_MIGRATIONS: tuple[str, ...] = (
+    "CREATE TABLE IF NOT EXISTS {migrations} (v INTEGER PRIMARY KEY)",
+    """CREATE TABLE IF NOT EXISTS {checkpoints} (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL DEFAULT '',
+        checkpoint_id TEXT NOT NULL,
+        parent_checkpoint_id TEXT,
+        type TEXT,
+        checkpoint JSONB NOT NULL,
+        metadata JSONB NOT NULL DEFAULT '{{}}',
+        PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS {blobs} (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL DEFAULT '',
+        channel TEXT NOT NULL,
+        version TEXT NOT NULL,
+        type TEXT NOT NULL,
+        blob BYTEA,
+        PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+    )""",
+    """CREATE TABLE IF NOT EXISTS {writes} (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL DEFAULT '',
+        checkpoint_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        type TEXT,
+        blob BYTEA NOT NULL,
+        PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+    )""",
+    "ALTER TABLE {blobs} ALTER COLUMN blob DROP NOT NULL",
+    "SELECT 1",
+    "CREATE INDEX IF NOT EXISTS checkpoints_thread_id_idx ON {checkpoints} (thread_id)",
+    "CREATE INDEX IF NOT EXISTS checkpoint_blobs_thread_id_idx ON {blobs} (thread_id)",
+    "CREATE INDEX IF NOT EXISTS checkpoint_writes_thread_id_idx ON {writes} (thread_id)",
+    "ALTER TABLE {writes} ADD COLUMN IF NOT EXISTS task_path TEXT NOT NULL DEFAULT ''",
+)
+
+
+@dataclass(frozen=True)
+class Statements:
+    """The rendered statements for one schema (or the search_path when schema is None)."""
+
+    create_schema: str
+    lock_migrations: str
+    unlock_migrations: str
+    xact_lock_migrations: str
+    latest_migration: str
+    record_migration: str
+
+    select_latest: str
+    select_by_id: str
+
+    upsert_checkpoint: str
+    upsert_writes: str
+    insert_writes: str
+
+    delete_thread: str
+    delete_for_runs: str
+    copy_thread: str
+
+    prune_delete: str
+
+
+# A checkpoint row with everything `get_tuple` needs, fetched in one round trip:
+# the blobs of its channel versions, its pending writes and, for checkpoints saved
+# before format v4, the pending sends that lived in its parent's writes.
+_SELECT_TUPLE = """
+SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id,
+       c.checkpoint, c.metadata,
+       b.channels, b.types, b.blobs,
+       w.task_ids, w.task_paths, w.idxs, w.channels, w.types, w.blobs,
+       s.types, s.blobs
+FROM {checkpoints} AS c
+LEFT JOIN LATERAL (
+    SELECT array_agg(bl.channel) AS channels, array_agg(bl.type) AS types,
+           array_agg(bl.blob) AS blobs
+    FROM jsonb_each_text(c.checkpoint -> 'channel_versions') AS v(channel, version)
+    JOIN {blobs} AS bl
+      ON bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns
+     AND bl.channel = v.channel AND bl.version = v.version
+) AS b ON TRUE
+LEFT JOIN LATERAL (
+    SELECT array_agg(cw.task_id) AS task_ids, array_agg(cw.task_path) AS task_paths,
+           array_agg(cw.idx) AS idxs, array_agg(cw.channel) AS channels,
+           array_agg(cw.type) AS types, array_agg(cw.blob) AS blobs
+    FROM {writes} AS cw
+    WHERE cw.thread_id = c.thread_id AND cw.checkpoint_ns = c.checkpoint_ns
+      AND cw.checkpoint_id = c.checkpoint_id
+) AS w ON TRUE
+LEFT JOIN LATERAL (
+    SELECT array_agg(sw.type ORDER BY sw.task_path, sw.task_id, sw.idx) AS types,
+           array_agg(sw.blob ORDER BY sw.task_path, sw.task_id, sw.idx) AS blobs
+    FROM {writes} AS sw
+    WHERE (c.checkpoint ->> 'v')::int < 4 AND c.parent_checkpoint_id IS NOT NULL
+      AND sw.thread_id = c.thread_id AND sw.checkpoint_ns = c.checkpoint_ns
+      AND sw.checkpoint_id = c.parent_checkpoint_id AND sw.channel = %(tasks)s
+) AS s ON TRUE
+"""
+
+_SELECT_LATEST = (
+    _SELECT_TUPLE
+    + """
+WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = %(checkpoint_ns)s
+ORDER BY c.checkpoint_id DESC
+LIMIT 1"""
+)
+
+_SELECT_BY_ID = (
+    _SELECT_TUPLE
+    + """
+WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = %(checkpoint_ns)s
+  AND c.checkpoint_id = %(checkpoint_id)s"""
+)
+
+# `list` pages by keyset on (checkpoint_id, thread_id, checkpoint_ns) descending, so a
+# page costs the same at any depth of a long thread and memory stays bounded. Each
+# combination of filters is its own statement text: a `%s IS NULL OR …` predicate would
+# defeat the index once the server switches a prepared statement to a generic plan.
+_ORDER_PAGE = """
+ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC
+LIMIT %(limit)s"""
+
+_LIST_PREDICATES = {
+    "thread_id": "c.thread_id = %(thread_id)s",
+    "checkpoint_ns": "c.checkpoint_ns = %(checkpoint_ns)s",
+    "checkpoint_id": "c.checkpoint_id = %(checkpoint_id)s",
+    "before": "c.checkpoint_id < %(before)s",
+    "metadata": "c.metadata @> %(metadata)s",
+    "after": (
+        "(c.checkpoint_id, c.thread_id, c.checkpoint_ns)"
+        " < (%(after_id)s, %(after_thread)s, %(after_ns)s)"
+    ),
+}
+
+
+@cache
+def list_statement(schema: str | None, predicates: frozenset[str]) -> str:
+    """The `list` page query filtered by `predicates` (names from _LIST_PREDICATES)."""
+    unknown = predicates - _LIST_PREDICATES.keys()
+    assert not unknown, unknown
+    where = " AND ".join(_LIST_PREDICATES[p] for p in _LIST_PREDICATES if p in predicates)
+    return render(_SELECT_TUPLE + "WHERE " + (where or "TRUE") + _ORDER_PAGE, schema)
+
+
+# One statement stores the new blobs and the checkpoint: atomic, one round trip.
+_UPSERT_CHECKPOINT = """
+WITH new_blobs AS (
+    INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT %(thread_id)s, %(checkpoint_ns)s, x.channel, x.version, x.type, x.blob
+    FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
+                %(blobs)s::bytea[]) AS x(channel, version, type, blob)
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+)
+INSERT INTO {checkpoints}
+    (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
+VALUES (%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_checkpoint_id)s,
+        %(checkpoint)s, %(metadata)s)
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
+DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata"""
+
+_WRITES_INSERT = """
+INSERT INTO {writes}
+    (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
+       x.idx, x.channel, x.type, x.blob
+FROM unnest(%(idxs)s::int[], %(channels)s::text[], %(types)s::text[], %(blobs)s::bytea[])
+     AS x(idx, channel, type, blob)
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)"""
+
+_UPSERT_WRITES = (
+    _WRITES_INSERT
+    + """
+DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"""
+)
+_INSERT_WRITES = _WRITES_INSERT + "\nDO NOTHING"
+
+_DELETE_THREAD = """
+WITH gone_writes AS (
+    DELETE FROM {writes} WHERE thread_id = %(thread_id)s
+), gone_blobs AS (
+    DELETE FROM {blobs} WHERE thread_id = %(thread_id)s
+)
+DELETE FROM {checkpoints} WHERE thread_id = %(thread_id)s"""
+
+# The checkpoints a run created go, with their writes; a blob goes when no checkpoint
+# that stays refers to its (channel, version) any longer.
+_DELETE_FOR_RUNS = """
+WITH gone AS (
+    DELETE FROM {checkpoints}
+    WHERE metadata ->> 'run_id' = ANY(%(run_ids)s::text[])
+    RETURNING thread_id, checkpoint_ns, checkpoint_id, checkpoint -> 'channel_versions' AS versions
+), gone_writes AS (
+    DELETE FROM {writes} AS w
+    USING gone
+    WHERE w.thread_id = gone.thread_id AND w.checkpoint_ns = gone.checkpoint_ns
+      AND w.checkpoint_id = gone.checkpoint_id
+), freed AS (
+    SELECT DISTINCT gone.thread_id, gone.checkpoint_ns, v.key AS channel, v.value AS version
+    FROM gone CROSS JOIN LATERAL jsonb_each_text(gone.versions) AS v
+)
+DELETE FROM {blobs} AS b
+USING freed
+WHERE b.thread_id = freed.thread_id AND b.checkpoint_ns = freed.checkpoint_ns
+  AND b.channel = freed.channel AND b.version = freed.version
+  AND NOT EXISTS (
+      SELECT 1 FROM {checkpoints} AS k
+      WHERE k.thread_id = freed.thread_id AND k.checkpoint_ns = freed.checkpoint_ns
+        AND k.checkpoint -> 'channel_versions' ->> freed.channel = freed.version
+        AND (k.metadata ->> 'run_id' IS NULL
+             OR k.metadata ->> 'run_id' <> ALL(%(run_ids)s::text[]))
+  )"""
+
+# Copies every checkpoint (the whole parent chain), blob and write of the source thread.
+# Rows already at the target are left as they are, so a retried copy is harmless.
+_COPY_THREAD = """
+WITH copied_blobs AS (
+    INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT %(target)s, checkpoint_ns, channel, version, type, blob
+    FROM {blobs} WHERE thread_id = %(source)s
+    ON CONFLICT DO NOTHING
+), copied_writes AS (
+    INSERT INTO {writes}
+        (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+    SELECT %(target)s, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob
+    FROM {writes} WHERE thread_id = %(source)s
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO {checkpoints}
+    (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata)
+SELECT %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata
+FROM {checkpoints} WHERE thread_id = %(source)s
+ON CONFLICT DO NOTHING"""
+
+_PRUNE_DELETE = """
+WITH gone_writes AS (
+    DELETE FROM {writes} WHERE thread_id = ANY(%(thread_ids)s::text[])
+), gone_blobs AS (
+    DELETE FROM {blobs} WHERE thread_id = ANY(%(thread_ids)s::text[])
+)
+DELETE FROM {checkpoints} WHERE thread_id = ANY(%(thread_ids)s::text[])"""
+
+
+def _tables(schema: str | None) -> dict[str, sql.Composable]:
+    def name(table: str) -> sql.Composable:
+        if schema is None:
+            return sql.Identifier(table)
+        return sql.Identifier(schema, table)
+
+    return {
+        "checkpoints": name("checkpoints"),
+        "blobs": name("checkpoint_blobs"),
+        "writes": name("checkpoint_writes"),
+        "migrations": name("checkpoint_migrations"),
+        "schema": sql.Identifier(schema) if schema else sql.SQL(""),
+    }
+
+
+def render(template: str, schema: str | None, **extra: sql.Composable) -> str:
+    """Render one statement template for `schema` into plain SQL text."""
+    return sql.SQL(template).format(**{**_tables(schema), **extra}).as_string(None)
+
+
+@cache
+def statements_for(schema: str | None) -> Statements:
+    """The statements of a saver whose tables live in `schema` (None: the search_path)."""
+    texts = {
+        "create_schema": "CREATE SCHEMA IF NOT EXISTS {schema}" if schema else "SELECT 1",
+        "lock_migrations": "SELECT pg_advisory_lock(hashtextextended(%s, 0))",
+        "unlock_migrations": "SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
+        "xact_lock_migrations": "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        "latest_migration": "SELECT max(v) FROM {migrations}",
+        "record_migration": "INSERT INTO {migrations} (v) VALUES (%s) ON CONFLICT DO NOTHING",
+        "select_latest": _SELECT_LATEST,
+        "select_by_id": _SELECT_BY_ID,
+        "upsert_checkpoint": _UPSERT_CHECKPOINT,
+        "upsert_writes": _UPSERT_WRITES,
+        "insert_writes": _INSERT_WRITES,
+        "delete_thread": _DELETE_THREAD,
+        "delete_for_runs": _DELETE_FOR_RUNS,
+        "copy_thread": _COPY_THREAD,
+        "prune_delete": _PRUNE_DELETE,
+    }
+    assert set(texts) == {f.name for f in fields(Statements)}
+    return Statements(**{key: render(text, schema) for key, text in texts.items()})
+
+
+def migration_sql(version: int, schema: str | None) -> str:
+    """Render official migration `version` for `schema`."""
+    return render(OFFICIAL_MIGRATIONS[version], schema)
+
+
+TASKS_CHANNEL = TASKS
+
+
+# -- prune keep_latest ----------------------------------------------------------------------------
+
+# Per thread and namespace: the latest checkpoint and what deciding what to keep needs:
+# the parent that holds its pending sends when it predates format v4, the delta channels it
+# rebuilds from ancestors, and the root checkpoint a subgraph call started from.
+_PRUNE_HEADS = """
+SELECT h.thread_id, h.checkpoint_ns, h.checkpoint_id,
+       CASE WHEN (c.checkpoint ->> 'v')::int < 4 AND EXISTS (
+           SELECT 1 FROM {writes} AS w
+           WHERE w.thread_id = h.thread_id AND w.checkpoint_ns = h.checkpoint_ns
+             AND w.checkpoint_id = c.parent_checkpoint_id AND w.channel = %(tasks)s
+       ) THEN c.parent_checkpoint_id END AS sends_parent,
+       ARRAY(
+           SELECT jsonb_object_keys(
+               CASE WHEN jsonb_typeof(c.metadata -> 'counters_since_delta_snapshot') = 'object'
+                    THEN c.metadata -> 'counters_since_delta_snapshot' ELSE '{{}}' END)
+           UNION
+           SELECT v.key FROM jsonb_each(c.checkpoint -> 'channel_versions') AS v
+           WHERE c.metadata ? 'delta_writes_versioned'
+             AND NOT coalesce(c.checkpoint -> 'channel_values', '{{}}') ? v.key
+       ) AS delta_channels,
+       c.metadata -> 'parents' ->> '' AS root,
+       EXISTS (
+           SELECT 1 FROM {checkpoints} AS r
+           WHERE r.thread_id = h.thread_id AND r.checkpoint_ns = ''
+             AND r.checkpoint_id = c.metadata -> 'parents' ->> ''
+       ) AS root_saved
+FROM (
+    SELECT DISTINCT ON (thread_id, checkpoint_ns) thread_id, checkpoint_ns, checkpoint_id
+    FROM {checkpoints}
+    WHERE thread_id = ANY(%(thread_ids)s::text[])
+    ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC
+) AS h
+JOIN {checkpoints} AS c
+  ON c.thread_id = h.thread_id AND c.checkpoint_ns = h.checkpoint_ns
+ AND c.checkpoint_id = h.checkpoint_id"""
+
+# Walks each head's parent chain until every delta channel it needs has met a stored value
+# (a snapshot, or a plain value from before the channel became a DeltaChannel).
+_PRUNE_DELTA_CHAINS = """
+WITH RECURSIVE chain (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, remaining)
+AS (
+    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, s.channels
+    FROM jsonb_to_recordset(%(seeds)s::jsonb)
+         AS s(thread_id text, checkpoint_ns text, head text, channels text[])
+    JOIN {checkpoints} AS c
+      ON c.thread_id = s.thread_id AND c.checkpoint_ns = s.checkpoint_ns
+     AND c.checkpoint_id = s.head
+    UNION ALL
+    SELECT p.thread_id, p.checkpoint_ns, p.checkpoint_id, p.parent_checkpoint_id,
+           ARRAY(SELECT ch FROM unnest(chain.remaining) AS ch
+                 WHERE NOT coalesce(p.checkpoint -> 'channel_values', '{{}}') ? ch)
+    FROM chain
+    JOIN {checkpoints} AS p
+      ON p.thread_id = chain.thread_id AND p.checkpoint_ns = chain.checkpoint_ns
+     AND p.checkpoint_id = chain.parent_checkpoint_id
+    WHERE cardinality(chain.remaining) > 0
+)
+SELECT DISTINCT thread_id, checkpoint_ns, checkpoint_id FROM chain"""
+
+# Deletes, in one statement, every checkpoint of the listed namespaces that is older than
+# the namespace's bound (or equal to it, for a finished subgraph call) and not kept; their
+# writes; the blobs no kept checkpoint refers to; and unlinks kept checkpoints from deleted
+# parents. Checkpoints saved after the heads were read are newer than every bound: untouched.
+_PRUNE_APPLY = """
+WITH bounds AS (
+    SELECT * FROM unnest(%(b_threads)s::text[], %(b_ns)s::text[], %(b_ids)s::text[],
+                         %(b_inclusive)s::bool[])
+         AS b(thread_id, checkpoint_ns, bound, inclusive)
+), kept AS (
+    SELECT * FROM unnest(%(k_threads)s::text[], %(k_ns)s::text[], %(k_ids)s::text[])
+         AS k(thread_id, checkpoint_ns, checkpoint_id)
+), gone AS (
+    DELETE FROM {checkpoints} AS c
+    USING bounds AS b
+    WHERE c.thread_id = b.thread_id AND c.checkpoint_ns = b.checkpoint_ns
+      AND (c.checkpoint_id < b.bound OR (b.inclusive AND c.checkpoint_id = b.bound))
+      AND NOT EXISTS (
+          SELECT 1 FROM kept AS k
+          WHERE k.thread_id = c.thread_id AND k.checkpoint_ns = c.checkpoint_ns
+            AND k.checkpoint_id = c.checkpoint_id)
+    RETURNING c.thread_id, c.checkpoint_ns, c.checkpoint_id,
+              c.checkpoint -> 'channel_versions' AS versions
+), gone_writes AS (
+    DELETE FROM {writes} AS w
+    USING gone
+    WHERE w.thread_id = gone.thread_id AND w.checkpoint_ns = gone.checkpoint_ns
+      AND w.checkpoint_id = gone.checkpoint_id
+), freed AS (
+    SELECT DISTINCT gone.thread_id, gone.checkpoint_ns, v.key AS channel, v.value AS version
+    FROM gone CROSS JOIN LATERAL jsonb_each_text(gone.versions) AS v
+), still_used AS (
+    SELECT DISTINCT c.thread_id, c.checkpoint_ns, v.key AS channel, v.value AS version
+    FROM {checkpoints} AS c
+    JOIN bounds AS b ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
+    CROSS JOIN LATERAL jsonb_each_text(c.checkpoint -> 'channel_versions') AS v
+    WHERE NOT (c.checkpoint_id < b.bound OR (b.inclusive AND c.checkpoint_id = b.bound))
+       OR EXISTS (
+          SELECT 1 FROM kept AS k
+          WHERE k.thread_id = c.thread_id AND k.checkpoint_ns = c.checkpoint_ns
+            AND k.checkpoint_id = c.checkpoint_id)
+), gone_blobs AS (
+    DELETE FROM {blobs} AS bl
+    USING freed AS f
+    WHERE bl.thread_id = f.thread_id AND bl.checkpoint_ns = f.checkpoint_ns
+      AND bl.channel = f.channel AND bl.version = f.version
+      AND NOT EXISTS (
+          SELECT 1 FROM still_used AS u
+          WHERE u.thread_id = f.thread_id AND u.checkpoint_ns = f.checkpoint_ns
+            AND u.channel = f.channel AND u.version = f.version)
+)
+UPDATE {checkpoints} AS c
+SET parent_checkpoint_id = NULL
+FROM kept AS k
+WHERE c.thread_id = k.thread_id AND c.checkpoint_ns = k.checkpoint_ns
+  AND c.checkpoint_id = k.checkpoint_id
+  AND c.parent_checkpoint_id IS NOT NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM kept AS k2
+      WHERE k2.thread_id = c.thread_id AND k2.checkpoint_ns = c.checkpoint_ns
+        AND k2.checkpoint_id = c.parent_checkpoint_id)"""
+
+
+@dataclass(frozen=True)
+class PruneStatements:
+    heads: str
+    delta_chains: str
+    apply: str
+
+
+@cache
+def prune_statements_for(schema: str | None) -> PruneStatements:
+    """The keep_latest statements for `schema`."""
+    return PruneStatements(
+        heads=render(_PRUNE_HEADS, schema),
+        delta_chains=render(_PRUNE_DELTA_CHAINS, schema),
+        apply=render(_PRUNE_APPLY, schema),
+    )

@@ -1,0 +1,236 @@
+"""`AsyncPostgresSaver`: the asyncio shell around the shared core."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from psycopg import AsyncConnection, AsyncPipeline
+from psycopg_pool import AsyncConnectionPool
+
+from checkpoint_pg import _driver
+from checkpoint_pg._core import SaverCore
+from checkpoint_pg._protocol import Operation
+from checkpoint_pg.connection import connection_kwargs, tuned_dsn
+
+__all__ = ["AsyncPostgresSaver"]
+
+T = TypeVar("T")
+
+
+class AsyncPostgresSaver(SaverCore):
+    """Async checkpoint saver on PostgreSQL, drop-in for the official `AsyncPostgresSaver`.
+
+    Its blocking methods (`get_tuple`, `put`, …) may be called from other threads while its
+    event loop runs; on the loop's own thread they raise, as they would deadlock.
+    """
+
+    lock: asyncio.Lock
+
+    def __init__(
+        self,
+        conn: AsyncConnection[Any] | AsyncConnectionPool[Any],
+        pipe: AsyncPipeline | None = None,
+        serde: SerializerProtocol | None = None,
+        *,
+        schema: str | None = None,
+    ) -> None:
+        super().__init__(serde=serde, schema=schema)
+        if not isinstance(conn, (AsyncConnection, AsyncConnectionPool)):
+            raise TypeError(
+                "conn must be a psycopg AsyncConnection or AsyncConnectionPool, "
+                f"not {type(conn).__name__}"
+            )
+        if isinstance(conn, AsyncConnectionPool) and pipe is not None:
+            raise ValueError("a pipeline belongs to one connection: it cannot be used with a pool")
+        self.conn = conn
+        self.pipe = pipe
+        self.lock = asyncio.Lock()
+        try:
+            self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(
+        cls,
+        conn_string: str,
+        *,
+        pipeline: bool = False,
+        serde: SerializerProtocol | None = None,
+        schema: str | None = None,
+        pool_size: int = 10,
+        pooler: bool = False,
+    ) -> AsyncIterator[AsyncPostgresSaver]:
+        """Async twin of `PostgresSaver.from_conn_string`."""
+        dsn = tuned_dsn(conn_string)
+        kwargs = connection_kwargs(pooler=pooler)
+        if pipeline:
+            async with (
+                await AsyncConnection.connect(dsn, **kwargs) as conn,  # type: ignore[arg-type]
+                conn.pipeline() as pipe,
+            ):
+                yield cls(conn, pipe, serde=serde, schema=schema)
+            return
+        async with AsyncConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=pool_size,
+            kwargs=kwargs,
+            check=AsyncConnectionPool.check_connection,
+            name="checkpoint-pg",
+            open=False,
+        ) as pool:
+            yield cls(pool, serde=serde, schema=schema)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _run(self, op: Operation[T]) -> T:
+        if isinstance(self.conn, AsyncConnectionPool):
+            async with self.conn.connection() as conn:
+                return await _driver.arun(conn, op, self.pipe)
+        async with self.lock:
+            return await _driver.arun(self.conn, op, self.pipe)
+
+    def _blocking(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the saver's loop from another thread and wait for it."""
+        loop = self.loop
+        if loop is None or not loop.is_running():
+            coro.close()
+            raise RuntimeError(
+                "AsyncPostgresSaver's blocking methods need its event loop running in another "
+                "thread; use the async methods (aget_tuple, aput, …) instead"
+            )
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            coro.close()
+            raise asyncio.InvalidStateError(
+                "Synchronous calls to AsyncPostgresSaver are only allowed from a different "
+                "thread. From the main thread, use the async interface. For example, use "
+                "`checkpointer.alist(...)` or `await graph.ainvoke(...)`."
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    # -- async API ---------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Create or migrate the tables; safe to call from many processes, on every start."""
+        await self._run(self._setup_op())
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint `config` names (or the thread's latest), with its pending writes."""
+        return await self._run(self._get_tuple_op(config))
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Checkpoints newest first, fetched page by page (no connection held between pages)."""
+        pager = self._list_pager(config, filter=filter, before=before, limit=limit)
+        while (op := pager.next_operation()) is not None:
+            for item in await self._run(op):
+                yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint and its new channel blobs in one statement."""
+        return await self._run(self._put_op(config, checkpoint, metadata, new_versions))
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes for a checkpoint in one statement (none for no writes)."""
+        if (op := self._put_writes_op(config, writes, task_id, task_path)) is not None:
+            await self._run(op)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, blob and write of a thread, atomically."""
+        await self._run(self._delete_thread_op(thread_id))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints the given runs created, with their writes and orphaned blobs."""
+        if (op := self._delete_for_runs_op(run_ids)) is not None:
+            await self._run(op)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread's whole history (checkpoints, blobs, writes) to another thread id."""
+        await self._run(self._copy_thread_op(source_thread_id, target_thread_id))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune threads: ``"delete"`` everything, or ``"keep_latest"`` (DeltaChannel-aware)."""
+        if (op := self._prune_op(thread_ids, strategy)) is not None:
+            await self._run(op)
+
+    # -- blocking API, for callers on other threads -----------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._blocking(self.aget_tuple(config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        pager = self._list_pager(config, filter=filter, before=before, limit=limit)
+        while (op := pager.next_operation()) is not None:
+            yield from self._blocking(self._run(op))
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self._blocking(self.aput(config, checkpoint, metadata, new_versions))
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self._blocking(self.aput_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._blocking(self.adelete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._blocking(self.adelete_for_runs(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._blocking(self.acopy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._blocking(self.aprune(thread_ids, strategy=strategy))

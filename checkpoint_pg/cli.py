@@ -1,0 +1,58 @@
+"""The `checkpoint-pg` command."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from checkpoint_pg.connection import DSN_ENV_VAR, InvalidDSNError, mask_dsn, validate_dsn
+
+__all__ = ["main"]
+
+_dsn_option = click.option(
+    "--dsn",
+    envvar=DSN_ENV_VAR,
+    default=None,
+    help=f"PostgreSQL DSN (or ${DSN_ENV_VAR}); default: the embedded PostgreSQL.",
+)
+
+
+def _checked(dsn: str | None) -> str | None:
+    if dsn is None:
+        return None
+    try:
+        validate_dsn(dsn)
+    except InvalidDSNError as exc:
+        raise click.BadParameter(str(exc), param_hint="--dsn") from None
+    return dsn
+
+
+@click.group()
+def main() -> None:
+    """PostgreSQL persistence for LangGraph agents."""
+
+
+@main.command()
+@_dsn_option
+def demo(dsn: str | None) -> None:
+    """Run a small graph with durable checkpoints and print its history."""
+    from checkpoint_pg.demo import run_demo
+
+    run_demo(_checked(dsn), say=click.echo)
+
+
+@main.command()
+@_dsn_option
+def setup(dsn: str | None) -> None:
+    """Create or migrate the checkpoint tables."""
+    from checkpoint_pg.demo import database
+    from checkpoint_pg.saver import PostgresSaver
+
+    with database(_checked(dsn), click.echo) as url, PostgresSaver.from_conn_string(url) as saver:
+        saver.setup()
+    click.echo(f"checkpoint tables are ready ({mask_dsn(url)})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""`PostgresSaver`: the blocking shell around the shared core."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from psycopg import Connection, Pipeline
+from psycopg_pool import ConnectionPool
+
+from checkpoint_pg import _driver
+from checkpoint_pg._core import SaverCore
+from checkpoint_pg._protocol import Operation
+from checkpoint_pg.connection import connection_kwargs, tuned_dsn
+
+__all__ = ["PostgresSaver"]
+
+T = TypeVar("T")
+
+
+class PostgresSaver(SaverCore):
+    """Checkpoint saver on PostgreSQL, drop-in for the official `PostgresSaver`.
+
+    Args:
+        conn: a psycopg `Connection` (any row factory, autocommit or not) or a `ConnectionPool`.
+        pipe: an open pipeline of `conn`, to batch with other work (single connection only).
+        serde: the serializer; LangGraph's `JsonPlusSerializer` by default.
+        schema: keyword-only; put the tables in this PostgreSQL schema instead of the search_path.
+    """
+
+    lock: threading.Lock
+
+    def __init__(
+        self,
+        conn: Connection[Any] | ConnectionPool[Any],
+        pipe: Pipeline | None = None,
+        serde: SerializerProtocol | None = None,
+        *,
+        schema: str | None = None,
+    ) -> None:
+        super().__init__(serde=serde, schema=schema)
+        if not isinstance(conn, (Connection, ConnectionPool)):
+            raise TypeError(
+                f"conn must be a psycopg Connection or ConnectionPool, not {type(conn).__name__}"
+            )
+        if isinstance(conn, ConnectionPool) and pipe is not None:
+            raise ValueError("a pipeline belongs to one Connection: it cannot be used with a pool")
+        self.conn = conn
+        self.pipe = pipe
+        self.lock = threading.Lock()
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(
+        cls,
+        conn_string: str,
+        *,
+        pipeline: bool = False,
+        serde: SerializerProtocol | None = None,
+        schema: str | None = None,
+        pool_size: int = 10,
+        pooler: bool = False,
+    ) -> Iterator[PostgresSaver]:
+        """A saver on a new connection pool (or, with ``pipeline=True``, one pipelined connection).
+
+        Args:
+            conn_string: libpq URL or key=value DSN.
+            pipeline: use a single connection in pipeline mode, like the official saver does.
+            pool_size: most connections the pool opens.
+            pooler: behind PgBouncer/Supavisor in transaction mode: no prepared statements.
+        """
+        dsn = tuned_dsn(conn_string)
+        kwargs = connection_kwargs(pooler=pooler)
+        if pipeline:
+            with Connection.connect(dsn, **kwargs) as conn, conn.pipeline() as pipe:  # type: ignore[arg-type]
+                yield cls(conn, pipe, serde=serde, schema=schema)
+            return
+        with ConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=pool_size,
+            kwargs=kwargs,
+            check=ConnectionPool.check_connection,
+            name="checkpoint-pg",
+            open=False,
+        ) as pool:
+            yield cls(pool, serde=serde, schema=schema)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection[Any]]:
+        if isinstance(self.conn, ConnectionPool):
+            with self.conn.connection() as conn:
+                yield conn
+        else:
+            with self.lock:
+                yield self.conn
+
+    def _run(self, op: Operation[T]) -> T:
+        with self._connection() as conn:
+            return _driver.run(conn, op, self.pipe)
+
+    # -- BaseCheckpointSaver ------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create or migrate the tables; safe to call from many processes, on every start."""
+        self._run(self._setup_op())
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint `config` names (or the thread's latest), with its pending writes."""
+        return self._run(self._get_tuple_op(config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first, fetched page by page (no connection held between pages)."""
+        pager = self._list_pager(config, filter=filter, before=before, limit=limit)
+        while (op := pager.next_operation()) is not None:
+            yield from self._run(op)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint and its new channel blobs in one statement."""
+        return self._run(self._put_op(config, checkpoint, metadata, new_versions))
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes for a checkpoint in one statement (none for no writes)."""
+        if (op := self._put_writes_op(config, writes, task_id, task_path)) is not None:
+            self._run(op)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, blob and write of a thread, atomically."""
+        self._run(self._delete_thread_op(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints the given runs created, with their writes and orphaned blobs."""
+        if (op := self._delete_for_runs_op(run_ids)) is not None:
+            self._run(op)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread's whole history (checkpoints, blobs, writes) to another thread id."""
+        self._run(self._copy_thread_op(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune threads: ``"delete"`` everything, or ``"keep_latest"`` (DeltaChannel-aware)."""
+        if (op := self._prune_op(thread_ids, strategy)) is not None:
+            self._run(op)
