@@ -16,6 +16,7 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    DeltaChannelHistory,
     get_checkpoint_id,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -23,7 +24,12 @@ from psycopg.types.json import Jsonb
 
 from checkpoint_pg import _prune, _rows, _schema
 from checkpoint_pg._protocol import Operation, Query, Rows, one
-from checkpoint_pg._sql import TASKS_CHANNEL, list_statement, statements_for
+from checkpoint_pg._sql import (
+    TASKS_CHANNEL,
+    delta_history_statement,
+    list_statement,
+    statements_for,
+)
 from checkpoint_pg.errors import InvalidConfigError
 
 __all__ = ["PRUNE_STRATEGIES", "SaverCore"]
@@ -125,7 +131,7 @@ class SaverCore(BaseCheckpointSaver[str]):
 
     # -- operations ----------------------------------------------------------------------------
 
-    def _setup_op(self) -> Operation[int]:
+    def _setup_op(self) -> Operation[tuple[int, int]]:
         return Operation(_schema.migrate(self._sql, self.schema), transactional=True, writes=True)
 
     def _get_tuple_op(self, config: RunnableConfig) -> Operation[CheckpointTuple | None]:
@@ -179,15 +185,34 @@ class SaverCore(BaseCheckpointSaver[str]):
         sql = self._sql.upsert_writes if upsert else self._sql.insert_writes
         return Operation(one(Query(sql, params), lambda _: None), writes=True)
 
+    def _delta_history_op(
+        self, config: RunnableConfig, channels: Sequence[str]
+    ) -> Operation[dict[str, DeltaChannelHistory]]:
+        ref = _rows.thread_ref(config)
+        wanted = list(dict.fromkeys(_rows.text_field(c, "a channel name") for c in channels))
+        params = {
+            "thread_id": ref.thread_id,
+            "checkpoint_ns": ref.checkpoint_ns,
+            "checkpoint_id": ref.checkpoint_id,
+            "channels": wanted,
+        }
+        query = Query(delta_history_statement(self.schema), params, fetch=True)
+        return Operation(
+            one(query, lambda rows: _rows.delta_history_from_rows(self.serde, wanted, rows))
+        )
+
     def _delete_thread_op(self, thread_id: str) -> Operation[None]:
         params = {"thread_id": _rows.thread_id_of(thread_id)}
         return Operation(one(Query(self._sql.delete_thread, params), lambda _: None), writes=True)
 
     def _delete_for_runs_op(self, run_ids: Sequence[str]) -> Operation[None] | None:
-        ids = [_rows.thread_id_of(r) for r in run_ids]
+        if isinstance(run_ids, str):
+            raise InvalidConfigError("run_ids must be a list of run ids, not one string")
+        ids = [_rows.text_field(r, "a run id", allow_empty=False) for r in run_ids]
         if not ids:
             return None
-        query = Query(self._sql.delete_for_runs, {"run_ids": ids}, prepare=False)
+        params = {"run_ids": ids, "run_filters": [Jsonb({"run_id": r}) for r in ids]}
+        query = Query(self._sql.delete_for_runs, params, prepare=False)
         return Operation(one(query, lambda _: None), writes=True)
 
     def _copy_thread_op(self, source_thread_id: str, target_thread_id: str) -> Operation[None]:

@@ -21,6 +21,7 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    DeltaChannelHistory,
     PendingWrite,
     get_serializable_checkpoint_metadata,
     writes_sort_key,
@@ -52,7 +53,14 @@ class ThreadRef:
         }
 
 
-def _text(value: Any, what: str, *, allow_empty: bool = True) -> str:
+# Keys of the primary keys: btree entries are capped near 2.7 kB, so each part stays well under.
+MAX_KEY_BYTES = 1024
+# PostgreSQL's hard limit for one bytea value.
+MAX_BLOB_BYTES = (1 << 30) - 1
+
+
+def text_field(value: Any, what: str, *, allow_empty: bool = True, key: bool = True) -> str:
+    """Validate a text value that goes into a column; ints and UUIDs are turned into text."""
     if isinstance(value, (int, UUID)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
@@ -61,12 +69,25 @@ def _text(value: Any, what: str, *, allow_empty: bool = True) -> str:
         raise InvalidConfigError(f"{what} contains a NUL byte, which PostgreSQL cannot store")
     if not allow_empty and not value:
         raise InvalidConfigError(f"{what} must not be empty")
+    if key and len(value) > MAX_KEY_BYTES // 4 and len(value.encode()) > MAX_KEY_BYTES:
+        raise InvalidConfigError(
+            f"{what} is {len(value.encode())} bytes long; at most {MAX_KEY_BYTES} are allowed"
+        )
     return value
+
+
+def _checked_blob(type_and_blob: tuple[str, bytes], what: str) -> tuple[str, bytes]:
+    size = len(type_and_blob[1])
+    if size > MAX_BLOB_BYTES:
+        raise InvalidConfigError(
+            f"{what} serialises to {size} bytes, over PostgreSQL's limit of 1 GiB per value"
+        )
+    return type_and_blob
 
 
 def thread_id_of(value: Any) -> str:
     """Validate a thread id given directly (delete_thread, copy_thread, prune)."""
-    return _text(value, "thread_id", allow_empty=False)
+    return text_field(value, "thread_id", allow_empty=False)
 
 
 def thread_ref(config: RunnableConfig | None, *, need_checkpoint_id: bool = False) -> ThreadRef:
@@ -76,10 +97,14 @@ def thread_ref(config: RunnableConfig | None, *, need_checkpoint_id: bool = Fals
         raise InvalidConfigError("config['configurable'] is missing: it must hold a thread_id")
     if configurable.get("thread_id") is None:
         raise InvalidConfigError("config['configurable']['thread_id'] is required")
-    thread_id = _text(configurable["thread_id"], "config['configurable']['thread_id']")
-    ns = _text(configurable.get("checkpoint_ns") or "", "config['configurable']['checkpoint_ns']")
+    thread_id = text_field(configurable["thread_id"], "config['configurable']['thread_id']")
+    ns = text_field(
+        configurable.get("checkpoint_ns") or "", "config['configurable']['checkpoint_ns']"
+    )
     raw_id = configurable.get("checkpoint_id") or configurable.get("thread_ts")
-    checkpoint_id = _text(raw_id, "config['configurable']['checkpoint_id']") if raw_id else None
+    checkpoint_id = (
+        text_field(raw_id, "config['configurable']['checkpoint_id']") if raw_id else None
+    )
     if need_checkpoint_id and not checkpoint_id:
         raise InvalidConfigError(
             "config['configurable']['checkpoint_id'] is required: writes belong to a checkpoint"
@@ -135,7 +160,7 @@ def put_params(
 ) -> tuple[dict[str, Any], RunnableConfig]:
     """Parameters of `upsert_checkpoint` and the config `put` returns."""
     ref = thread_ref(config)
-    checkpoint_id = _text(checkpoint.get("id"), "checkpoint['id']", allow_empty=False)
+    checkpoint_id = text_field(checkpoint.get("id"), "checkpoint['id']", allow_empty=False)
     inline = dict(checkpoint["channel_values"])
     to_blob: dict[str, Any] = {}
     for channel, value in checkpoint["channel_values"].items():
@@ -149,9 +174,11 @@ def put_params(
     for channel, version in new_versions.items():
         # Unchanged channels already have their blob under the version the checkpoint names.
         if channel in to_blob:
-            type_, blob = serde.dumps_typed(to_blob[channel])
-            channels.append(channel)
-            versions.append(str(version))
+            type_, blob = _checked_blob(
+                serde.dumps_typed(to_blob[channel]), f"channel {channel!r}'s value"
+            )
+            channels.append(text_field(channel, "a channel name"))
+            versions.append(text_field(str(version), f"channel {channel!r}'s version"))
             types.append(type_)
             blobs.append(blob)
     stored = {**checkpoint, "channel_values": inline}
@@ -190,14 +217,15 @@ def writes_params(
         idx = WRITES_IDX_MAP.get(channel, position)
         if idx in by_idx and not upsert:
             continue  # as a row-by-row insert-if-absent would: the first one stays
-        type_, blob = serde.dumps_typed(value)
-        by_idx[idx] = (_text(channel, "a write's channel"), type_, blob)
+        channel = text_field(channel, "a write's channel")
+        type_, blob = _checked_blob(serde.dumps_typed(value), f"the write to {channel!r}")
+        by_idx[idx] = (channel, type_, blob)
     return upsert, {
         "thread_id": ref.thread_id,
         "checkpoint_ns": ref.checkpoint_ns,
         "checkpoint_id": ref.checkpoint_id,
-        "task_id": _text(task_id, "task_id"),
-        "task_path": _text(task_path, "task_path"),
+        "task_id": text_field(task_id, "task_id"),
+        "task_path": text_field(task_path, "task_path", key=False),
         "idxs": list(by_idx),
         "channels": [c for c, _, _ in by_idx.values()],
         "types": [t for _, t, _ in by_idx.values()],
@@ -258,3 +286,31 @@ def tuple_from_row(serde: SerializerProtocol, row: Sequence[Any]) -> CheckpointT
         parent_config=ref.config(parent_id) if parent_id else None,
         pending_writes=pending,
     )
+
+
+def delta_history_from_rows(
+    serde: SerializerProtocol, channels: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> dict[str, DeltaChannelHistory]:
+    """Assemble `get_delta_channel_history`'s result from the rows of its query.
+
+    Writes come oldest checkpoint first and, within one checkpoint, in `writes_sort_key`
+    order: the order live execution applied them in.
+    """
+    writes: list[tuple[int, tuple[str, str, int], PendingWrite]] = []
+    seeds: dict[str, Any] = {}
+    for kind, depth, channel, type_, blob, task_id, task_path, idx, inline in rows:
+        if kind == "w":
+            value = serde.loads_typed((type_, blob))
+            writes.append(
+                (depth, writes_sort_key(task_path, task_id, idx), (task_id, channel, value))
+            )
+        else:  # the ancestor that stores a value: a blob wins over the inline marker
+            seeds[channel] = serde.loads_typed((type_, blob)) if type_ is not None else inline
+    writes.sort(key=lambda w: (-w[0], w[1]))
+    result: dict[str, DeltaChannelHistory] = {}
+    for channel in channels:
+        entry: DeltaChannelHistory = {"writes": [w for _, _, w in writes if w[1] == channel]}
+        if channel in seeds:
+            entry["seed"] = seeds[channel]
+        result[channel] = entry
+    return result

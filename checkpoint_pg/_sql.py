@@ -64,6 +64,19 @@ OFFICIAL_MIGRATIONS: tuple[str, ...] = (
 )
 
 
+# This project's own migrations, recorded in `checkpoint_pg_migrations` (never in the official
+# table). Each is idempotent; the official saver ignores what they add.
+OWN_MIGRATIONS: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS {own_migrations} (
+        v INTEGER PRIMARY KEY,
+        applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )""",
+    # Serves metadata filters (`list(filter=…)`, across threads too) and delete_for_runs.
+    "CREATE INDEX IF NOT EXISTS checkpoints_metadata_idx"
+    " ON {checkpoints} USING gin (metadata jsonb_path_ops)",
+)
+
+
 @dataclass(frozen=True)
 class Statements:
     """The rendered statements for one schema (or the search_path when schema is None)."""
@@ -74,6 +87,8 @@ class Statements:
     xact_lock_migrations: str
     latest_migration: str
     record_migration: str
+    latest_own_migration: str
+    record_own_migration: str
 
     select_latest: str
     select_by_id: str
@@ -215,7 +230,7 @@ DELETE FROM {checkpoints} WHERE thread_id = %(thread_id)s"""
 _DELETE_FOR_RUNS = """
 WITH gone AS (
     DELETE FROM {checkpoints}
-    WHERE metadata ->> 'run_id' = ANY(%(run_ids)s::text[])
+    WHERE metadata @> ANY(%(run_filters)s::jsonb[])
     RETURNING thread_id, checkpoint_ns, checkpoint_id, checkpoint -> 'channel_versions' AS versions
 ), gone_writes AS (
     DELETE FROM {writes} AS w
@@ -279,6 +294,7 @@ def _tables(schema: str | None) -> dict[str, sql.Composable]:
         "blobs": name("checkpoint_blobs"),
         "writes": name("checkpoint_writes"),
         "migrations": name("checkpoint_migrations"),
+        "own_migrations": name("checkpoint_pg_migrations"),
         "schema": sql.Identifier(schema) if schema else sql.SQL(""),
     }
 
@@ -298,6 +314,10 @@ def statements_for(schema: str | None) -> Statements:
         "xact_lock_migrations": "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
         "latest_migration": "SELECT max(v) FROM {migrations}",
         "record_migration": "INSERT INTO {migrations} (v) VALUES (%s) ON CONFLICT DO NOTHING",
+        "latest_own_migration": "SELECT max(v) FROM {own_migrations}",
+        "record_own_migration": (
+            "INSERT INTO {own_migrations} (v) VALUES (%s) ON CONFLICT DO NOTHING"
+        ),
         "select_latest": _SELECT_LATEST,
         "select_by_id": _SELECT_BY_ID,
         "upsert_checkpoint": _UPSERT_CHECKPOINT,
@@ -312,9 +332,9 @@ def statements_for(schema: str | None) -> Statements:
     return Statements(**{key: render(text, schema) for key, text in texts.items()})
 
 
-def migration_sql(version: int, schema: str | None) -> str:
-    """Render official migration `version` for `schema`."""
-    return render(OFFICIAL_MIGRATIONS[version], schema)
+def migration_sql(version: int, schema: str | None, *, own: bool = False) -> str:
+    """Render migration `version` (official, or this project's own) for `schema`."""
+    return render((OWN_MIGRATIONS if own else OFFICIAL_MIGRATIONS)[version], schema)
 
 
 TASKS_CHANNEL = TASKS
@@ -371,7 +391,7 @@ AS (
     UNION ALL
     SELECT p.thread_id, p.checkpoint_ns, p.checkpoint_id, p.parent_checkpoint_id,
            ARRAY(SELECT ch FROM unnest(chain.remaining) AS ch
-                 WHERE NOT coalesce(p.checkpoint -> 'channel_values', '{{}}') ? ch)
+                 WHERE NOT {has_value})
     FROM chain
     JOIN {checkpoints} AS p
       ON p.thread_id = chain.thread_id AND p.checkpoint_ns = chain.checkpoint_ns
@@ -455,6 +475,65 @@ def prune_statements_for(schema: str | None) -> PruneStatements:
     """The keep_latest statements for `schema`."""
     return PruneStatements(
         heads=render(_PRUNE_HEADS, schema),
-        delta_chains=render(_PRUNE_DELTA_CHAINS, schema),
+        delta_chains=render(
+            _PRUNE_DELTA_CHAINS, schema, has_value=sql.SQL(render(_HAS_VALUE, schema))
+        ),
         apply=render(_PRUNE_APPLY, schema),
     )
+
+
+# Whether checkpoint `p` stores a value for channel `ch`: inline in its JSONB, or as a
+# non-empty blob under the version it names (the official format keeps non-primitive values
+# only there). A DeltaChannel snapshot is both: a `true` marker inline and the blob.
+_HAS_VALUE = """(coalesce(p.checkpoint -> 'channel_values', '{{}}') ? ch
+    OR EXISTS (
+        SELECT 1 FROM {blobs} AS hb
+        WHERE hb.thread_id = p.thread_id AND hb.checkpoint_ns = p.checkpoint_ns
+          AND hb.channel = ch AND hb.version = p.checkpoint -> 'channel_versions' ->> ch
+          AND hb.type <> 'empty'))"""
+
+# `get_delta_channel_history` in one statement: walk the target's parent chain while any
+# requested channel still lacks a stored value. A row's writes count for the channels still
+# wanted when the walk reached it (`incoming`); the first ancestor with a value seeds it.
+_DELTA_HISTORY = """
+WITH RECURSIVE chain (checkpoint_id, parent_checkpoint_id, depth, incoming, remaining) AS (
+    SELECT t.checkpoint_id, t.parent_checkpoint_id, 0, '{{}}'::text[], %(channels)s::text[]
+    FROM {checkpoints} AS t
+    WHERE t.thread_id = %(thread_id)s AND t.checkpoint_ns = %(checkpoint_ns)s
+      AND t.checkpoint_id = coalesce(%(checkpoint_id)s::text, (
+          SELECT l.checkpoint_id FROM {checkpoints} AS l
+          WHERE l.thread_id = %(thread_id)s AND l.checkpoint_ns = %(checkpoint_ns)s
+          ORDER BY l.checkpoint_id DESC LIMIT 1))
+    UNION ALL
+    SELECT p.checkpoint_id, p.parent_checkpoint_id, chain.depth + 1, chain.remaining,
+           ARRAY(SELECT ch FROM unnest(chain.remaining) AS ch WHERE NOT {has_value})
+    FROM chain
+    JOIN {checkpoints} AS p
+      ON p.thread_id = %(thread_id)s AND p.checkpoint_ns = %(checkpoint_ns)s
+     AND p.checkpoint_id = chain.parent_checkpoint_id
+    WHERE cardinality(chain.remaining) > 0
+)
+SELECT 'w' AS kind, chain.depth, w.channel, w.type, w.blob, w.task_id, w.task_path, w.idx,
+       NULL::jsonb AS inline
+FROM chain
+JOIN {writes} AS w
+  ON w.thread_id = %(thread_id)s AND w.checkpoint_ns = %(checkpoint_ns)s
+ AND w.checkpoint_id = chain.checkpoint_id AND w.channel = ANY(chain.incoming)
+UNION ALL
+SELECT 's', chain.depth, ch, bl.type, bl.blob, NULL, NULL, NULL,
+       c.checkpoint -> 'channel_values' -> ch
+FROM chain
+JOIN {checkpoints} AS c
+  ON c.thread_id = %(thread_id)s AND c.checkpoint_ns = %(checkpoint_ns)s
+ AND c.checkpoint_id = chain.checkpoint_id
+CROSS JOIN LATERAL unnest(chain.incoming) AS ch
+LEFT JOIN {blobs} AS bl
+  ON bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns AND bl.channel = ch
+ AND bl.version = c.checkpoint -> 'channel_versions' ->> ch AND bl.type <> 'empty'
+WHERE NOT (ch = ANY(chain.remaining))"""
+
+
+@cache
+def delta_history_statement(schema: str | None) -> str:
+    """The `get_delta_channel_history` query for `schema`."""
+    return render(_DELTA_HISTORY, schema, has_value=sql.SQL(render(_HAS_VALUE, schema)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -13,6 +13,7 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    DeltaChannelHistory,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg import AsyncConnection, AsyncPipeline
@@ -21,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from checkpoint_pg import _driver
 from checkpoint_pg._core import SaverCore
 from checkpoint_pg._protocol import Operation
-from checkpoint_pg.connection import connection_kwargs, tuned_dsn
+from checkpoint_pg.connection import connection_kwargs, resolve_pooler, tuned_dsn
 
 __all__ = ["AsyncPostgresSaver"]
 
@@ -71,11 +72,11 @@ class AsyncPostgresSaver(SaverCore):
         serde: SerializerProtocol | None = None,
         schema: str | None = None,
         pool_size: int = 10,
-        pooler: bool = False,
+        pooler: bool | None = None,
     ) -> AsyncIterator[AsyncPostgresSaver]:
         """Async twin of `PostgresSaver.from_conn_string`."""
         dsn = tuned_dsn(conn_string)
-        kwargs = connection_kwargs(pooler=pooler)
+        kwargs = connection_kwargs(pooler=resolve_pooler(dsn, pooler))
         if pipeline:
             async with (
                 await AsyncConnection.connect(dsn, **kwargs) as conn,  # type: ignore[arg-type]
@@ -130,6 +131,18 @@ class AsyncPostgresSaver(SaverCore):
     async def setup(self) -> None:
         """Create or migrate the tables; safe to call from many processes, on every start."""
         await self._run(self._setup_op())
+
+    async def asetup(self) -> None:
+        """Alias of `setup`, for symmetry with the other async methods."""
+        await self.setup()
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Each channel's writes along the parent chain and its seed value, in one statement."""
+        if not channels:
+            return {}
+        return await self._run(self._delta_history_op(config, channels))
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint `config` names (or the thread's latest), with its pending writes."""
@@ -222,6 +235,11 @@ class AsyncPostgresSaver(SaverCore):
         task_path: str = "",
     ) -> None:
         self._blocking(self.aput_writes(config, writes, task_id, task_path))
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return self._blocking(self.aget_delta_channel_history(config=config, channels=channels))
 
     def delete_thread(self, thread_id: str) -> None:
         self._blocking(self.adelete_thread(thread_id))

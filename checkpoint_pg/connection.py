@@ -102,3 +102,33 @@ def connection_kwargs(*, pooler: bool = False) -> dict[str, object]:
             statement may land on another server connection: prepared statements are off.
     """
     return {"autocommit": True, "prepare_threshold": None if pooler else 5}
+
+
+POOLED_PORTS_ENV_VAR = "CHECKPOINT_PG_POOLED_PORTS"
+# PgBouncer's customary port and Supavisor's transaction-mode port.
+DEFAULT_POOLED_PORTS = frozenset({6432, 6543})
+
+
+def pooled_ports() -> frozenset[int]:
+    """Ports the user marks as transaction poolers (``$CHECKPOINT_PG_POOLED_PORTS``)."""
+    raw = os.environ.get(POOLED_PORTS_ENV_VAR)
+    if raw is None:
+        return DEFAULT_POOLED_PORTS
+    try:
+        return frozenset(int(p) for p in raw.replace(" ", "").split(",") if p)
+    except ValueError:
+        raise InvalidDSNError(
+            f"${POOLED_PORTS_ENV_VAR} must be a comma-separated list of port numbers"
+        ) from None
+
+
+def is_pooled(dsn: str) -> bool:
+    """Whether `dsn` points at a port marked as a transaction pooler."""
+    port = validate_dsn(dsn).get("port", "")
+    ports = {int(p) for p in port.split(",") if p.strip().isdigit()}
+    return bool(ports & pooled_ports())
+
+
+def resolve_pooler(dsn: str, pooler: bool | None) -> bool:
+    """An explicit choice wins; None means: pooled if the DSN's port is marked as a pooler."""
+    return is_pooled(dsn) if pooler is None else pooler

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -13,6 +14,7 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    DeltaChannelHistory,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg import Connection, Pipeline
@@ -21,7 +23,7 @@ from psycopg_pool import ConnectionPool
 from checkpoint_pg import _driver
 from checkpoint_pg._core import SaverCore
 from checkpoint_pg._protocol import Operation
-from checkpoint_pg.connection import connection_kwargs, tuned_dsn
+from checkpoint_pg.connection import connection_kwargs, resolve_pooler, tuned_dsn
 
 __all__ = ["PostgresSaver"]
 
@@ -69,7 +71,7 @@ class PostgresSaver(SaverCore):
         serde: SerializerProtocol | None = None,
         schema: str | None = None,
         pool_size: int = 10,
-        pooler: bool = False,
+        pooler: bool | None = None,
     ) -> Iterator[PostgresSaver]:
         """A saver on a new connection pool (or, with ``pipeline=True``, one pipelined connection).
 
@@ -78,9 +80,11 @@ class PostgresSaver(SaverCore):
             pipeline: use a single connection in pipeline mode, like the official saver does.
             pool_size: most connections the pool opens.
             pooler: behind PgBouncer/Supavisor in transaction mode: no prepared statements.
+                None (default) decides by the port: 6432 and 6543, or the ports listed in
+                ``$CHECKPOINT_PG_POOLED_PORTS``, are taken as transaction poolers.
         """
         dsn = tuned_dsn(conn_string)
-        kwargs = connection_kwargs(pooler=pooler)
+        kwargs = connection_kwargs(pooler=resolve_pooler(dsn, pooler))
         if pipeline:
             with Connection.connect(dsn, **kwargs) as conn, conn.pipeline() as pipe:  # type: ignore[arg-type]
                 yield cls(conn, pipe, serde=serde, schema=schema)
@@ -155,6 +159,14 @@ class PostgresSaver(SaverCore):
         if (op := self._put_writes_op(config, writes, task_id, task_path)) is not None:
             self._run(op)
 
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Each channel's writes along the parent chain and its seed value, in one statement."""
+        if not channels:
+            return {}
+        return self._run(self._delta_history_op(config, channels))
+
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, blob and write of a thread, atomically."""
         self._run(self._delete_thread_op(thread_id))
@@ -172,3 +184,58 @@ class PostgresSaver(SaverCore):
         """Prune threads: ``"delete"`` everything, or ``"keep_latest"`` (DeltaChannel-aware)."""
         if (op := self._prune_op(thread_ids, strategy)) is not None:
             self._run(op)
+
+    # -- async API, run in a worker thread (the official sync saver has none) ---------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        pager = self._list_pager(config, filter=filter, before=before, limit=limit)
+        while (op := pager.next_operation()) is not None:
+            for item in await asyncio.to_thread(self._run, op):
+                yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return await asyncio.to_thread(
+            lambda: self.get_delta_channel_history(config=config, channels=channels)
+        )
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await asyncio.to_thread(self.delete_for_runs, run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await asyncio.to_thread(lambda: self.prune(thread_ids, strategy=strategy))
