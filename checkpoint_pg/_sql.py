@@ -118,9 +118,14 @@ LEFT JOIN LATERAL (
     SELECT array_agg(bl.channel) AS channels, array_agg(bl.type) AS types,
            array_agg(bl.blob) AS blobs
     FROM jsonb_each_text(c.checkpoint -> 'channel_versions') AS v(channel, version)
-    JOIN {blobs} AS bl
-      ON bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns
-     AND bl.channel = v.channel AND bl.version = v.version
+    -- One primary-key probe per channel. LIMIT 1 keeps the planner from hash-joining all of
+    -- the thread's blobs, which it otherwise does, so the cost grew with thread length.
+    CROSS JOIN LATERAL (
+        SELECT x.channel, x.type, x.blob FROM {blobs} AS x
+        WHERE x.thread_id = c.thread_id AND x.checkpoint_ns = c.checkpoint_ns
+          AND x.channel = v.channel AND x.version = v.version
+        LIMIT 1
+    ) AS bl
 ) AS b ON TRUE
 LEFT JOIN LATERAL (
     SELECT array_agg(cw.task_id) AS task_ids, array_agg(cw.task_path) AS task_paths,
