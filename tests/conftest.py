@@ -44,7 +44,14 @@ def db_factory(pg_server: TestServer) -> Iterator[DatabaseFactory]:
 
 @pytest.fixture
 def dsn(db_factory: DatabaseFactory) -> Iterator[str]:
-    """DSN of a database that exists for this test alone."""
+    """DSN whose search_path is a schema that exists for this test alone (~1 ms to make)."""
+    with db_factory.schema() as test_dsn:
+        yield test_dsn
+
+
+@pytest.fixture
+def database_dsn(db_factory: DatabaseFactory) -> Iterator[str]:
+    """DSN of a whole database for this test alone, for what a schema cannot isolate."""
     with db_factory.database() as test_dsn:
         yield test_dsn
 

@@ -11,8 +11,56 @@ import pytest
 from checkpoint_pg.testing import TEST_DSN_ENV_VAR, DatabaseFactory, TestServer, docker_available
 
 
-def test_each_test_gets_an_empty_database_of_its_own(dsn: str) -> None:
+def test_each_test_gets_an_empty_schema_first_in_its_search_path(dsn: str) -> None:
     with psycopg.connect(dsn) as conn:
+        schema = conn.execute("SELECT current_schema()").fetchone()
+        tables = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"
+        ).fetchone()
+    assert schema is not None
+    assert schema[0] != "public"
+    assert tables == (0,)
+
+
+def test_tables_created_unqualified_land_in_the_test_schema(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (x int)")
+        row = conn.execute(
+            "SELECT table_schema = current_schema() FROM information_schema.tables"
+            " WHERE table_name = 't'"
+        ).fetchone()
+    assert row == (True,)
+
+
+def test_rows_written_in_one_schema_are_invisible_in_the_next(
+    db_factory: DatabaseFactory,
+) -> None:
+    with db_factory.schema() as first, psycopg.connect(first, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (x int)")
+    with db_factory.schema() as second, psycopg.connect(second) as conn:
+        row = conn.execute("SELECT to_regclass('t')").fetchone()
+    assert row == (None,)
+
+
+def test_a_schema_is_dropped_even_while_a_client_holds_locks_in_it(
+    db_factory: DatabaseFactory,
+) -> None:
+    with db_factory.schema() as test_dsn:
+        lingering = psycopg.connect(test_dsn)
+        lingering.execute("CREATE TABLE t (x int)")  # transaction left open, lock held
+    assert lingering.closed or lingering.broken or _is_dead(lingering)
+
+
+def _is_dead(conn: psycopg.Connection) -> bool:  # type: ignore[type-arg]
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.OperationalError:
+        return True
+    return False
+
+
+def test_a_whole_database_per_test_is_available(database_dsn: str) -> None:
+    with psycopg.connect(database_dsn) as conn:
         tables = conn.execute(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
         ).fetchone()

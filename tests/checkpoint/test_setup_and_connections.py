@@ -23,9 +23,9 @@ from checkpoint_pg.connection import is_pooled
 from tests.checkpoint.helpers import checkpoint, config, count_rows
 
 
-def _migrations(dsn: str, table: str, schema: str = "public") -> list[int]:
+def _migrations(dsn: str, table: str) -> list[int]:
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute(f'SELECT v FROM "{schema}".{table} ORDER BY v').fetchall()
+        rows = conn.execute(f"SELECT v FROM {table} ORDER BY v").fetchall()
     return [r[0] for r in rows]
 
 
@@ -75,8 +75,8 @@ def test_setup_inside_a_user_transaction_commits_with_it(dsn: str) -> None:
     assert _migrations(dsn, "checkpoint_migrations")[-1] == len(OFFICIAL_MIGRATIONS) - 1
 
 
-def test_schema_option_puts_every_table_in_that_schema(dsn: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
+def test_schema_option_puts_every_table_in_that_schema(database_dsn: str) -> None:
+    with psycopg.connect(database_dsn, autocommit=True) as conn:
         saver = PostgresSaver(conn, schema="agent memory")
         saver.setup()
         stored = _put_one(saver, "t")
