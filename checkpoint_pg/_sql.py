@@ -230,13 +230,9 @@ WITH gone_writes AS (
 )
 DELETE FROM {checkpoints} WHERE thread_id = %(thread_id)s"""
 
-# The checkpoints a run created go, with their writes; a blob goes when no checkpoint
-# that stays refers to its (channel, version) any longer.
-_DELETE_FOR_RUNS = """
-WITH gone AS (
-    DELETE FROM {checkpoints}
-    WHERE metadata @> ANY(%(run_filters)s::jsonb[])
-    RETURNING thread_id, checkpoint_ns, checkpoint_id, checkpoint -> 'channel_versions' AS versions
+# Given a CTE `gone` of deleted checkpoints (thread_id, checkpoint_ns, checkpoint_id, versions):
+# delete their writes, and list the (channel, version) blobs they referred to as `freed`.
+_WRITES_AND_FREED_OF_GONE = """
 ), gone_writes AS (
     DELETE FROM {writes} AS w
     USING gone
@@ -245,7 +241,19 @@ WITH gone AS (
 ), freed AS (
     SELECT DISTINCT gone.thread_id, gone.checkpoint_ns, v.key AS channel, v.value AS version
     FROM gone CROSS JOIN LATERAL jsonb_each_text(gone.versions) AS v
-)
+)"""
+
+# The checkpoints a run created go, with their writes; a blob goes when no checkpoint
+# that stays refers to its (channel, version) any longer.
+_DELETE_FOR_RUNS = (
+    """
+WITH gone AS (
+    DELETE FROM {checkpoints}
+    WHERE metadata @> ANY(%(run_filters)s::jsonb[])
+    RETURNING thread_id, checkpoint_ns, checkpoint_id, checkpoint -> 'channel_versions' AS versions
+"""
+    + _WRITES_AND_FREED_OF_GONE
+    + """
 DELETE FROM {blobs} AS b
 USING freed
 WHERE b.thread_id = freed.thread_id AND b.checkpoint_ns = freed.checkpoint_ns
@@ -257,6 +265,7 @@ WHERE b.thread_id = freed.thread_id AND b.checkpoint_ns = freed.checkpoint_ns
         AND (k.metadata ->> 'run_id' IS NULL
              OR k.metadata ->> 'run_id' <> ALL(%(run_ids)s::text[]))
   )"""
+)
 
 # Copies every checkpoint (the whole parent chain), blob and write of the source thread.
 # Rows already at the target are left as they are, so a retried copy is harmless.
@@ -409,7 +418,8 @@ SELECT DISTINCT thread_id, checkpoint_ns, checkpoint_id FROM chain"""
 # the namespace's bound (or equal to it, for a finished subgraph call) and not kept; their
 # writes; the blobs no kept checkpoint refers to; and unlinks kept checkpoints from deleted
 # parents. Checkpoints saved after the heads were read are newer than every bound: untouched.
-_PRUNE_APPLY = """
+_PRUNE_APPLY = (
+    """
 WITH bounds AS (
     SELECT * FROM unnest(%(b_threads)s::text[], %(b_ns)s::text[], %(b_ids)s::text[],
                          %(b_inclusive)s::bool[])
@@ -428,15 +438,9 @@ WITH bounds AS (
             AND k.checkpoint_id = c.checkpoint_id)
     RETURNING c.thread_id, c.checkpoint_ns, c.checkpoint_id,
               c.checkpoint -> 'channel_versions' AS versions
-), gone_writes AS (
-    DELETE FROM {writes} AS w
-    USING gone
-    WHERE w.thread_id = gone.thread_id AND w.checkpoint_ns = gone.checkpoint_ns
-      AND w.checkpoint_id = gone.checkpoint_id
-), freed AS (
-    SELECT DISTINCT gone.thread_id, gone.checkpoint_ns, v.key AS channel, v.value AS version
-    FROM gone CROSS JOIN LATERAL jsonb_each_text(gone.versions) AS v
-), still_used AS (
+"""
+    + _WRITES_AND_FREED_OF_GONE
+    + """, still_used AS (
     SELECT DISTINCT c.thread_id, c.checkpoint_ns, v.key AS channel, v.value AS version
     FROM {checkpoints} AS c
     JOIN bounds AS b ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
@@ -466,6 +470,7 @@ WHERE c.thread_id = k.thread_id AND c.checkpoint_ns = k.checkpoint_ns
       SELECT 1 FROM kept AS k2
       WHERE k2.thread_id = c.thread_id AND k2.checkpoint_ns = c.checkpoint_ns
         AND k2.checkpoint_id = c.parent_checkpoint_id)"""
+)
 
 
 @dataclass(frozen=True)
