@@ -20,6 +20,7 @@ from langgraph.checkpoint.base import (
     get_checkpoint_id,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from psycopg.types.json import Jsonb
 
 from checkpoint_pg import _prune, _rows, _schema
@@ -118,10 +119,22 @@ class ListPager:
 class SaverCore(BaseCheckpointSaver[str]):
     """State and operation builders common to the sync and async savers."""
 
-    def __init__(self, *, serde: SerializerProtocol | None = None, schema: str | None = None):
+    def __init__(
+        self,
+        *,
+        serde: SerializerProtocol | None = None,
+        schema: str | None = None,
+        inline_primitives: bool | None = None,
+    ):
         super().__init__(serde=serde)
         self.schema = _validate_schema(schema)
         self._sql = statements_for(self.schema)
+        # Primitive channel values are stored inline in the checkpoint's JSONB, in plain text,
+        # as the official saver does; an encrypting serializer would be bypassed, so by default
+        # they go through it when it encrypts.
+        if inline_primitives is None:
+            inline_primitives = not isinstance(self.serde, EncryptedSerializer)
+        self.inline_primitives = inline_primitives
 
     # -- versions ------------------------------------------------------------------------------
 
@@ -167,7 +180,12 @@ class SaverCore(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> Operation[RunnableConfig]:
         params, next_config = _rows.put_params(
-            self.serde, config, checkpoint, metadata, new_versions
+            self.serde,
+            config,
+            checkpoint,
+            metadata,
+            new_versions,
+            inline_primitives=self.inline_primitives,
         )
         query = Query(self._sql.upsert_checkpoint, params)
         return Operation(one(query, lambda _: next_config), writes=True)

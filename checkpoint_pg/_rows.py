@@ -157,8 +157,16 @@ def put_params(
     checkpoint: Checkpoint,
     metadata: CheckpointMetadata,
     new_versions: ChannelVersions,
+    *,
+    inline_primitives: bool = True,
 ) -> tuple[dict[str, Any], RunnableConfig]:
-    """Parameters of `upsert_checkpoint` and the config `put` returns."""
+    """Parameters of `upsert_checkpoint` and the config `put` returns.
+
+    With ``inline_primitives=False`` (an encrypting serializer), a primitive value the
+    checkpoint changes goes through the serializer into a blob too, instead of sitting in
+    plain text in the JSONB; any reader of this format finds it through channel_versions.
+    Unchanged primitives stay where they already are.
+    """
     ref = thread_ref(config)
     checkpoint_id = text_field(checkpoint.get("id"), "checkpoint['id']", allow_empty=False)
     inline = dict(checkpoint["channel_values"])
@@ -168,7 +176,7 @@ def put_params(
             # The official marker: `true` inline, the snapshot itself in a blob.
             to_blob[channel] = value
             inline[channel] = True
-        elif not _stays_inline(value):
+        elif not _stays_inline(value) or (not inline_primitives and channel in new_versions):
             to_blob[channel] = inline.pop(channel)
     channels, versions, types, blobs = [], [], [], []
     for channel, version in new_versions.items():

@@ -45,8 +45,9 @@ class AsyncPostgresSaver(SaverCore):
         serde: SerializerProtocol | None = None,
         *,
         schema: str | None = None,
+        inline_primitives: bool | None = None,
     ) -> None:
-        super().__init__(serde=serde, schema=schema)
+        super().__init__(serde=serde, schema=schema, inline_primitives=inline_primitives)
         if not isinstance(conn, (AsyncConnection, AsyncConnectionPool)):
             raise TypeError(
                 "conn must be a psycopg AsyncConnection or AsyncConnectionPool, "

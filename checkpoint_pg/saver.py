@@ -38,6 +38,9 @@ class PostgresSaver(SaverCore):
         pipe: an open pipeline of `conn`, to batch with other work (single connection only).
         serde: the serializer; LangGraph's `JsonPlusSerializer` by default.
         schema: keyword-only; put the tables in this PostgreSQL schema instead of the search_path.
+        inline_primitives: keyword-only; keep str/int/float/bool/None channel values in the
+            checkpoint's JSONB (the official format). Default: yes, unless `serde` is an
+            `EncryptedSerializer`, whose protection that plain-text JSON would bypass.
     """
 
     lock: threading.Lock
@@ -49,8 +52,9 @@ class PostgresSaver(SaverCore):
         serde: SerializerProtocol | None = None,
         *,
         schema: str | None = None,
+        inline_primitives: bool | None = None,
     ) -> None:
-        super().__init__(serde=serde, schema=schema)
+        super().__init__(serde=serde, schema=schema, inline_primitives=inline_primitives)
         if not isinstance(conn, (Connection, ConnectionPool)):
             raise TypeError(
                 f"conn must be a psycopg Connection or ConnectionPool, not {type(conn).__name__}"
