@@ -21,7 +21,7 @@ from psycopg import AsyncConnection, Connection, errors
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
-from checkpoint_pg._protocol import Operation, Query, Rows, adrive, drive
+from checkpoint_pg._protocol import Operation, Query, Rows, Step, adrive, drive
 from checkpoint_pg.errors import ConnectionUnusableError, SchemaNotReadyError
 
 T = TypeVar("T")
@@ -49,27 +49,45 @@ def translated_errors() -> Iterator[None]:
         yield
     except errors.UndefinedTable as exc:
         raise SchemaNotReadyError(
-            f"the checkpoint tables are missing ({exc.diag.message_primary}): "
-            "call setup() once before using the saver"
+            f"the tables are missing ({exc.diag.message_primary}): "
+            "call setup() once before using the saver or store"
         ) from exc
 
 
 def run(conn: Connection[Any], op: Operation[T], pipeline: psycopg.Pipeline | None = None) -> T:
     """Run `op` on `conn` and return its result."""
     ensure_usable(conn)
-    tx: AbstractContextManager[Any] = (
-        conn.transaction() if _needs_transaction(conn, op) else nullcontext()
-    )
-    with translated_errors(), conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
+    piped: AbstractContextManager[Any] = conn.pipeline() if op.pipelined else nullcontext()
+    with translated_errors(), piped:
+        tx: AbstractContextManager[Any] = (
+            conn.transaction() if _needs_transaction(conn, op) else nullcontext()
+        )
+        with conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
 
-        def execute(query: Query) -> Rows:
-            cur.execute(query.sql, query.params, prepare=query.prepare)
-            return cur.fetchall() if query.fetch else []
+            def execute(step: Step) -> Any:
+                if isinstance(step, list):
+                    return _run_together(conn, step)
+                cur.execute(step.sql, step.params, prepare=step.prepare)
+                return cur.fetchall() if step.fetch else []
 
-        result = drive(op, execute)
-        if pipeline is not None and op.writes:
-            pipeline.sync()
+            result = drive(op, execute)
+            if pipeline is not None and op.writes:
+                pipeline.sync()
     return result
+
+
+def _run_together(conn: Connection[Any], queries: list[Query]) -> list[Rows]:
+    cursors = []
+    with conn.pipeline():
+        for query in queries:
+            cur = conn.cursor(binary=True, row_factory=tuple_row)
+            cur.execute(query.sql, query.params, prepare=query.prepare)
+            cursors.append(cur)
+    try:
+        return [c.fetchall() if q.fetch else [] for c, q in zip(cursors, queries, strict=True)]
+    finally:
+        for c in cursors:
+            c.close()
 
 
 async def arun(
@@ -77,17 +95,37 @@ async def arun(
 ) -> T:
     """Async twin of `run`: same steps, awaited."""
     ensure_usable(conn)
-    tx: AbstractAsyncContextManager[Any] = (
-        conn.transaction() if _needs_transaction(conn, op) else nullcontext()
-    )
+    piped: AbstractAsyncContextManager[Any] = conn.pipeline() if op.pipelined else nullcontext()
     with translated_errors():
-        async with conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
+        async with piped:
+            tx: AbstractAsyncContextManager[Any] = (
+                conn.transaction() if _needs_transaction(conn, op) else nullcontext()
+            )
+            async with conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
 
-            async def execute(query: Query) -> Rows:
-                await cur.execute(query.sql, query.params, prepare=query.prepare)
-                return await cur.fetchall() if query.fetch else []
+                async def execute(step: Step) -> Any:
+                    if isinstance(step, list):
+                        return await _arun_together(conn, step)
+                    await cur.execute(step.sql, step.params, prepare=step.prepare)
+                    return await cur.fetchall() if step.fetch else []
 
-            result = await adrive(op, execute)
-            if pipeline is not None and op.writes:
-                await pipeline.sync()
+                result = await adrive(op, execute)
+                if pipeline is not None and op.writes:
+                    await pipeline.sync()
     return result
+
+
+async def _arun_together(conn: AsyncConnection[Any], queries: list[Query]) -> list[Rows]:
+    cursors = []
+    async with conn.pipeline():
+        for query in queries:
+            cur = conn.cursor(binary=True, row_factory=tuple_row)
+            await cur.execute(query.sql, query.params, prepare=query.prepare)
+            cursors.append(cur)
+    try:
+        return [
+            await c.fetchall() if q.fetch else [] for c, q in zip(cursors, queries, strict=True)
+        ]
+    finally:
+        for c in cursors:
+            await c.close()

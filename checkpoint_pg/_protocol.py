@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Union
 
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
-Steps = Generator["Query", Rows, T]
+# A step is one query (answered with its rows) or a list of queries sent together in one
+# pipeline, one network round trip (answered with the rows of each, in order).
+Step = Union["Query", list["Query"]]
+Steps = Generator[Step, Any, T]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +39,11 @@ class Operation(Generic[T]):
     transactional: bool = False
     # Whether it changes data (the shell syncs a user's pipeline after it).
     writes: bool = False
+    # Run inside one pipeline, so a transaction's BEGIN and COMMIT travel with the statements.
+    pipelined: bool = False
 
 
-def drive(op: Operation[T], execute: Callable[[Query], Rows]) -> T:
+def drive(op: Operation[T], execute: Callable[[Step], Any]) -> T:
     """Run `op` to completion with a blocking `execute`."""
     steps = op.steps
     try:
@@ -49,7 +54,7 @@ def drive(op: Operation[T], execute: Callable[[Query], Rows]) -> T:
         return done.value  # type: ignore[no-any-return]
 
 
-async def adrive(op: Operation[T], execute: Callable[[Query], Awaitable[Rows]]) -> T:
+async def adrive(op: Operation[T], execute: Callable[[Step], Awaitable[Any]]) -> T:
     """Run `op` to completion with an awaitable `execute`."""
     steps = op.steps
     try:
