@@ -19,24 +19,20 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg import AsyncConnection, AsyncPipeline
 from psycopg_pool import AsyncConnectionPool
 
-from checkpoint_pg import _driver
 from checkpoint_pg._core import SaverCore
-from checkpoint_pg._protocol import Operation
-from checkpoint_pg.connection import connection_kwargs, resolve_pooler, tuned_dsn
+from checkpoint_pg._shell import AsyncShell, connect_async
 
 __all__ = ["AsyncPostgresSaver"]
 
 T = TypeVar("T")
 
 
-class AsyncPostgresSaver(SaverCore):
+class AsyncPostgresSaver(AsyncShell, SaverCore):
     """Async checkpoint saver on PostgreSQL, drop-in for the official `AsyncPostgresSaver`.
 
     Its blocking methods (`get_tuple`, `put`, …) may be called from other threads while its
     event loop runs; on the loop's own thread they raise, as they would deadlock.
     """
-
-    lock: asyncio.Lock
 
     def __init__(
         self,
@@ -48,20 +44,7 @@ class AsyncPostgresSaver(SaverCore):
         inline_primitives: bool | None = None,
     ) -> None:
         super().__init__(serde=serde, schema=schema, inline_primitives=inline_primitives)
-        if not isinstance(conn, (AsyncConnection, AsyncConnectionPool)):
-            raise TypeError(
-                "conn must be a psycopg AsyncConnection or AsyncConnectionPool, "
-                f"not {type(conn).__name__}"
-            )
-        if isinstance(conn, AsyncConnectionPool) and pipe is not None:
-            raise ValueError("a pipeline belongs to one connection: it cannot be used with a pool")
-        self.conn = conn
-        self.pipe = pipe
-        self.lock = asyncio.Lock()
-        try:
-            self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self.loop = None
+        self._attach(conn, pipe)
 
     @classmethod
     @asynccontextmanager
@@ -76,34 +59,12 @@ class AsyncPostgresSaver(SaverCore):
         pooler: bool | None = None,
     ) -> AsyncIterator[AsyncPostgresSaver]:
         """Async twin of `PostgresSaver.from_conn_string`."""
-        dsn = tuned_dsn(conn_string)
-        kwargs = connection_kwargs(pooler=resolve_pooler(dsn, pooler))
-        if pipeline:
-            async with (
-                await AsyncConnection.connect(dsn, **kwargs) as conn,  # type: ignore[arg-type]
-                conn.pipeline() as pipe,
-            ):
-                yield cls(conn, pipe, serde=serde, schema=schema)
-            return
-        async with AsyncConnectionPool(
-            dsn,
-            min_size=1,
-            max_size=pool_size,
-            kwargs=kwargs,
-            check=AsyncConnectionPool.check_connection,
-            name="checkpoint-pg",
-            open=False,
-        ) as pool:
-            yield cls(pool, serde=serde, schema=schema)
+        async with connect_async(
+            conn_string, pipeline=pipeline, pool_size=pool_size, pooler=pooler
+        ) as (conn, pipe):
+            yield cls(conn, pipe, serde=serde, schema=schema)
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    async def _run(self, op: Operation[T]) -> T:
-        if isinstance(self.conn, AsyncConnectionPool):
-            async with self.conn.connection() as conn:
-                return await _driver.arun(conn, op, self.pipe)
-        async with self.lock:
-            return await _driver.arun(self.conn, op, self.pipe)
 
     def _blocking(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the saver's loop from another thread and wait for it."""

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -20,17 +19,13 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg import Connection, Pipeline
 from psycopg_pool import ConnectionPool
 
-from checkpoint_pg import _driver
 from checkpoint_pg._core import SaverCore
-from checkpoint_pg._protocol import Operation
-from checkpoint_pg.connection import connection_kwargs, resolve_pooler, tuned_dsn
+from checkpoint_pg._shell import SyncShell, connect_sync
 
 __all__ = ["PostgresSaver"]
 
-T = TypeVar("T")
 
-
-class PostgresSaver(SaverCore):
+class PostgresSaver(SyncShell, SaverCore):
     """Checkpoint saver on PostgreSQL, drop-in for the official `PostgresSaver`.
 
     Args:
@@ -43,8 +38,6 @@ class PostgresSaver(SaverCore):
             `EncryptedSerializer`, whose protection that plain-text JSON would bypass.
     """
 
-    lock: threading.Lock
-
     def __init__(
         self,
         conn: Connection[Any] | ConnectionPool[Any],
@@ -55,15 +48,7 @@ class PostgresSaver(SaverCore):
         inline_primitives: bool | None = None,
     ) -> None:
         super().__init__(serde=serde, schema=schema, inline_primitives=inline_primitives)
-        if not isinstance(conn, (Connection, ConnectionPool)):
-            raise TypeError(
-                f"conn must be a psycopg Connection or ConnectionPool, not {type(conn).__name__}"
-            )
-        if isinstance(conn, ConnectionPool) and pipe is not None:
-            raise ValueError("a pipeline belongs to one Connection: it cannot be used with a pool")
-        self.conn = conn
-        self.pipe = pipe
-        self.lock = threading.Lock()
+        self._attach(conn, pipe)
 
     @classmethod
     @contextmanager
@@ -87,37 +72,11 @@ class PostgresSaver(SaverCore):
                 None (default) decides by the port: 6432 and 6543, or the ports listed in
                 ``$CHECKPOINT_PG_POOLED_PORTS``, are taken as transaction poolers.
         """
-        dsn = tuned_dsn(conn_string)
-        kwargs = connection_kwargs(pooler=resolve_pooler(dsn, pooler))
-        if pipeline:
-            with Connection.connect(dsn, **kwargs) as conn, conn.pipeline() as pipe:  # type: ignore[arg-type]
-                yield cls(conn, pipe, serde=serde, schema=schema)
-            return
-        with ConnectionPool(
-            dsn,
-            min_size=1,
-            max_size=pool_size,
-            kwargs=kwargs,
-            check=ConnectionPool.check_connection,
-            name="checkpoint-pg",
-            open=False,
-        ) as pool:
-            yield cls(pool, serde=serde, schema=schema)
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    @contextmanager
-    def _connection(self) -> Iterator[Connection[Any]]:
-        if isinstance(self.conn, ConnectionPool):
-            with self.conn.connection() as conn:
-                yield conn
-        else:
-            with self.lock:
-                yield self.conn
-
-    def _run(self, op: Operation[T]) -> T:
-        with self._connection() as conn:
-            return _driver.run(conn, op, self.pipe)
+        with connect_sync(conn_string, pipeline=pipeline, pool_size=pool_size, pooler=pooler) as (
+            conn,
+            pipe,
+        ):
+            yield cls(conn, pipe, serde=serde, schema=schema)
 
     # -- BaseCheckpointSaver ------------------------------------------------------------------
 
