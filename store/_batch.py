@@ -1,0 +1,514 @@
+"""A batch of store ops as at most two statements, sent together: pure, no I/O.
+
+Reads (every get, search and list_namespaces of the batch) are one statement: a UNION ALL
+of one branch per search or listing plus one branch for all gets, with the TTL refresh of
+what they return as a data-modifying CTE (left out when nothing asks for a refresh, so such
+reads work on a read-only replica). Writes (every put and delete, deduplicated, last wins)
+are one statement: deletes, upserts, stale-vector deletes and vector upserts as CTEs. Both
+travel in one pipeline: one round trip for any mix of ops. A vector search that an ANN index
+answers with fewer rows than asked is re-run exactly, in a second round trip.
+
+Embeddings are computed by the shell before any connection is taken: `plan_batch` names the
+texts, `Plan.operation` takes their vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from langgraph.store.base import (
+    GetOp,
+    InvalidNamespaceError,
+    Item,
+    ListNamespacesOp,
+    NotProvided,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    validate_op_namespace,
+)
+
+from checkpoint_pg._protocol import Operation, Query, Rows, Steps
+from store._filters import compile_filter
+from store._index import VectorIndex
+from store._sql import REFRESHED_EXPIRY, StoreNames
+from store.errors import InvalidValueError
+
+MAX_KEY_CHARS = 1024
+MAX_VALUE_BYTES = 255 * 1024 * 1024  # jsonb's own limit is 256 MB
+
+
+def live(alias: str) -> str:
+    """Predicate: the item is not expired (swept or not)."""
+    return f"({alias}.expires_at IS NULL OR {alias}.expires_at > now())"
+
+
+def ns_text(namespace: Sequence[str]) -> str:
+    return ".".join(namespace)
+
+
+def ns_tuple(text: str) -> tuple[str, ...]:
+    return tuple(text.split(".")) if text else ()
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _prefix_condition(alias: str, prefix: Sequence[str]) -> tuple[str, list[Any]]:
+    """The namespace `prefix` itself or below it, served by the primary key and prefix index."""
+    if not prefix:
+        return "TRUE", []
+    text = ns_text(prefix)
+    return (
+        rf"({alias}.prefix = %s OR {alias}.prefix LIKE %s ESCAPE '\')",
+        [text, _escape_like(text) + ".%"],
+    )
+
+
+def _match_pattern(path: Sequence[str], match_type: str) -> str:
+    segments = ("[^.]+" if part == "*" else re.escape(part) for part in path)
+    body = r"\.".join(segments)
+    return rf"(^|\.){body}$" if match_type == "suffix" else rf"^{body}(\.|$)"
+
+
+def _key(key: Any) -> str:
+    if not isinstance(key, str):
+        raise InvalidValueError(f"an item key must be a string, not {type(key).__name__}")
+    if "\x00" in key:
+        raise InvalidValueError("an item key contains a NUL character")
+    if len(key) > MAX_KEY_CHARS:
+        raise InvalidValueError(f"an item key is {len(key)} characters; at most {MAX_KEY_CHARS}")
+    return key
+
+
+def _put_namespace(namespace: tuple[str, ...]) -> None:
+    if not namespace:
+        raise InvalidNamespaceError("Namespace cannot be empty.")
+    if namespace[0] == "langgraph":
+        raise InvalidNamespaceError(
+            f'Root label for namespace cannot be "langgraph". Got: {namespace}'
+        )
+
+
+def _value_json(value: Any) -> str:
+    if not isinstance(value, Mapping):
+        raise InvalidValueError(f"an item value must be a dict, not {type(value).__name__}")
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidValueError(f"the item value is not JSON-serialisable: {exc}") from None
+    if "\\u0000" in text:
+        raise InvalidValueError("the item value contains a NUL character, which JSONB cannot hold")
+    if len(text) > MAX_VALUE_BYTES // 4 and len(text.encode()) > MAX_VALUE_BYTES:
+        raise InvalidValueError("the item value is larger than the 255 MB a JSONB value can hold")
+    return text
+
+
+def _ttl(ttl: Any) -> float | None:
+    if ttl is None or isinstance(ttl, NotProvided):
+        return None
+    if not isinstance(ttl, (int, float)) or isinstance(ttl, bool):
+        raise InvalidValueError(f"ttl must be a number of minutes, not {type(ttl).__name__}")
+    if not math.isfinite(ttl) or ttl <= 0:
+        raise InvalidValueError(f"ttl must be a positive number of minutes, got {ttl!r}")
+    return float(ttl)
+
+
+def _count(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidValueError(f"{what} must be a non-negative int, got {value!r}")
+    return value
+
+
+@dataclass
+class _Search:
+    position: int
+    op: SearchOp
+    query_index: int | None  # into Plan.queries, when embedded
+
+
+@dataclass
+class Plan:
+    """A validated batch, waiting for its embeddings."""
+
+    size: int
+    names: StoreNames
+    index: VectorIndex | None
+    gets: list[tuple[int, GetOp]] = field(default_factory=list)
+    searches: list[_Search] = field(default_factory=list)
+    listings: list[tuple[int, ListNamespacesOp]] = field(default_factory=list)
+    puts: dict[tuple[tuple[str, ...], str], PutOp] = field(default_factory=dict)
+    # texts to embed: item fields (embed_documents) and search queries (embed_query)
+    documents: list[tuple[tuple[str, ...], str, str, str]] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)
+
+    def operation(
+        self, document_vectors: Sequence[Sequence[float]], query_vectors: Sequence[Sequence[float]]
+    ) -> Operation[list[Result]]:
+        """The batch's operation, given the vectors of `documents` and `queries`."""
+        vectors = [
+            cast(VectorIndex, self.index).check(v, "an embedding of an item's text")
+            for v in document_vectors
+        ]
+        queries = [
+            cast(VectorIndex, self.index).check(v, "a query embedding") for v in query_vectors
+        ]
+        has_vector_search = any(s.query_index is not None for s in self.searches)
+        return Operation(
+            self._steps(vectors, queries),
+            writes=bool(self.puts),
+            transactional=has_vector_search,
+            pipelined=True,
+        )
+
+    # -- statements ------------------------------------------------------------------------
+
+    def _steps(self, vectors: list[str], queries: list[str]) -> Steps[list[Result]]:
+        results: list[Result] = [None] * self.size
+        batch: list[Query] = []
+        if any(s.query_index is not None for s in self.searches):
+            batch.append(self._ann_settings())
+        reads = self._reads(queries, exact=set())
+        reads_at = len(batch)
+        if reads is not None:
+            batch.append(reads)
+        if self.puts:
+            batch.append(self._writes(vectors))
+        if not batch:
+            return results
+        answers = yield batch
+        if reads is not None:
+            short = self._collect(answers[reads_at], results)
+            if short:
+                again = self._reads(queries, exact=short, only=short)
+                if again is not None:
+                    self._collect((yield again), results)
+        return results
+
+    def _ann_settings(self) -> Query:
+        # pgvector >= 0.8: keep scanning the ANN index until the filters let `limit` rows
+        # through, instead of stopping at ef_search candidates.
+        return Query(
+            "SELECT set_config('hnsw.iterative_scan', 'strict_order', true),"
+            " set_config('ivfflat.iterative_scan', 'relaxed_order', true)",
+            fetch=False,
+            prepare=False,
+        )
+
+    def _reads(
+        self, queries: list[str], *, exact: set[int], only: set[int] | None = None
+    ) -> Query | None:
+        branches: list[str] = []
+        params: list[Any] = []
+        refresh_any = False
+        n = self.names
+        if self.gets and only is None:
+            branches.append(
+                f"""SELECT w.op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
+                       NULL::float8 AS score, w.refresh, w.op::bigint AS rank
+                FROM unnest(%s::int[], %s::text[], %s::text[], %s::bool[])
+                     AS w(op, prefix, key, refresh)
+                JOIN {n.store} AS s ON s.prefix = w.prefix AND s.key = w.key
+                WHERE {live("s")}"""
+            )
+            params += [
+                [i for i, _ in self.gets],
+                [ns_text(op.namespace) for _, op in self.gets],
+                [op.key for _, op in self.gets],
+                [bool(op.refresh_ttl) for _, op in self.gets],
+            ]
+            refresh_any |= any(op.refresh_ttl for _, op in self.gets)
+        for search in self.searches:
+            if only is not None and search.position not in only:
+                continue
+            sql, search_params = self._search_branch(
+                search, queries, exact=search.position in exact
+            )
+            branches.append(sql)
+            params += search_params
+            refresh_any |= bool(search.op.refresh_ttl)
+        for position, listing in self.listings if only is None else []:
+            sql, listing_params = self._listing_branch(position, listing)
+            branches.append(sql)
+            params += listing_params
+        if not branches:
+            return None
+        union = "\nUNION ALL\n".join(f"({b})" for b in branches)
+        if refresh_any:
+            text = f"""WITH results AS ({union}),
+            refreshed AS (
+                UPDATE {n.store} AS s SET expires_at = {REFRESHED_EXPIRY}
+                FROM results AS r
+                WHERE r.refresh AND r.key IS NOT NULL AND s.prefix = r.prefix AND s.key = r.key
+                  AND s.expires_at IS NOT NULL AND s.ttl_minutes IS NOT NULL
+            )
+            SELECT * FROM results"""
+        else:
+            text = f"SELECT * FROM ({union}) AS results"
+        return Query(text, params, fetch=True, prepare=False)
+
+    def _search_branch(
+        self, search: _Search, queries: list[str], *, exact: bool
+    ) -> tuple[str, list[Any]]:
+        op = search.op
+        n = self.names
+        ns_sql, ns_params = _prefix_condition("s", op.namespace_prefix)
+        compiled = compile_filter(op.filter, number_fn=n.number)
+        filter_sql, filter_params = compiled.sql("s")
+        limit, offset = op.limit, op.offset
+        if search.query_index is None or self.index is None:
+            return (
+                f"""SELECT %s::int AS op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
+                       NULL::float8 AS score, %s::bool AS refresh,
+                       row_number() OVER (ORDER BY s.updated_at DESC, s.prefix, s.key) AS rank
+                FROM {n.store} AS s
+                WHERE {ns_sql} AND {filter_sql} AND {live("s")}
+                ORDER BY s.updated_at DESC, s.prefix, s.key
+                LIMIT %s OFFSET %s""",
+                [search.position, bool(op.refresh_ttl), *ns_params, *filter_params, limit, offset],
+            )
+        index = self.index
+        qvec = queries[search.query_index]
+        vtype = index.vector_type
+        distance = f"(sv.embedding {index.operator} %s::{vtype})"
+        order = f"{distance} + 0" if exact else distance  # `+ 0`: no ANN index, exact order
+        fan_out = max(1, len(index.fields))
+        candidates = (limit + offset) * fan_out * 2 + 1
+        score = index.score_sql("best.dist")
+        return (
+            f"""SELECT %s::int AS op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
+                   {score} AS score, %s::bool AS refresh,
+                   row_number() OVER (ORDER BY best.dist, s.prefix, s.key) AS rank
+            FROM (
+                SELECT c.prefix, c.key, min(c.dist) AS dist
+                FROM (
+                    SELECT sv.prefix, sv.key, {distance} AS dist
+                    FROM {n.vectors} AS sv
+                    JOIN {n.store} AS s ON s.prefix = sv.prefix AND s.key = sv.key
+                    WHERE {ns_sql} AND {filter_sql} AND {live("s")}
+                    ORDER BY {order}
+                    LIMIT %s
+                ) AS c
+                GROUP BY c.prefix, c.key
+                ORDER BY dist, c.prefix, c.key
+                LIMIT %s OFFSET %s
+            ) AS best
+            JOIN {n.store} AS s ON s.prefix = best.prefix AND s.key = best.key""",
+            [
+                search.position,
+                bool(op.refresh_ttl),
+                qvec,
+                *ns_params,
+                *filter_params,
+                qvec,
+                candidates,
+                limit,
+                offset,
+            ],
+        )
+
+    def _listing_branch(self, position: int, op: ListNamespacesOp) -> tuple[str, list[Any]]:
+        conditions = [live("s")]
+        params: list[Any] = []
+        for condition in op.match_conditions or ():
+            if not condition.path:
+                continue
+            conditions.append("s.prefix ~ %s")
+            params.append(_match_pattern(condition.path, condition.match_type))
+        depth = op.max_depth
+        truncated = (
+            "s.prefix"
+            if depth is None
+            else "array_to_string((string_to_array(s.prefix, '.'))[1:%s::int], '.')"
+        )
+        head_params: list[Any] = [position]
+        if depth is not None:
+            head_params.append(depth)
+        return (
+            f"""SELECT %s::int AS op, t.ns AS prefix, NULL::text AS key, NULL::jsonb AS value,
+                   NULL::timestamptz AS created_at, NULL::timestamptz AS updated_at,
+                   NULL::float8 AS score, false AS refresh,
+                   row_number() OVER (ORDER BY t.ns) AS rank
+            FROM (
+                SELECT DISTINCT {truncated} COLLATE "C" AS ns
+                FROM {self.names.store} AS s
+                WHERE {" AND ".join(conditions)}
+            ) AS t
+            ORDER BY t.ns
+            LIMIT %s OFFSET %s""",
+            [*head_params, *params, op.limit, op.offset],
+        )
+
+    def _writes(self, vectors: list[str]) -> Query:
+        n = self.names
+        deletes = [(ns, key) for (ns, key), op in self.puts.items() if op.value is None]
+        upserts = [(ns, key, op) for (ns, key), op in self.puts.items() if op.value is not None]
+        ttls = [_ttl(op.ttl) for _, _, op in upserts]
+        parts = [
+            f"""gone AS (
+                DELETE FROM {n.store} AS s
+                USING unnest(%s::text[], %s::text[]) AS d(prefix, key)
+                WHERE s.prefix = d.prefix AND s.key = d.key
+            )""",
+            f"""upserted AS (
+                INSERT INTO {n.store} AS s (prefix, key, value, created_at, updated_at,
+                                            expires_at, ttl_minutes, ttl_exact_minutes)
+                SELECT u.prefix, u.key, u.value::jsonb, now(), now(),
+                       now() + make_interval(secs => u.ttl * 60), ceil(u.ttl)::int, u.ttl
+                FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[])
+                     AS u(prefix, key, value, ttl)
+                ON CONFLICT (prefix, key) DO UPDATE
+                SET value = EXCLUDED.value, updated_at = now(), expires_at = EXCLUDED.expires_at,
+                    ttl_minutes = EXCLUDED.ttl_minutes,
+                    ttl_exact_minutes = EXCLUDED.ttl_exact_minutes
+            )""",
+        ]
+        params: list[Any] = [
+            [ns_text(ns) for ns, _ in deletes],
+            [key for _, key in deletes],
+            [ns_text(ns) for ns, _, _ in upserts],
+            [key for _, key, _ in upserts],
+            [_value_json(op.value) for _, _, op in upserts],
+            ttls,
+        ]
+        if self.index is not None:
+            # Every upserted item loses the vectors its new value no longer has.
+            parts.append(
+                f"""stale AS (
+                    DELETE FROM {n.vectors} AS v
+                    USING unnest(%s::text[], %s::text[]) AS r(prefix, key)
+                    WHERE v.prefix = r.prefix AND v.key = r.key
+                      AND NOT EXISTS (
+                          SELECT 1 FROM unnest(%s::text[], %s::text[], %s::text[])
+                               AS f(prefix, key, field)
+                          WHERE f.prefix = v.prefix AND f.key = v.key AND f.field = v.field_name)
+                )"""
+            )
+            docs = self.documents
+            params += [
+                [ns_text(ns) for ns, _, _ in upserts],
+                [key for _, key, _ in upserts],
+                [ns_text(d[0]) for d in docs],
+                [d[1] for d in docs],
+                [d[2] for d in docs],
+            ]
+            parts.append(
+                f"""embedded AS (
+                    INSERT INTO {n.vectors}
+                        (prefix, key, field_name, embedding, created_at, updated_at)
+                    SELECT e.prefix, e.key, e.field, e.embedding::{self.index.vector_type},
+                           now(), now()
+                    FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])
+                         AS e(prefix, key, field, embedding)
+                    ON CONFLICT (prefix, key, field_name) DO UPDATE
+                    SET embedding = EXCLUDED.embedding, updated_at = now()
+                )"""
+            )
+            params += [
+                [ns_text(d[0]) for d in docs],
+                [d[1] for d in docs],
+                [d[2] for d in docs],
+                vectors,
+            ]
+        return Query("WITH " + ",\n".join(parts) + "\nSELECT 1", params, prepare=False)
+
+    # -- results ---------------------------------------------------------------------------
+
+    def _collect(self, rows: Rows, results: list[Result]) -> set[int]:
+        """Fill `results` from read rows; return the ANN searches that came back short."""
+        by_op: dict[int, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            by_op.setdefault(row[0], []).append(row)
+        for position, _ in self.gets:
+            for row in by_op.get(position, []):
+                results[position] = _item(row)
+        short: set[int] = set()
+        for search in self.searches:
+            found = sorted(by_op.get(search.position, []), key=lambda r: r[8])
+            results[search.position] = [_search_item(r) for r in found]
+            if (
+                search.query_index is not None
+                and self.index is not None
+                and self.index.kind != "flat"
+                and len(found) < search.op.limit
+            ):
+                short.add(search.position)
+        for position, _ in self.listings:
+            found = sorted(by_op.get(position, []), key=lambda r: r[8])
+            results[position] = [ns_tuple(r[1]) for r in found]
+        return short
+
+
+def _item(row: Sequence[Any]) -> Item:
+    _, prefix, key, value, created_at, updated_at = row[:6]
+    return Item(
+        value=value,
+        key=key,
+        namespace=ns_tuple(prefix),
+        created_at=cast(datetime, created_at),
+        updated_at=cast(datetime, updated_at),
+    )
+
+
+def _search_item(row: Sequence[Any]) -> SearchItem:
+    _, prefix, key, value, created_at, updated_at, score = row[:7]
+    return SearchItem(
+        namespace=ns_tuple(prefix),
+        key=key,
+        value=value,
+        created_at=created_at,
+        updated_at=updated_at,
+        score=None if score is None else float(score),
+    )
+
+
+def plan_batch(ops: Iterable[Op], names: StoreNames, index: VectorIndex | None) -> Plan:
+    """Validate `ops` and plan them; raises a typed error before anything is sent."""
+    ops = list(ops)
+    plan = Plan(size=len(ops), names=names, index=index)
+    for position, op in enumerate(ops):
+        validate_op_namespace(op)
+        if isinstance(op, GetOp):
+            plan.gets.append((position, op._replace(key=_key(op.key))))
+        elif isinstance(op, PutOp):
+            _put_namespace(op.namespace)
+            key = _key(op.key)
+            if op.value is not None:
+                _value_json(op.value)
+                _ttl(op.ttl)
+            plan.puts.pop((op.namespace, key), None)  # last wins, in batch order
+            plan.puts[(op.namespace, key)] = op._replace(key=key)
+        elif isinstance(op, SearchOp):
+            _count(op.limit, "limit")
+            _count(op.offset, "offset")
+            compile_filter(op.filter, number_fn=names.number)  # validate early
+            query_index = None
+            if op.query and index is not None:
+                if not isinstance(op.query, str):
+                    raise InvalidValueError("a search query must be a string")
+                query_index = len(plan.queries)
+                plan.queries.append(op.query)
+            plan.searches.append(_Search(position, op, query_index))
+        elif isinstance(op, ListNamespacesOp):
+            _count(op.limit, "limit")
+            _count(op.offset, "offset")
+            if op.max_depth is not None:
+                _count(op.max_depth, "max_depth")
+            plan.listings.append((position, op))
+        else:
+            raise InvalidValueError(f"unknown store op {type(op).__name__}")
+    if index is not None:
+        for (namespace, key), op in plan.puts.items():
+            if op.value is not None:
+                for field_name, text in index.texts_for(op.value, op.index):
+                    plan.documents.append((namespace, key, field_name, text))
+    return plan

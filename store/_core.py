@@ -1,0 +1,85 @@
+"""State and operations shared by `PostgresStore` and `AsyncPostgresStore` (no I/O here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from langgraph.store.base import BaseStore, Op, TTLConfig
+
+from checkpoint_pg._protocol import Operation, Query, Steps
+from store import _schema
+from store._batch import Plan, plan_batch
+from store._index import VectorIndex, vector_index
+from store._sql import names_for
+from store.errors import InvalidValueError
+
+DEFAULT_SWEEP_BATCH = 1000
+
+
+class StoreCore(BaseStore):
+    """Configuration and operation builders common to the sync and async stores."""
+
+    supports_ttl: bool = True
+
+    def __init__(
+        self,
+        *,
+        index: Mapping[str, Any] | None = None,
+        ttl: TTLConfig | None = None,
+        schema: str | None = None,
+    ) -> None:
+        if schema is not None and (not isinstance(schema, str) or not schema or "\x00" in schema):
+            raise InvalidValueError("schema must be a non-empty PostgreSQL identifier")
+        self.schema = schema
+        self.names = names_for(schema)
+        self.vector_index: VectorIndex | None = vector_index(index)
+        self.index_config = dict(index) if index else None
+        self.embeddings = self.vector_index.embeddings if self.vector_index else None
+        self.ttl_config = ttl
+        if ttl is not None:
+            default = ttl.get("default_ttl")
+            if default is not None and (
+                not isinstance(default, (int, float)) or isinstance(default, bool) or default <= 0
+            ):
+                raise InvalidValueError(
+                    f"ttl['default_ttl'] must be a positive number of minutes, got {default!r}"
+                )
+
+    def _setup_op(self) -> Operation[None]:
+        return Operation(
+            _schema.migrate(self.schema, self.vector_index), transactional=True, writes=True
+        )
+
+    def _plan(self, ops: Iterable[Op]) -> Plan:
+        return plan_batch(ops, self.names, self.vector_index)
+
+    def _sweep_op(self, batch_size: int) -> Operation[int]:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
+            raise InvalidValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        return Operation(self._sweep_steps(batch_size), writes=True)
+
+    def _sweep_steps(self, batch_size: int) -> Steps[int]:
+        # Bounded batches, each its own statement (and, on an autocommit connection, its own
+        # transaction); SKIP LOCKED lets several sweepers share the work without waiting.
+        store = self.names.store
+        sql = f"""
+            WITH doomed AS (
+                SELECT prefix, key FROM {store}
+                WHERE expires_at IS NOT NULL AND expires_at <= now()
+                ORDER BY expires_at
+                LIMIT %s
+                FOR UPDATE SKIP LOCKED
+            ), gone AS (
+                DELETE FROM {store} AS s USING doomed AS d
+                WHERE s.prefix = d.prefix AND s.key = d.key
+                RETURNING 1
+            )
+            SELECT count(*) FROM gone"""
+        total = 0
+        while True:
+            rows = yield Query(sql, (batch_size,), fetch=True)
+            deleted = int(rows[0][0])
+            total += deleted
+            if deleted < batch_size:
+                return total

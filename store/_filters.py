@@ -1,0 +1,178 @@
+"""Search filters to SQL, matching LangGraph's `InMemoryStore` result for result.
+
+The in-memory store compares ``item.value.get(key)`` with each filter entry:
+- a dict of ``$`` operators applies every operator to the value;
+- a plain dict matches an object whose listed keys match, recursively (missing keys are None);
+- a list matches a list of the same length whose elements match pairwise;
+- anything else matches by equality (a missing key equals None).
+Range operators compare numbers as numbers (``float(value)``), never as text.
+
+Each filter becomes an exact predicate, plus, where the filter implies it, a containment
+document (``value @> …``) that the GIN index on ``value`` answers, so equality filters never
+scan the table. Filter keys reach SQL only as parameters.
+
+Extensions beyond the in-memory store: ``$in``, ``$nin`` (membership in a list of values) and
+``$exists`` (``True``: the key is present, ``False``: it is absent).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from store.errors import InvalidFilterError
+
+RANGE_OPERATORS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+OPERATORS = frozenset({"$eq", "$ne", "$in", "$nin", "$exists", *RANGE_OPERATORS})
+
+
+@dataclass
+class CompiledFilter:
+    """SQL for one search's filter: a conjunction of predicates and their parameters."""
+
+    predicates: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+    containment: dict[str, Any] = field(default_factory=dict)
+
+    def sql(self, alias: str) -> tuple[str, list[Any]]:
+        """The whole filter as one predicate on `alias`.value (TRUE when empty)."""
+        parts, params = [], []
+        if self.containment:
+            parts.append(f"{alias}.value @> %s::jsonb")
+            params.append(_dumps(self.containment, "filter"))
+        parts.extend(p.replace("{v}", f"{alias}.value") for p in self.predicates)
+        params.extend(self.params)
+        return (" AND ".join(parts) if parts else "TRUE"), params
+
+
+def _dumps(value: Any, what: str) -> str:
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidFilterError(f"{what} value is not JSON-serialisable: {exc}") from None
+    if "\\u0000" in text:
+        raise InvalidFilterError(f"{what} value contains a NUL character")
+    return text
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidFilterError(
+            f"{where}: range operators compare numbers, and {value!r} is not one"
+        ) from None
+    if math.isnan(number):
+        raise InvalidFilterError(f"{where}: NaN cannot be compared")
+    return number
+
+
+def _key(key: Any, where: str) -> str:
+    if not isinstance(key, str):
+        raise InvalidFilterError(f"{where}: filter keys must be strings, not {type(key).__name__}")
+    if "\x00" in key:
+        raise InvalidFilterError(f"{where}: a filter key contains a NUL character")
+    return key
+
+
+def compile_filter(filter: Mapping[str, Any] | None, *, number_fn: str) -> CompiledFilter:
+    """Compile a search filter; `number_fn` is the (quoted) JSON-to-number SQL function."""
+    out = CompiledFilter()
+    if not filter:
+        return out
+    if not isinstance(filter, Mapping):
+        raise InvalidFilterError(f"a filter must be a dict, not {type(filter).__name__}")
+    for key, wanted in filter.items():
+        name = _key(key, "filter")
+        contained = _match(out, [name], wanted, number_fn)
+        if contained is not _NOTHING:
+            out.containment[name] = contained
+    return out
+
+
+_NOTHING = object()
+
+
+Path = list["str | int"]
+
+
+def _expr(path: Path, out: CompiledFilter) -> str:
+    """SQL for the JSON value at `path` under ``{v}`` (NULL when absent); adds parameters."""
+    steps = []
+    for step in path:
+        steps.append(" -> %s::int" if isinstance(step, int) else " -> %s")
+        out.params.append(step)
+    return "({v}" + "".join(steps) + ")"
+
+
+def _match(out: CompiledFilter, path: Path, wanted: Any, number_fn: str) -> Any:
+    """Add the predicates for `wanted` at `path`; return what containment it implies.
+
+    The return value is the JSON fragment an item must contain at `path` for the filter to
+    hold (a necessary condition), or `_NOTHING` when no such fragment exists.
+    """
+    where = "filter on " + ".".join(str(p) for p in path)
+    if isinstance(wanted, Mapping) and any(str(k).startswith("$") for k in wanted):
+        return _operators(out, path, wanted, number_fn, where)
+    if isinstance(wanted, Mapping):
+        implied: dict[str, Any] = {}
+        for sub_key, sub_wanted in wanted.items():
+            sub_path: Path = [*path, _key(sub_key, where)]
+            sub = _match(out, sub_path, sub_wanted, number_fn)
+            if sub is not _NOTHING:
+                implied[str(sub_key)] = sub
+        # Even an empty dict requires an object there, as the in-memory store does.
+        out.predicates.append(f"jsonb_typeof({_expr(path, out)}) = 'object'")
+        return implied if implied else _NOTHING
+    if isinstance(wanted, (list, tuple)):
+        out.predicates.append(
+            f"jsonb_typeof({_expr(path, out)}) = 'array'"
+            f" AND jsonb_array_length({_expr(path, out)}) = %s::int"
+        )
+        out.params.append(len(wanted))
+        for index, element in enumerate(wanted):
+            _match(out, [*path, index], element, number_fn)
+        return _NOTHING
+    out.predicates.append(f"coalesce({_expr(path, out)}, 'null'::jsonb) = %s::jsonb")
+    out.params.append(_dumps(wanted, where))
+    return _NOTHING if wanted is None else wanted
+
+
+def _operators(
+    out: CompiledFilter, path: Path, ops: Mapping[str, Any], number_fn: str, where: str
+) -> Any:
+    implied: Any = _NOTHING
+    for op, operand in ops.items():
+        if op not in OPERATORS:
+            raise InvalidFilterError(
+                f"{where}: unknown operator {op!r}; use one of {', '.join(sorted(OPERATORS))}"
+            )
+        if op in RANGE_OPERATORS:
+            out.predicates.append(f"{number_fn}({_expr(path, out)}) {RANGE_OPERATORS[op]} %s")
+            out.params.append(_number(operand, where))
+        elif op in ("$eq", "$ne"):
+            comparison = "=" if op == "$eq" else "<>"
+            out.predicates.append(
+                f"coalesce({_expr(path, out)}, 'null'::jsonb) {comparison} %s::jsonb"
+            )
+            out.params.append(_dumps(operand, where))
+            if op == "$eq" and operand is not None and not isinstance(operand, (list, tuple)):
+                implied = operand
+        elif op in ("$in", "$nin"):
+            if not isinstance(operand, (list, tuple)):
+                raise InvalidFilterError(f"{where}: {op} takes a list of values")
+            negate = "NOT " if op == "$nin" else ""
+            out.predicates.append(
+                f"{negate}(coalesce({_expr(path, out)}, 'null'::jsonb) = ANY(%s::jsonb[]))"
+            )
+            out.params.append([_dumps(v, where) for v in operand])
+        else:  # $exists
+            if not isinstance(operand, bool):
+                raise InvalidFilterError(f"{where}: $exists takes true or false")
+            out.predicates.append(f"{_expr(path, out)} IS {'NOT ' if operand else ''}NULL")
+    return implied

@@ -1,0 +1,128 @@
+"""The store's SQL: official DDL (same tables, same migration numbering) and statement pieces.
+
+Templates name tables as ``{store}``, ``{vectors}``, ``{migrations}``, ``{vector_migrations}``,
+``{own_migrations}`` and the helper function as ``{number}``; `render` qualifies them with the
+store's schema through `psycopg.sql`. Values are always parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from psycopg import sql
+
+# The official store's migrations, numbered as it numbers them (v = index).
+OFFICIAL_MIGRATIONS: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS {store} (
+        prefix text NOT NULL,
+        key text NOT NULL,
+        value jsonb NOT NULL,
+        created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+        updated_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+        PRIMARY KEY (prefix, key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS store_prefix_idx ON {store} USING btree (prefix text_pattern_ops)",
+    """ALTER TABLE {store}
+        ADD COLUMN IF NOT EXISTS expires_at TIMESTAMP WITH TIME ZONE,
+        ADD COLUMN IF NOT EXISTS ttl_minutes INT""",
+    "CREATE INDEX IF NOT EXISTS idx_store_expires_at ON {store} (expires_at)"
+    " WHERE expires_at IS NOT NULL",
+)
+
+# The official vector migrations: the extension, the table, then the ANN index (skipped, and
+# not recorded, for a flat index, exactly as the official store does).
+VECTOR_EXTENSION = "CREATE EXTENSION IF NOT EXISTS vector"
+VECTOR_TABLE = """CREATE TABLE IF NOT EXISTS {vectors} (
+        prefix text NOT NULL,
+        key text NOT NULL,
+        field_name text NOT NULL,
+        embedding {vector_type}({dims}),
+        created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+        updated_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+        PRIMARY KEY (prefix, key, field_name),
+        FOREIGN KEY (prefix, key) REFERENCES {store} (prefix, key) ON DELETE CASCADE
+    )"""
+VECTOR_INDEX = (
+    "CREATE INDEX IF NOT EXISTS store_vectors_embedding_idx ON {vectors}"
+    " USING {index_kind} (embedding {opclass}){index_params}"
+)
+
+# This project's additions, recorded in `store_pg_migrations`; the official store ignores them.
+OWN_MIGRATIONS: tuple[str, ...] = (
+    # Equality and nested-object filters become containment, answered by this index.
+    "CREATE INDEX IF NOT EXISTS store_value_idx ON {store} USING gin (value jsonb_path_ops)",
+    # A JSON value as a number the way LangGraph's in-memory store compares them (numbers,
+    # booleans as 0/1, numeric strings), NULL otherwise. IMMUTABLE, so range filters on a
+    # field can be served by an expression index on it.
+    r"""CREATE OR REPLACE FUNCTION {number}(v jsonb) RETURNS double precision
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT CASE jsonb_typeof(v)
+            WHEN 'number' THEN (v #>> '{{}}')::double precision
+            WHEN 'boolean' THEN CASE WHEN v = 'true'::jsonb THEN 1.0 ELSE 0.0 END
+            WHEN 'string' THEN CASE
+                WHEN (v #>> '{{}}') ~ '^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$'
+                THEN (v #>> '{{}}')::double precision END
+        END $$""",
+    # The exact TTL in minutes (the official INT column rounds 0.5 minutes away); read first.
+    "ALTER TABLE {store} ADD COLUMN IF NOT EXISTS ttl_exact_minutes DOUBLE PRECISION",
+)
+
+
+def _names(schema: str | None) -> dict[str, sql.Composable]:
+    def name(table: str) -> sql.Composable:
+        return sql.Identifier(schema, table) if schema else sql.Identifier(table)
+
+    return {
+        "store": name("store"),
+        "vectors": name("store_vectors"),
+        "migrations": name("store_migrations"),
+        "vector_migrations": name("vector_migrations"),
+        "own_migrations": name("store_pg_migrations"),
+        "number": name("store_jsonb_number"),
+        "schema": sql.Identifier(schema) if schema else sql.SQL(""),
+    }
+
+
+def render(template: str, schema: str | None, **extra: sql.Composable) -> str:
+    """Render `template` for `schema` into plain SQL text."""
+    return sql.SQL(template).format(**{**_names(schema), **extra}).as_string(None)
+
+
+@dataclass(frozen=True)
+class StoreNames:
+    """Rendered, quoted names of the store's objects in one schema."""
+
+    store: str
+    vectors: str
+    number: str
+    migrations: str
+    vector_migrations: str
+    own_migrations: str
+
+
+@cache
+def names_for(schema: str | None) -> StoreNames:
+    """The store's object names for `schema` (None: the search_path)."""
+    return StoreNames(
+        **{
+            key: render("{" + key + "}", schema)
+            for key in (
+                "store",
+                "vectors",
+                "number",
+                "migrations",
+                "vector_migrations",
+                "own_migrations",
+            )
+        }
+    )
+
+
+# Items that are live: an expired item is never returned, swept or not.
+LIVE = "({alias}.expires_at IS NULL OR {alias}.expires_at > now())"
+
+# How a refresh-on-read moves an item's expiry: by its exact TTL when known.
+REFRESHED_EXPIRY = (
+    "now() + make_interval(secs => coalesce(s.ttl_exact_minutes, s.ttl_minutes) * 60)"
+)

@@ -1,0 +1,132 @@
+"""`PostgresStore`: the blocking shell around the store core."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from langgraph.store.base import Op, Result, TTLConfig
+from psycopg import Connection, Pipeline
+from psycopg_pool import ConnectionPool
+
+from checkpoint_pg._shell import SyncShell, connect_sync
+from store._core import DEFAULT_SWEEP_BATCH, StoreCore
+
+__all__ = ["PostgresStore"]
+
+logger = logging.getLogger("store")
+
+
+class PostgresStore(SyncShell, StoreCore):
+    """LangGraph long-term memory on PostgreSQL, drop-in for the official `PostgresStore`.
+
+    Args:
+        conn: a psycopg `Connection` (any row factory, autocommit or not) or a `ConnectionPool`.
+        pipe: an open pipeline of `conn` (single connection only).
+        index: semantic search configuration (official `PostgresIndexConfig`), needs pgvector.
+        ttl: TTL configuration (`default_ttl`, `refresh_on_read`, `sweep_interval_minutes`).
+        schema: keyword-only; put the tables in this PostgreSQL schema.
+    """
+
+    def __init__(
+        self,
+        conn: Connection[Any] | ConnectionPool[Any],
+        *,
+        pipe: Pipeline | None = None,
+        index: Mapping[str, Any] | None = None,
+        ttl: TTLConfig | None = None,
+        schema: str | None = None,
+    ) -> None:
+        StoreCore.__init__(self, index=index, ttl=ttl, schema=schema)
+        self._attach(conn, pipe)
+        self._sweeper: threading.Thread | None = None
+        self._sweeper_stop = threading.Event()
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(
+        cls,
+        conn_string: str,
+        *,
+        pipeline: bool = False,
+        pool_config: Mapping[str, Any] | None = None,
+        index: Mapping[str, Any] | None = None,
+        ttl: TTLConfig | None = None,
+        schema: str | None = None,
+        pooler: bool | None = None,
+    ) -> Iterator[PostgresStore]:
+        """A store on a new connection pool (``pool_config['max_size']``, default 10)."""
+        size = int((pool_config or {}).get("max_size") or 10)
+        with connect_sync(conn_string, pipeline=pipeline, pool_size=size, pooler=pooler) as (
+            conn,
+            pipe,
+        ):
+            yield cls(conn, pipe=pipe, index=index, ttl=ttl, schema=schema)
+
+    def setup(self) -> None:
+        """Create or migrate the tables; safe from many processes at once, on every start."""
+        self._run(self._setup_op())
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """Run a batch of ops in a constant number of round trips (embeddings first)."""
+        plan = self._plan(ops)
+        documents: list[list[float]] = []
+        queries: list[list[float]] = []
+        if self.embeddings is not None:
+            if plan.documents:
+                documents = self.embeddings.embed_documents([d[3] for d in plan.documents])
+            queries = [self.embeddings.embed_query(q) for q in plan.queries]
+        return self._run(plan.operation(documents, queries))
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        import asyncio
+
+        return await asyncio.to_thread(self.batch, list(ops))
+
+    # -- TTL ---------------------------------------------------------------------------------
+
+    def sweep_ttl(self, *, batch_size: int = DEFAULT_SWEEP_BATCH) -> int:
+        """Delete expired items in batches of `batch_size`; return how many were deleted."""
+        return self._run(self._sweep_op(batch_size))
+
+    def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> concurrent.futures.Future[None]:
+        """Sweep expired items every interval in a daemon thread, until stopped."""
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if self._sweeper is not None and self._sweeper.is_alive():
+            future.add_done_callback(lambda f: self._sweeper_stop.set() if f.cancelled() else None)
+            return future
+        interval = float(
+            sweep_interval_minutes or (self.ttl_config or {}).get("sweep_interval_minutes") or 5
+        )
+        self._sweeper_stop.clear()
+
+        def loop() -> None:
+            while not self._sweeper_stop.wait(interval * 60):
+                try:
+                    if deleted := self.sweep_ttl():
+                        logger.info("store TTL sweep deleted %d expired items", deleted)
+                except Exception:
+                    logger.exception("store TTL sweep failed; retrying at the next interval")
+            future.set_result(None)
+
+        self._sweeper = threading.Thread(target=loop, name="store-ttl-sweeper", daemon=True)
+        self._sweeper.start()
+        future.add_done_callback(lambda f: self._sweeper_stop.set() if f.cancelled() else None)
+        return future
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper thread; True when it has stopped (or was not running)."""
+        if self._sweeper is None or not self._sweeper.is_alive():
+            return True
+        self._sweeper_stop.set()
+        self._sweeper.join(timeout)
+        stopped = not self._sweeper.is_alive()
+        if stopped:
+            self._sweeper = None
+        return stopped
