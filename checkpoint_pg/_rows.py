@@ -138,6 +138,8 @@ def _json(value: Any, what: str, error: type[Exception]) -> str:
         text = json.dumps(value, allow_nan=True)
     except (TypeError, ValueError) as exc:
         raise error(f"{what} is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise error(f"{what} is nested too deeply to serialise") from None
     if "\\u0000" in text:
         raise error(f"{what} contains a NUL character, which PostgreSQL JSONB cannot store")
     return text

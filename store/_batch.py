@@ -106,6 +106,8 @@ def _value_json(value: Any) -> str:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise InvalidValueError(f"the item value is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise InvalidValueError("the item value is nested too deeply to serialise") from None
     if "\\u0000" in text:
         raise InvalidValueError("the item value contains a NUL character, which JSONB cannot hold")
     if len(text) > MAX_VALUE_BYTES // 4 and len(text.encode()) > MAX_VALUE_BYTES:

@@ -28,6 +28,7 @@ class StoreCore(BaseStore):
         index: Mapping[str, Any] | None = None,
         ttl: TTLConfig | None = None,
         schema: str | None = None,
+        range_index_fields: Iterable[str] = (),
     ) -> None:
         if schema is not None and (not isinstance(schema, str) or not schema or "\x00" in schema):
             raise InvalidValueError("schema must be a non-empty PostgreSQL identifier")
@@ -36,6 +37,9 @@ class StoreCore(BaseStore):
         self.vector_index: VectorIndex | None = vector_index(index)
         self.index_config = dict(index) if index else None
         self.embeddings = self.vector_index.embeddings if self.vector_index else None
+        self.range_index_fields = tuple(range_index_fields)
+        for field in self.range_index_fields:
+            _schema.range_index_ddl(schema, field)  # validates now, not at setup
         self.ttl_config = ttl
         if ttl is not None:
             default = ttl.get("default_ttl")
@@ -48,7 +52,9 @@ class StoreCore(BaseStore):
 
     def _setup_op(self) -> Operation[None]:
         return Operation(
-            _schema.migrate(self.schema, self.vector_index), transactional=True, writes=True
+            _schema.migrate(self.schema, self.vector_index, self.range_index_fields),
+            transactional=True,
+            writes=True,
         )
 
     def _plan(self, ops: Iterable[Op]) -> Plan:

@@ -53,6 +53,8 @@ def _dumps(value: Any, what: str) -> str:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidFilterError(f"{what} value is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise InvalidFilterError(f"{what} value is nested too deeply") from None
     if "\\u0000" in text:
         raise InvalidFilterError(f"{what} value contains a NUL character")
     return text

@@ -7,6 +7,10 @@ there). This project's additions are recorded in `store_pg_migrations`.
 
 from __future__ import annotations
 
+import hashlib
+
+from psycopg import sql
+
 from checkpoint_pg._protocol import Query, Steps
 from store._index import VectorIndex
 from store._sql import (
@@ -18,7 +22,7 @@ from store._sql import (
     names_for,
     render,
 )
-from store.errors import VectorSupportMissingError
+from store.errors import InvalidValueError, VectorSupportMissingError
 
 
 def _vector_migrations(schema: str | None, index: VectorIndex) -> list[str | None]:
@@ -44,8 +48,31 @@ def _apply(table: str, migrations: list[str | None]) -> Steps[int]:
     return len(migrations) - 1
 
 
-def migrate(schema: str | None, index: VectorIndex | None) -> Steps[None]:
-    """Apply every migration the database lacks."""
+def range_index_ddl(schema: str | None, field: str) -> str:
+    """An expression index serving range filters (`$gt`…) on the dotted `field` path."""
+    parts = field.split(".")
+    if not field or not all(parts) or any("\x00" in p for p in parts):
+        raise InvalidValueError(f"range index field {field!r} must be a dotted path of names")
+    path: sql.Composable = sql.SQL("value")
+    for part in parts:
+        path = sql.SQL("({} -> {})").format(path, sql.Literal(part))
+    digest = hashlib.sha1(field.encode(), usedforsecurity=False).hexdigest()[:12]
+    return (
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({}({}))")
+        .format(
+            sql.Identifier(f"store_range_{digest}_idx"),
+            sql.SQL(names_for(schema).store),
+            sql.SQL(names_for(schema).number),
+            path,
+        )
+        .as_string(None)
+    )
+
+
+def migrate(
+    schema: str | None, index: VectorIndex | None, range_fields: tuple[str, ...] = ()
+) -> Steps[None]:
+    """Apply every migration the database lacks, and create the configured range indexes."""
     names = names_for(schema)
     yield Query(
         "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"store.setup:{schema or ''}",)
@@ -65,6 +92,8 @@ def migrate(schema: str | None, index: VectorIndex | None) -> Steps[None]:
             )
         yield from _apply(names.vector_migrations, list(_vector_migrations(schema, index)))
     yield from _apply(names.own_migrations, [render(m, schema) for m in OWN_MIGRATIONS])
+    for field in range_fields:
+        yield Query(range_index_ddl(schema, field))
 
 
 __all__ = ["migrate"]

@@ -34,8 +34,11 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
         index: Mapping[str, Any] | None = None,
         ttl: TTLConfig | None = None,
         schema: str | None = None,
+        range_index_fields: Iterable[str] = (),
     ) -> None:
-        StoreCore.__init__(self, index=index, ttl=ttl, schema=schema)
+        StoreCore.__init__(
+            self, index=index, ttl=ttl, schema=schema, range_index_fields=range_index_fields
+        )
         self._attach(conn, pipe)
         self._sweeper: asyncio.Task[None] | None = None
 

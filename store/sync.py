@@ -30,6 +30,9 @@ class PostgresStore(SyncShell, StoreCore):
         index: semantic search configuration (official `PostgresIndexConfig`), needs pgvector.
         ttl: TTL configuration (`default_ttl`, `refresh_on_read`, `sweep_interval_minutes`).
         schema: keyword-only; put the tables in this PostgreSQL schema.
+        range_index_fields: keyword-only; dotted value paths (``"score"``, ``"meta.n"``) whose
+            range filters (``$gt``, ``$lte``…) get an expression index at `setup()`. Equality
+            filters need nothing: a GIN index on the whole value serves them.
     """
 
     def __init__(
@@ -40,8 +43,11 @@ class PostgresStore(SyncShell, StoreCore):
         index: Mapping[str, Any] | None = None,
         ttl: TTLConfig | None = None,
         schema: str | None = None,
+        range_index_fields: Iterable[str] = (),
     ) -> None:
-        StoreCore.__init__(self, index=index, ttl=ttl, schema=schema)
+        StoreCore.__init__(
+            self, index=index, ttl=ttl, schema=schema, range_index_fields=range_index_fields
+        )
         self._attach(conn, pipe)
         self._sweeper: threading.Thread | None = None
         self._sweeper_stop = threading.Event()

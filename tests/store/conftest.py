@@ -1,0 +1,69 @@
+"""Stores in every shape a user can build one: sync or async, over a connection or a pool.
+
+Tests take `store` and use the async methods (aget, aput, asearch, …); for the sync store those
+run its blocking `batch` in a worker thread, so one test body covers both."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import psycopg
+import pytest
+from langgraph.store.base import BaseStore
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from store import AsyncPostgresStore, PostgresStore
+
+SHAPES = ["sync-conn", "sync-pool", "async-conn", "async-pool"]
+
+
+@contextmanager
+def sync_store(dsn: str, how: str, **kwargs: Any) -> Iterator[PostgresStore]:
+    if how == "pool":
+        with ConnectionPool(dsn, min_size=1, max_size=4, open=False) as pool:
+            store = PostgresStore(pool, **kwargs)
+            store.setup()
+            yield store
+        return
+    with psycopg.connect(dsn) as conn:  # deliberately not autocommit
+        store = PostgresStore(conn, **kwargs)
+        store.setup()
+        yield store
+
+
+@asynccontextmanager
+async def async_store(dsn: str, how: str, **kwargs: Any) -> AsyncIterator[AsyncPostgresStore]:
+    if how == "pool":
+        async with AsyncConnectionPool(
+            dsn, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}
+        ) as pool:
+            store = AsyncPostgresStore(pool, **kwargs)
+            await store.setup()
+            yield store
+        return
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        store = AsyncPostgresStore(conn, **kwargs)
+        await store.setup()
+        yield store
+
+
+@pytest.fixture(params=SHAPES)
+async def store(request: pytest.FixtureRequest, dsn: str) -> AsyncIterator[BaseStore]:
+    kind, _, how = str(request.param).partition("-")
+    if kind == "sync":
+        with sync_store(dsn, how) as s:
+            yield s
+    else:
+        async with async_store(dsn, how) as a:
+            yield a
+
+
+@pytest.fixture
+def plain_store(dsn: str) -> Iterator[PostgresStore]:
+    """One sync store on an autocommit connection, for tests that look at rows directly."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        s = PostgresStore(conn)
+        s.setup()
+        yield s
