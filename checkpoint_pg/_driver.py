@@ -47,9 +47,9 @@ def translated_errors() -> Iterator[None]:
     """Turn errors with a known remedy into this package's typed errors."""
     try:
         yield
-    except errors.UndefinedTable as exc:
+    except (errors.UndefinedTable, errors.UndefinedColumn, errors.UndefinedFunction) as exc:
         raise SchemaNotReadyError(
-            f"the tables are missing ({exc.diag.message_primary}): "
+            f"the schema is missing or older than this version ({exc.diag.message_primary}): "
             "call setup() once before using the saver or store"
         ) from exc
 

@@ -7,7 +7,6 @@ writes go to `checkpoint_writes` with their type tag and serialised bytes.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.types import TASKS, _DeltaSnapshot
 
+from checkpoint_pg._json import jsonb_text
 from checkpoint_pg.errors import InvalidConfigError, InvalidMetadataError
 
 _INLINE_TYPES = (str, int, float, bool)
@@ -134,15 +134,7 @@ def _has_nul(value: Any) -> bool:
 
 
 def _json(value: Any, what: str, error: type[Exception]) -> str:
-    try:
-        text = json.dumps(value, allow_nan=True)
-    except (TypeError, ValueError) as exc:
-        raise error(f"{what} is not JSON-serialisable: {exc}") from None
-    except RecursionError:
-        raise error(f"{what} is nested too deeply to serialise") from None
-    if "\\u0000" in text:
-        raise error(f"{what} contains a NUL character, which PostgreSQL JSONB cannot store")
-    return text
+    return jsonb_text(value, what, error, allow_nan=True)
 
 
 def _stays_inline(value: Any) -> bool:

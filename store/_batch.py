@@ -14,7 +14,6 @@ texts, `Plan.operation` takes their vectors.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,6 +35,7 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
+from checkpoint_pg._json import jsonb_text
 from checkpoint_pg._protocol import Operation, Query, Rows, Steps
 from store._filters import compile_filter
 from store._index import VectorIndex
@@ -102,14 +102,7 @@ def _put_namespace(namespace: tuple[str, ...]) -> None:
 def _value_json(value: Any) -> str:
     if not isinstance(value, Mapping):
         raise InvalidValueError(f"an item value must be a dict, not {type(value).__name__}")
-    try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidValueError(f"the item value is not JSON-serialisable: {exc}") from None
-    except RecursionError:
-        raise InvalidValueError("the item value is nested too deeply to serialise") from None
-    if "\\u0000" in text:
-        raise InvalidValueError("the item value contains a NUL character, which JSONB cannot hold")
+    text = jsonb_text(value, "the item value", InvalidValueError)
     if len(text) > MAX_VALUE_BYTES // 4 and len(text.encode()) > MAX_VALUE_BYTES:
         raise InvalidValueError("the item value is larger than the 255 MB a JSONB value can hold")
     return text

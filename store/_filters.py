@@ -17,12 +17,12 @@ Extensions beyond the in-memory store: ``$in``, ``$nin`` (membership in a list o
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from checkpoint_pg._json import jsonb_text
 from store.errors import InvalidFilterError
 
 RANGE_OPERATORS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
@@ -49,15 +49,7 @@ class CompiledFilter:
 
 
 def _dumps(value: Any, what: str) -> str:
-    try:
-        text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidFilterError(f"{what} value is not JSON-serialisable: {exc}") from None
-    except RecursionError:
-        raise InvalidFilterError(f"{what} value is nested too deeply") from None
-    if "\\u0000" in text:
-        raise InvalidFilterError(f"{what} value contains a NUL character")
-    return text
+    return jsonb_text(value, f"{what} value", InvalidFilterError)
 
 
 def _number(value: Any, where: str) -> float:

@@ -122,7 +122,9 @@ def names_for(schema: str | None) -> StoreNames:
 # Items that are live: an expired item is never returned, swept or not.
 LIVE = "({alias}.expires_at IS NULL OR {alias}.expires_at > now())"
 
-# How a refresh-on-read moves an item's expiry: by its exact TTL when known.
-REFRESHED_EXPIRY = (
-    "now() + make_interval(secs => coalesce(s.ttl_exact_minutes, s.ttl_minutes) * 60)"
-)
+# How a refresh-on-read moves an item's expiry: by its exact TTL when known. The exact value
+# counts only while it agrees with `ttl_minutes` (which this store writes as its ceiling): an
+# official store's later put changes `ttl_minutes` and leaves the exact value stale.
+REFRESHED_EXPIRY = """now() + make_interval(secs => 60 * CASE
+        WHEN s.ttl_exact_minutes IS NOT NULL AND ceil(s.ttl_exact_minutes) = s.ttl_minutes
+        THEN s.ttl_exact_minutes ELSE s.ttl_minutes END)"""
