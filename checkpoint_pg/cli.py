@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
+from benchmarks.cli import bench_options
 from checkpoint_pg.connection import DSN_ENV_VAR, InvalidDSNError, mask_dsn, validate_dsn
 
 __all__ = ["main"]
@@ -52,6 +54,16 @@ def setup(dsn: str | None) -> None:
     with database(_checked(dsn), click.echo) as url, PostgresSaver.from_conn_string(url) as saver:
         saver.setup()
     click.echo(f"checkpoint tables are ready ({mask_dsn(url)})")
+
+
+@main.command()
+@_dsn_option
+@bench_options
+def bench(dsn: str | None, **options: Any) -> None:
+    """Benchmark against langgraph-checkpoint-postgres, side by side on one server."""
+    from benchmarks.cli import run_bench
+
+    run_bench(_checked(dsn), **options)
 
 
 if __name__ == "__main__":  # pragma: no cover
