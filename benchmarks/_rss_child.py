@@ -2,6 +2,10 @@
 
 Imports only implementation IMPL, then runs RUNS agent runs on new threads and lists each
 thread's whole history; prints one JSON line with the peak RSS before and after (KiB).
+
+The peak is the kernel's high-water mark of this process image (``VmHWM``). On Linux,
+``getrusage().ru_maxrss`` would be wrong here: it survives ``exec``, so a child forked from
+the (large) benchmark process would report the parent's footprint.
 """
 
 from __future__ import annotations
@@ -10,9 +14,16 @@ import importlib
 import json
 import resource
 import sys
+from pathlib import Path
 
 
 def _peak_kib() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 

@@ -2,7 +2,7 @@
 
 The child (`benchmarks._rss_child`) imports only the implementation it measures, runs
 `rss_runs` agent runs and reads every thread's whole history back, then reports its peak
-resident set (``getrusage``) and the peak before it did any work (imports only).
+resident set (the kernel's high-water mark, ``VmHWM``) and the peak after imports only.
 """
 
 from __future__ import annotations
