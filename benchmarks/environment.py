@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,31 @@ def _server(admin_dsn: str) -> dict[str, Any]:
     }
 
 
+def _revision() -> str | None:
+    """The repository's commit, with "+dirty" when checkpoint_pg has uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "checkpoint_pg"],  # noqa: S607
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if dirty else commit
+
+
 def describe(admin_dsn: str) -> dict[str, Any]:
     """Machine, software and server facts for the report."""
     return {
@@ -78,6 +104,7 @@ def describe(admin_dsn: str) -> dict[str, Any]:
             "os": platform.platform(),
         },
         "python": platform.python_version(),
+        "revision": _revision(),
         "packages": {name: _version(name) for name in _PACKAGES},
         "server": _server(admin_dsn),
     }

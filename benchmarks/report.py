@@ -72,7 +72,8 @@ def _environment(result: SuiteResult) -> str:
             f"- Machine: {machine['cores']} cores ({machine['cpu']}), "
             f"{machine['memory_gib']} GiB memory, {machine['os']}",
             f"- PostgreSQL {server['version']} over {server['transport']} ({settings})",
-            f"- Python {env['python']}; {packages}",
+            f"- Python {env['python']}; {packages}; repository at "
+            f"{env.get('revision') or 'unknown revision'}",
             f"- Profile `{result.profile.name}`: {result.profile.rounds} interleaved rounds "
             f"({result.profile.concurrency_rounds} for concurrency workloads), "
             f"concurrency levels {', '.join(map(str, result.profile.concurrency))}, "
