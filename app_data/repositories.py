@@ -1,0 +1,461 @@
+"""Repositories: the statements of each aggregate, run on a session they are given.
+
+A repository never opens, commits or rolls back a transaction: it runs inside the unit of work
+`app_data.session.Database.transaction` opened, so several repository calls commit or vanish
+together. Inputs are already validated (`app_data.schemas`); timestamps are passed in (one
+clock per unit of work). Every write is a single statement:
+
+- saving files (one or a thousand) is one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT
+  (project_id, path) DO UPDATE`` whose data-modifying CTE also touches the project's
+  ``last_active``; a missing project fails the foreign key, nothing is written;
+- soft delete, restore and purge are one ``UPDATE``/``DELETE ... RETURNING`` each;
+- thought retention ("keep the latest N", "older than T") is one ``DELETE`` each.
+
+Lists use keyset pagination on a unique, immutable sort key served by an index (files: path;
+thoughts and projects: ``(created_at, id)``), so pages are stable while rows are added, and a
+page costs the same wherever it starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    String,
+    Text,
+    cast,
+    delete,
+    func,
+    literal,
+    null,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app_data.agent_tables import Checkpoint
+from app_data.models import (
+    Project,
+    ProjectFile,
+    ProjectStatus,
+    ProjectThought,
+    SandboxState,
+    User,
+    UTCDateTime,
+    new_id,
+    truncate,
+)
+from app_data.schemas import ProjectCreate, ThoughtCreate, ThreadSummary, UserCreate
+
+__all__ = [
+    "AgentThreadRepository",
+    "FileRepository",
+    "ProjectRepository",
+    "ThoughtRepository",
+    "UserRepository",
+]
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount) if isinstance(result, CursorResult) else 0
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+class _Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+
+class UserRepository(_Repository):
+    """Users (``users``)."""
+
+    async def add(self, data: UserCreate, now: datetime) -> User:
+        """Insert a user; a taken id or wallet address fails the unique index (ConflictError)."""
+        now = truncate(now, 3)  # users keeps milliseconds: return what a read would return
+        user = User(
+            id=data.id or new_id(),
+            wallet_address=data.wallet_address,
+            username=data.username,
+            current_plan=data.current_plan,
+            status=data.status,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+    async def get(self, user_id: str) -> User | None:
+        """The user with `user_id`, None if there is none."""
+        return await self.session.get(User, user_id)
+
+    async def get_by_wallet(self, wallet_address: str) -> User | None:
+        """The user owning `wallet_address`, None if there is none."""
+        result = await self.session.execute(
+            select(User).where(User.wallet_address == wallet_address)
+        )
+        return result.scalar_one_or_none()
+
+
+class ProjectRepository(_Repository):
+    """Projects (``"Project"``)."""
+
+    async def add(self, data: ProjectCreate, now: datetime) -> Project:
+        """Insert a project; an unknown user fails the foreign key (UnknownUserError)."""
+        project = Project(
+            id=data.id or new_id(),
+            user_id=data.user_id,
+            name=data.name,
+            type=data.type,
+            description=data.description,
+            metadata_=data.metadata,
+            created_at=now,
+            updated_at=now,
+            last_active=now,
+        )
+        self.session.add(project)
+        await self.session.flush()
+        return project
+
+    async def get(self, project_id: str) -> Project | None:
+        """The project with `project_id`, None if there is none."""
+        return await self.session.get(Project, project_id)
+
+    async def list_for_user(
+        self, user_id: str, limit: int, after: tuple[datetime, str] | None
+    ) -> list[Project]:
+        """Up to `limit` of a user's projects, newest first, after the key `after`."""
+        query = select(Project).where(Project.user_id == user_id)
+        if after is not None:
+            query = query.where(
+                tuple_(Project.created_at, Project.id)
+                < tuple_(literal(after[0], UTCDateTime(6)), literal(after[1], String))
+            )
+        query = query.order_by(Project.created_at.desc(), Project.id.desc()).limit(limit)
+        return list((await self.session.execute(query)).scalars())
+
+    async def _update(self, project_id: str, **values: Any) -> Project | None:
+        result = await self.session.execute(
+            update(Project)
+            .where(Project.id == project_id)
+            .values(**values)
+            .returning(Project)
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one_or_none()
+
+    async def set_status(
+        self, project_id: str, status: ProjectStatus, now: datetime
+    ) -> Project | None:
+        """Set the status; ENDED stamps `ended_at`, any other status clears it."""
+        ended_at = now if status is ProjectStatus.ENDED else None
+        return await self._update(project_id, status=status, ended_at=ended_at, updated_at=now)
+
+    async def set_sandbox(
+        self, project_id: str, state: SandboxState, sandbox_id: str | None, now: datetime
+    ) -> Project | None:
+        """Set the sandbox state and the active sandbox id (cleared unless a sandbox exists)."""
+        keeps_sandbox = state in (SandboxState.RUNNING, SandboxState.PAUSED)
+        values: dict[str, Any] = {"sandbox_state": state, "updated_at": now}
+        if sandbox_id is not None or not keeps_sandbox:
+            values["active_sandbox_id"] = sandbox_id if keeps_sandbox else None
+        return await self._update(project_id, **values)
+
+    async def touch(self, project_id: str, now: datetime) -> Project | None:
+        """Set `last_active` to `now`."""
+        return await self._update(project_id, last_active=now)
+
+
+class FileRepository(_Repository):
+    """Project files (``"ProjectFile"``); deletion is soft unless `purge` is called."""
+
+    async def upsert(
+        self, project_id: str, files: Sequence[tuple[str, str, int]], now: datetime
+    ) -> list[ProjectFile]:
+        """Save `files` (path, content, size) in ONE statement; touch the project's last_active.
+
+        Paths must be unique in `files`. A file saved over a soft-deleted one revives it.
+        """
+        if not files:
+            return []
+        paths = [path for path, _, _ in files]
+        rows = (
+            func.unnest(
+                cast([new_id() for _ in files], ARRAY(Text)),
+                cast(paths, ARRAY(Text)),
+                cast([content for _, content, _ in files], ARRAY(Text)),
+                cast([size for _, _, size in files], ARRAY(Integer)),
+            )
+            .table_valued("id", "path", "content", "size_bytes")
+            .render_derived(name="f")
+        )
+        touched = (
+            update(Project)
+            .where(Project.id == project_id)
+            .values(last_active=now)
+            .returning(Project.id)
+            .cte("touched")
+        )
+        stamp = literal(now, UTCDateTime(6))
+        insert = (
+            pg_insert(ProjectFile)
+            .from_select(
+                [
+                    "id",
+                    "project_id",
+                    "path",
+                    "content",
+                    "size_bytes",
+                    "created_at",
+                    "updated_at",
+                    "deleted_at",
+                ],
+                select(
+                    rows.c.id,
+                    literal(project_id, String),
+                    rows.c.path,
+                    rows.c.content,
+                    rows.c.size_bytes,
+                    stamp,
+                    stamp,
+                    null().cast(TIMESTAMP(precision=6)),
+                ),
+            )
+            .add_cte(touched)
+        )
+        insert = insert.on_conflict_do_update(
+            index_elements=[ProjectFile.project_id, ProjectFile.path],
+            set_={
+                "content": insert.excluded.content,
+                "size_bytes": insert.excluded.size_bytes,
+                "updated_at": insert.excluded.updated_at,
+                "deleted_at": None,
+            },
+        )
+        result = await self.session.execute(
+            insert.returning(ProjectFile).execution_options(populate_existing=True)
+        )
+        by_path = {row.path: row for row in result.scalars()}
+        return [by_path[path] for path in paths]
+
+    async def get(
+        self, project_id: str, path: str, *, include_deleted: bool = False
+    ) -> ProjectFile | None:
+        """The file at `path`, None if there is none (or it is soft-deleted, by default)."""
+        query = select(ProjectFile).where(
+            ProjectFile.project_id == project_id, ProjectFile.path == path
+        )
+        if not include_deleted:
+            query = query.where(ProjectFile.deleted_at.is_(None))
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def page(
+        self,
+        project_id: str,
+        limit: int,
+        *,
+        after: str | None = None,
+        prefix: str | None = None,
+        include_deleted: bool = False,
+    ) -> list[Any]:
+        """Up to `limit` files (without content) in path order, after the path `after`."""
+        query = select(
+            ProjectFile.project_id,
+            ProjectFile.path,
+            ProjectFile.size_bytes,
+            ProjectFile.created_at,
+            ProjectFile.updated_at,
+            ProjectFile.deleted_at,
+        ).where(ProjectFile.project_id == project_id)
+        if prefix:
+            query = query.where(ProjectFile.path.like(_like_prefix(prefix), escape="\\"))
+        if after is not None:
+            query = query.where(ProjectFile.path > after)
+        if not include_deleted:
+            query = query.where(ProjectFile.deleted_at.is_(None))
+        query = query.order_by(ProjectFile.path).limit(limit)
+        return list((await self.session.execute(query)).all())
+
+    async def soft_delete(self, project_id: str, path: str, now: datetime) -> ProjectFile | None:
+        """Mark the live file at `path` deleted; None if there is no live file there."""
+        result = await self.session.execute(
+            update(ProjectFile)
+            .where(
+                ProjectFile.project_id == project_id,
+                ProjectFile.path == path,
+                ProjectFile.deleted_at.is_(None),
+            )
+            .values(deleted_at=now)
+            .returning(ProjectFile)
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one_or_none()
+
+    async def restore(self, project_id: str, path: str, now: datetime) -> ProjectFile | None:
+        """Undo a soft delete; None if no deleted file is at `path`."""
+        result = await self.session.execute(
+            update(ProjectFile)
+            .where(
+                ProjectFile.project_id == project_id,
+                ProjectFile.path == path,
+                ProjectFile.deleted_at.is_not(None),
+            )
+            .values(deleted_at=None, updated_at=now)
+            .returning(ProjectFile)
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one_or_none()
+
+    async def purge(self, project_id: str, path: str) -> ProjectFile | None:
+        """Delete the row at `path` for good (deleted or not); None if there is none."""
+        result = await self.session.execute(
+            delete(ProjectFile)
+            .where(ProjectFile.project_id == project_id, ProjectFile.path == path)
+            .returning(ProjectFile)
+        )
+        return result.scalar_one_or_none()
+
+    async def purge_deleted(self, project_id: str, deleted_before: datetime) -> int:
+        """Delete for good the files soft-deleted before `deleted_before`; return how many."""
+        result = await self.session.execute(
+            delete(ProjectFile)
+            .where(
+                ProjectFile.project_id == project_id,
+                ProjectFile.deleted_at < deleted_before,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result)
+
+
+class ThoughtRepository(_Repository):
+    """Project thoughts (``"ProjectThought"``)."""
+
+    async def add(self, data: ThoughtCreate, now: datetime) -> ProjectThought:
+        """Insert a thought and touch the project's last_active, in one statement."""
+        touched = (
+            update(Project)
+            .where(Project.id == data.project_id)
+            .values(last_active=now)
+            .returning(Project.id)
+            .cte("touched")
+        )
+        result = await self.session.execute(
+            pg_insert(ProjectThought)
+            .values(
+                id=new_id(),
+                project_id=data.project_id,
+                kind=data.kind,
+                content=data.content,
+                metadata_=data.metadata,
+                thread_id=data.thread_id,
+                created_at=now,
+            )
+            .add_cte(touched)
+            .returning(ProjectThought)
+        )
+        return result.scalar_one()
+
+    def _scope(self, project_id: str, kind: str | None) -> list[Any]:
+        conditions: list[Any] = [ProjectThought.project_id == project_id]
+        if kind is not None:
+            conditions.append(ProjectThought.kind == kind)
+        return conditions
+
+    async def recent(
+        self,
+        project_id: str,
+        limit: int,
+        *,
+        kind: str | None = None,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[ProjectThought]:
+        """Up to `limit` thoughts, newest first, older than the key `before`."""
+        query = select(ProjectThought).where(*self._scope(project_id, kind))
+        if before is not None:
+            query = query.where(
+                tuple_(ProjectThought.created_at, ProjectThought.id)
+                < tuple_(literal(before[0], UTCDateTime(6)), literal(before[1], String))
+            )
+        query = query.order_by(ProjectThought.created_at.desc(), ProjectThought.id.desc())
+        return list((await self.session.execute(query.limit(limit))).scalars())
+
+    async def keep_latest(self, project_id: str, keep: int, *, kind: str | None = None) -> int:
+        """Delete all but the `keep` newest thoughts (of `kind`); return how many went."""
+        doomed = (
+            select(ProjectThought.id)
+            .where(*self._scope(project_id, kind))
+            .order_by(ProjectThought.created_at.desc(), ProjectThought.id.desc())
+            .offset(keep)
+        )
+        result = await self.session.execute(
+            delete(ProjectThought)
+            .where(ProjectThought.project_id == project_id, ProjectThought.id.in_(doomed))
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result)
+
+    async def delete_before(
+        self, project_id: str, cutoff: datetime, *, kind: str | None = None
+    ) -> int:
+        """Delete the thoughts (of `kind`) created before `cutoff`; return how many went."""
+        result = await self.session.execute(
+            delete(ProjectThought)
+            .where(*self._scope(project_id, kind), ProjectThought.created_at < cutoff)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result)
+
+
+class AgentThreadRepository(_Repository):
+    """Reports over the LangGraph checkpoint tables (read-only)."""
+
+    async def threads_for_project(
+        self, project_id: str, *, limit: int = 50, metadata_key: str = "project_id"
+    ) -> list[ThreadSummary]:
+        """The threads whose checkpoints carry ``metadata[metadata_key] == project_id``.
+
+        LangGraph copies string values of a run's ``configurable`` into checkpoint metadata, so
+        runs configured with ``{"configurable": {"project_id": ...}}`` are found here. The
+        containment test is served by the savers' GIN index ``checkpoints_metadata_idx``.
+        Newest activity first; only root-namespace checkpoints count (not subgraphs').
+        """
+        last_activity = func.max(
+            Checkpoint.checkpoint["ts"].astext.cast(TIMESTAMP(timezone=True))
+        ).label("last_activity")
+        query = (
+            select(
+                Checkpoint.thread_id,
+                func.count().label("checkpoints"),
+                func.max(Checkpoint.checkpoint_id).label("last_checkpoint_id"),
+                last_activity,
+            )
+            .where(
+                Checkpoint.checkpoint_ns == "",
+                Checkpoint.metadata_.contains({metadata_key: project_id}),
+            )
+            .group_by(Checkpoint.thread_id)
+            .order_by(last_activity.desc().nulls_last(), Checkpoint.thread_id)
+            .limit(limit)
+        )
+        rows = (await self.session.execute(query)).all()
+        return [
+            ThreadSummary(
+                thread_id=row.thread_id,
+                checkpoints=row.checkpoints,
+                last_checkpoint_id=row.last_checkpoint_id,
+                last_activity=row.last_activity,
+            )
+            for row in rows
+        ]

@@ -1,0 +1,441 @@
+"""The application data service: validated operations, each one unit of work.
+
+Every public method validates its arguments with the pydantic models of `app_data.schemas`
+(nothing reaches the database otherwise), opens exactly one transaction through
+`Database.transaction`, runs repository calls in it and returns immutable records.
+
+Error contract: a lookup, or a change to one row, that finds nothing returns ``None``; counts
+are returned for bulk deletions; every failure raises an `app_data.errors.AppDataError`
+subclass (`InvalidInputError`, `InvalidPathError`, `ContentTooLargeError`,
+`UnknownProjectError`, `ConflictError`, `DatabaseUnavailableError`, ...). No method reports
+failure through ``None`` or ``False``.
+
+Time: one reading of the injectable `clock` per unit of work, timezone-aware UTC; a clock that
+returns naive datetimes is refused (`InvalidInputError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+from app_data.errors import ContentTooLargeError, InvalidCursorError, InvalidInputError
+from app_data.models import utcnow
+from app_data.repositories import (
+    AgentThreadRepository,
+    FileRepository,
+    ProjectRepository,
+    ThoughtRepository,
+    UserRepository,
+)
+from app_data.schemas import (
+    FileInfo,
+    FileQuery,
+    FileRecord,
+    FileRef,
+    FileWrite,
+    Limits,
+    Page,
+    ProjectCreate,
+    ProjectPageQuery,
+    ProjectRecord,
+    ProjectRef,
+    ProjectStatusChange,
+    SandboxChange,
+    ThoughtCreate,
+    ThoughtQuery,
+    ThoughtRecord,
+    ThoughtRetention,
+    ThreadSummary,
+    UserCreate,
+    UserRecord,
+    UserRef,
+    WalletRef,
+    decode_cursor,
+    encode_cursor,
+    parse,
+)
+from app_data.session import Database, HealthReport
+
+__all__ = ["AppDataService"]
+
+R = TypeVar("R")
+FileInput = FileWrite | Mapping[str, Any] | tuple[str, str]
+
+
+def _utf8_size(text: str, what: str) -> int:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidInputError(f"{what} is not valid Unicode (lone surrogate)") from None
+
+
+def _time_key(cursor: str, listing: str) -> tuple[datetime, str]:
+    stamp, row_id = decode_cursor(listing, cursor, 2)
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        raise InvalidCursorError("the pagination cursor is malformed") from None
+    if when.tzinfo is None:
+        raise InvalidCursorError("the pagination cursor is malformed")
+    return when, row_id
+
+
+class AppDataService:
+    """Users, projects, files and thoughts over one `Database`.
+
+    Args:
+        db: the database (its settings provide the size limits unless `limits` is given).
+        limits: size limits to enforce instead of the settings'.
+        clock: returns the current time, timezone-aware (tests inject a fixed clock).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        limits: Limits | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        settings = db.settings
+        self.limits = limits or Limits(
+            max_file_bytes=settings.max_file_bytes,
+            max_files_per_batch=settings.max_files_per_batch,
+            max_thought_bytes=settings.max_thought_bytes,
+        )
+        self._clock = clock
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise InvalidInputError("the service clock returned a naive datetime; it must be UTC")
+        return now.astimezone(timezone.utc)
+
+    # -- users ----------------------------------------------------------------------------------
+
+    async def create_user(self, wallet_address: str, **fields: Any) -> UserRecord:
+        """Create a user (optional: ``username``, ``id``, ``current_plan``, ``status``).
+
+        Raises:
+            ConflictError: the id or the wallet address is taken.
+        """
+        data = parse(UserCreate, wallet_address=wallet_address, **fields)
+        async with self.db.transaction() as session:
+            user = await UserRepository(session).add(data, self._now())
+            return UserRecord.model_validate(user)
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        """The user with `user_id`, or None."""
+        ref = parse(UserRef, user_id=user_id)
+        async with self.db.transaction() as session:
+            user = await UserRepository(session).get(ref.user_id)
+            return None if user is None else UserRecord.model_validate(user)
+
+    async def get_user_by_wallet(self, wallet_address: str) -> UserRecord | None:
+        """The user owning `wallet_address`, or None."""
+        ref = parse(WalletRef, wallet_address=wallet_address)
+        async with self.db.transaction() as session:
+            user = await UserRepository(session).get_by_wallet(ref.wallet_address)
+            return None if user is None else UserRecord.model_validate(user)
+
+    # -- projects -------------------------------------------------------------------------------
+
+    async def create_project(
+        self, user_id: str, name: str, type: Any, **fields: Any
+    ) -> ProjectRecord:
+        """Create a project (optional: ``description``, ``metadata``, ``id``).
+
+        Raises:
+            UnknownUserError: no user has `user_id`.
+            ConflictError: the id is taken.
+        """
+        data = parse(ProjectCreate, user_id=user_id, name=name, type=type, **fields)
+        async with self.db.transaction() as session:
+            project = await ProjectRepository(session).add(data, self._now())
+            return ProjectRecord.model_validate(project)
+
+    async def get_project(self, project_id: str) -> ProjectRecord | None:
+        """The project with `project_id`, or None."""
+        ref = parse(ProjectRef, project_id=project_id)
+        async with self.db.transaction() as session:
+            project = await ProjectRepository(session).get(ref.project_id)
+            return None if project is None else ProjectRecord.model_validate(project)
+
+    async def list_user_projects(
+        self, user_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[ProjectRecord]:
+        """A page of a user's projects, newest first (keyset pagination, stable)."""
+        query = parse(ProjectPageQuery, user_id=user_id, limit=limit, cursor=cursor)
+        after = None if query.cursor is None else _time_key(query.cursor, "projects")
+        async with self.db.transaction() as session:
+            rows = await ProjectRepository(session).list_for_user(
+                query.user_id, query.limit + 1, after
+            )
+            items = [ProjectRecord.model_validate(p) for p in rows]
+        return _page(items, query.limit, "projects", lambda p: [p.created_at.isoformat(), p.id])
+
+    async def update_project_status(self, project_id: str, status: Any) -> ProjectRecord | None:
+        """Set a project's status (ENDED stamps ``ended_at``); None if there is no project."""
+        change = parse(ProjectStatusChange, project_id=project_id, status=status)
+        async with self.db.transaction() as session:
+            project = await ProjectRepository(session).set_status(
+                change.project_id, change.status, self._now()
+            )
+            return None if project is None else ProjectRecord.model_validate(project)
+
+    async def update_sandbox_state(
+        self, project_id: str, state: Any, *, sandbox_id: str | None = None
+    ) -> ProjectRecord | None:
+        """Set a project's sandbox state (KILLED/NONE clear the sandbox id); None if no project."""
+        change = parse(SandboxChange, project_id=project_id, state=state, sandbox_id=sandbox_id)
+        async with self.db.transaction() as session:
+            project = await ProjectRepository(session).set_sandbox(
+                change.project_id, change.state, change.sandbox_id, self._now()
+            )
+            return None if project is None else ProjectRecord.model_validate(project)
+
+    async def touch_project(self, project_id: str) -> ProjectRecord | None:
+        """Set a project's ``last_active`` to now; None if there is no project."""
+        ref = parse(ProjectRef, project_id=project_id)
+        async with self.db.transaction() as session:
+            project = await ProjectRepository(session).touch(ref.project_id, self._now())
+            return None if project is None else ProjectRecord.model_validate(project)
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def _checked(self, write: FileWrite) -> tuple[str, str, int]:
+        size = _utf8_size(write.content, f"the content of {write.path!r}")
+        if size > self.limits.max_file_bytes:
+            raise ContentTooLargeError(f"file {write.path!r}", size, self.limits.max_file_bytes)
+        return write.path, write.content, size
+
+    async def save_file(self, project_id: str, path: str, content: str) -> FileRecord:
+        """Create or replace the file at `path`: one statement, one transaction.
+
+        Also touches the project's ``last_active``; saving over a soft-deleted file revives it.
+
+        Raises:
+            InvalidPathError: `path` is not a normalised relative path.
+            ContentTooLargeError: `content` is over the limit.
+            UnknownProjectError: no project has `project_id`.
+        """
+        ref = parse(ProjectRef, project_id=project_id)
+        write = self._checked(parse(FileWrite, path=path, content=content))
+        async with self.db.transaction() as session:
+            (saved,) = await FileRepository(session).upsert(ref.project_id, [write], self._now())
+            return FileRecord.model_validate(saved)
+
+    async def save_files(self, project_id: str, files: Iterable[FileInput]) -> list[FileRecord]:
+        """Create or replace many files in ONE statement: all of them or none.
+
+        `files` are `FileWrite`s, ``{"path": ..., "content": ...}`` mappings or
+        ``(path, content)`` pairs. Paths that normalise to the same file keep the last content,
+        as saving them one by one would. Everything is validated before anything is sent.
+
+        Raises:
+            InvalidInputError: a file is invalid, or there are more than the batch limit.
+            UnknownProjectError: no project has `project_id`.
+        """
+        ref = parse(ProjectRef, project_id=project_id)
+        writes: dict[str, tuple[str, str, int]] = {}
+        for item in files:
+            if isinstance(item, FileWrite):
+                write = item
+            elif isinstance(item, tuple) and len(item) == 2:
+                write = parse(FileWrite, path=item[0], content=item[1])
+            elif isinstance(item, Mapping):
+                write = parse(FileWrite, **item)
+            else:
+                raise InvalidInputError(
+                    "files must be FileWrite objects, {'path', 'content'} mappings or "
+                    f"(path, content) pairs, not {type(item).__name__}"
+                )
+            writes[write.path] = self._checked(write)
+            if len(writes) > self.limits.max_files_per_batch:
+                raise InvalidInputError(
+                    f"more than {self.limits.max_files_per_batch} files in one batch"
+                )
+        if not writes:
+            return []
+        async with self.db.transaction() as session:
+            saved = await FileRepository(session).upsert(
+                ref.project_id, list(writes.values()), self._now()
+            )
+            return [FileRecord.model_validate(f) for f in saved]
+
+    async def get_file(
+        self, project_id: str, path: str, *, include_deleted: bool = False
+    ) -> FileRecord | None:
+        """The file at `path` with its content, or None (soft-deleted ones only on request)."""
+        ref = parse(FileRef, project_id=project_id, path=path)
+        async with self.db.transaction() as session:
+            found = await FileRepository(session).get(
+                ref.project_id, ref.path, include_deleted=include_deleted
+            )
+            return None if found is None else FileRecord.model_validate(found)
+
+    async def list_files(
+        self,
+        project_id: str,
+        *,
+        prefix: str | None = None,
+        include_deleted: bool = False,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[FileInfo]:
+        """A page of a project's files (no content) in path order, optionally under `prefix`."""
+        query = parse(
+            FileQuery,
+            project_id=project_id,
+            prefix=prefix,
+            include_deleted=include_deleted,
+            limit=limit,
+            cursor=cursor,
+        )
+        after = None if query.cursor is None else decode_cursor("files", query.cursor, 1)[0]
+        async with self.db.transaction() as session:
+            rows = await FileRepository(session).page(
+                query.project_id,
+                query.limit + 1,
+                after=after,
+                prefix=query.prefix,
+                include_deleted=query.include_deleted,
+            )
+        items = [FileInfo.model_validate(row) for row in rows]
+        return _page(items, query.limit, "files", lambda f: [f.path])
+
+    async def delete_file(self, project_id: str, path: str) -> FileInfo | None:
+        """Soft-delete the file at `path` (restorable); None if no live file is there."""
+        ref = parse(FileRef, project_id=project_id, path=path)
+        async with self.db.transaction() as session:
+            found = await FileRepository(session).soft_delete(ref.project_id, ref.path, self._now())
+            return None if found is None else FileInfo.model_validate(found)
+
+    async def restore_file(self, project_id: str, path: str) -> FileRecord | None:
+        """Undo `delete_file`; None if no soft-deleted file is at `path`."""
+        ref = parse(FileRef, project_id=project_id, path=path)
+        async with self.db.transaction() as session:
+            found = await FileRepository(session).restore(ref.project_id, ref.path, self._now())
+            return None if found is None else FileRecord.model_validate(found)
+
+    async def purge_file(self, project_id: str, path: str) -> FileInfo | None:
+        """Delete the file at `path` for good, deleted or not; None if there is none."""
+        ref = parse(FileRef, project_id=project_id, path=path)
+        async with self.db.transaction() as session:
+            found = await FileRepository(session).purge(ref.project_id, ref.path)
+            return None if found is None else FileInfo.model_validate(found)
+
+    async def purge_deleted_files(self, project_id: str, *, older_than: timedelta) -> int:
+        """Delete for good the files soft-deleted more than `older_than` ago; return how many."""
+        ref = parse(ProjectRef, project_id=project_id)
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise InvalidInputError("older_than must be a non-negative timedelta")
+        async with self.db.transaction() as session:
+            return await FileRepository(session).purge_deleted(
+                ref.project_id, self._now() - older_than
+            )
+
+    # -- thoughts -------------------------------------------------------------------------------
+
+    async def save_thought(
+        self,
+        project_id: str,
+        kind: str,
+        content: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        thread_id: str | None = None,
+    ) -> ThoughtRecord:
+        """Record a thought (and touch the project's ``last_active``) in one statement.
+
+        Raises:
+            InvalidInputError / ContentTooLargeError: bad kind, content or metadata.
+            UnknownProjectError: no project has `project_id`.
+        """
+        data = parse(
+            ThoughtCreate,
+            project_id=project_id,
+            kind=kind,
+            content=content,
+            metadata=None if metadata is None else dict(metadata),
+            thread_id=thread_id,
+        )
+        size = _utf8_size(data.content, "the thought")
+        if size > self.limits.max_thought_bytes:
+            raise ContentTooLargeError("the thought", size, self.limits.max_thought_bytes)
+        async with self.db.transaction() as session:
+            thought = await ThoughtRepository(session).add(data, self._now())
+            return ThoughtRecord.model_validate(thought)
+
+    async def list_thoughts(
+        self,
+        project_id: str,
+        *,
+        kind: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[ThoughtRecord]:
+        """A page of a project's thoughts (of `kind`), newest first (keyset pagination)."""
+        query = parse(ThoughtQuery, project_id=project_id, kind=kind, limit=limit, cursor=cursor)
+        before = None if query.cursor is None else _time_key(query.cursor, "thoughts")
+        async with self.db.transaction() as session:
+            rows = await ThoughtRepository(session).recent(
+                query.project_id, query.limit + 1, kind=query.kind, before=before
+            )
+            items = [ThoughtRecord.model_validate(t) for t in rows]
+        return _page(items, query.limit, "thoughts", lambda t: [t.created_at.isoformat(), t.id])
+
+    async def keep_latest_thoughts(
+        self, project_id: str, keep: int, *, kind: str | None = None
+    ) -> int:
+        """Delete all but the `keep` newest thoughts (of `kind`); return how many were deleted."""
+        rule = parse(ThoughtRetention, project_id=project_id, kind=kind, keep=keep)
+        if rule.keep is None:
+            raise InvalidInputError("keep must be a non-negative int")
+        async with self.db.transaction() as session:
+            return await ThoughtRepository(session).keep_latest(
+                rule.project_id, rule.keep, kind=rule.kind
+            )
+
+    async def delete_thoughts_older_than(
+        self, project_id: str, older_than: timedelta | datetime, *, kind: str | None = None
+    ) -> int:
+        """Delete thoughts created before `older_than` (an age or an aware instant); count them."""
+        if isinstance(older_than, datetime):
+            rule = parse(ThoughtRetention, project_id=project_id, kind=kind, cutoff=older_than)
+        else:
+            rule = parse(ThoughtRetention, project_id=project_id, kind=kind, older_than=older_than)
+            if rule.older_than is None or rule.older_than < timedelta(0):
+                raise InvalidInputError("older_than must be a non-negative age")
+        async with self.db.transaction() as session:
+            cutoff = rule.cutoff or (self._now() - (rule.older_than or timedelta(0)))
+            return await ThoughtRepository(session).delete_before(
+                rule.project_id, cutoff, kind=rule.kind
+            )
+
+    # -- agent activity (read-only LangGraph tables) --------------------------------------------
+
+    async def project_threads(self, project_id: str, *, limit: int = 50) -> list[ThreadSummary]:
+        """The project's LangGraph threads (runs configured with its ``project_id``)."""
+        ref = parse(ProjectRef, project_id=project_id)
+        if not isinstance(limit, int) or not 1 <= limit <= 500:
+            raise InvalidInputError("limit must be an int from 1 to 500")
+        async with self.db.transaction() as session:
+            return await AgentThreadRepository(session).threads_for_project(
+                ref.project_id, limit=limit
+            )
+
+    # -- operations -----------------------------------------------------------------------------
+
+    async def health_check(self, timeout: float | None = None) -> HealthReport:
+        """The database's health report (`Database.health_check`)."""
+        return await self.db.health_check(timeout)
+
+
+def _page(items: list[R], limit: int, listing: str, key: Callable[[R], list[str]]) -> Page[R]:
+    if len(items) <= limit:
+        return Page[R](items=items, next_cursor=None)
+    items = items[:limit]
+    return Page[R](items=items, next_cursor=encode_cursor(listing, key(items[-1])))
