@@ -190,13 +190,15 @@ def list_statement(schema: str | None, predicates: frozenset[str]) -> str:
     return render(_SELECT_TUPLE + "WHERE " + (where or "TRUE") + _ORDER_PAGE, schema)
 
 
-# One statement stores the new blobs and the checkpoint: atomic, one round trip.
+# One statement stores the new blobs and the checkpoint: atomic, one round trip. The arrays
+# travel in binary (`%(…)b`): as text, psycopg hex-escapes every blob and the server parses an
+# array literal, which made a 64 KB put 1.6x slower (benchmarks/RESULTS.md).
 _UPSERT_CHECKPOINT = """
 WITH new_blobs AS (
     INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
     SELECT %(thread_id)s, %(checkpoint_ns)s, x.channel, x.version, x.type, x.blob
-    FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
-                %(blobs)s::bytea[]) AS x(channel, version, type, blob)
+    FROM unnest(%(channels)b::text[], %(versions)b::text[], %(types)b::text[],
+                %(blobs)b::bytea[]) AS x(channel, version, type, blob)
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 )
 INSERT INTO {checkpoints}
@@ -211,7 +213,7 @@ INSERT INTO {writes}
     (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
 SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
        x.idx, x.channel, x.type, x.blob
-FROM unnest(%(idxs)s::int[], %(channels)s::text[], %(types)s::text[], %(blobs)s::bytea[])
+FROM unnest(%(idxs)b::int[], %(channels)b::text[], %(types)b::text[], %(blobs)b::bytea[])
      AS x(idx, channel, type, blob)
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)"""
 
