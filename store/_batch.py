@@ -6,7 +6,8 @@ what they return as a data-modifying CTE (left out when nothing asks for a refre
 reads work on a read-only replica). Writes (every put and delete, deduplicated, last wins)
 are one statement: deletes, upserts, stale-vector deletes and vector upserts as CTEs. Both
 travel in one pipeline: one round trip for any mix of ops. A vector search that an ANN index
-answers with fewer rows than asked is re-run exactly, in a second round trip.
+answers with fewer items than asked (the index stopped early, or one item's many vectors
+filled the candidate rows) is re-run exactly and uncapped, in a second round trip.
 
 Embeddings are computed by the shell before any connection is taken: `plan_batch` names the
 texts, `Plan.operation` takes their vectors.
@@ -291,7 +292,7 @@ class Plan:
                     JOIN {n.store} AS s ON s.prefix = sv.prefix AND s.key = sv.key
                     WHERE {ns_sql} AND {filter_sql} AND {live("s")}
                     ORDER BY {order}
-                    LIMIT %s
+                    {"" if exact else "LIMIT %s"}
                 ) AS c
                 GROUP BY c.prefix, c.key
                 ORDER BY dist, c.prefix, c.key
@@ -305,7 +306,7 @@ class Plan:
                 *ns_params,
                 *filter_params,
                 qvec,
-                candidates,
+                *([] if exact else [candidates]),
                 limit,
                 offset,
             ],
@@ -430,10 +431,11 @@ class Plan:
         for search in self.searches:
             found = sorted(by_op.get(search.position, []), key=lambda r: r[8])
             results[search.position] = [_search_item(r) for r in found]
+            # Short: the ANN index stopped early, or a few items' many vectors filled the
+            # candidate rows. The exact re-run ranks every matching vector, uncapped.
             if (
                 search.query_index is not None
                 and self.index is not None
-                and self.index.kind != "flat"
                 and len(found) < search.op.limit
             ):
                 short.add(search.position)

@@ -345,12 +345,6 @@ def test_offset_pages_concatenate_to_the_whole_result(dsn: str, kind: str) -> No
 
 @pytest.mark.usefixtures("requires_pgvector")
 @pytest.mark.parametrize("kind", ["hnsw", "ivfflat", "flat"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: the candidate LIMIT ((limit + offset) * len(fields) * 2 + 1 vector rows)"
-    " is filled by one item's many list vectors, so fewer than `limit` distinct items come"
-    " back, and the exact re-run keeps the same LIMIT (the official store has the same flaw)",
-)
 def test_an_item_with_many_vectors_does_not_crowd_out_the_others(dsn: str, kind: str) -> None:
     with open_store(dsn, index_config(kind=kind, fields=["tags[*]"])) as store:
         store.put(("docs",), "many", {"tags": [f"apple {'p' * i}" for i in range(20)]})
