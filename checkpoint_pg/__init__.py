@@ -9,10 +9,12 @@ from checkpoint_pg.errors import (
     SchemaNotReadyError,
 )
 from checkpoint_pg.saver import PostgresSaver
+from checkpoint_pg.serde import CompressingSerializer
 
 __all__ = [
     "AsyncPostgresSaver",
     "CheckpointPgError",
+    "CompressingSerializer",
     "ConnectionUnusableError",
     "InvalidConfigError",
     "InvalidMetadataError",

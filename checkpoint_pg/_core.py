@@ -6,7 +6,8 @@ this module touches a connection.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -32,6 +33,7 @@ from checkpoint_pg._sql import (
     statements_for,
 )
 from checkpoint_pg.errors import InvalidConfigError
+from checkpoint_pg.serde import CompressingSerializer
 
 __all__ = ["PRUNE_STRATEGIES", "SaverCore"]
 
@@ -135,6 +137,22 @@ class SaverCore(BaseCheckpointSaver[str]):
         if inline_primitives is None:
             inline_primitives = not isinstance(self.serde, EncryptedSerializer)
         self.inline_primitives = inline_primitives
+
+    def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> SaverCore:
+        """LangGraph's strict-msgpack allowlist, reaching inside a `CompressingSerializer` too."""
+        serde = self.serde
+        if isinstance(serde, EncryptedSerializer) and isinstance(
+            serde.serde, CompressingSerializer
+        ):
+            updated = serde.serde.with_msgpack_allowlist(extra_allowlist)
+            new_serde: SerializerProtocol = EncryptedSerializer(serde.cipher, updated)
+        elif isinstance(serde, CompressingSerializer):
+            new_serde = serde.with_msgpack_allowlist(extra_allowlist)
+        else:
+            return super().with_allowlist(extra_allowlist)  # type: ignore[return-value]
+        clone = copy.copy(self)
+        clone.serde = new_serde
+        return clone
 
     # -- versions ------------------------------------------------------------------------------
 
