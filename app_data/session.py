@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors
@@ -53,7 +53,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from app_data.agent_tables import reject_writes
@@ -255,7 +256,7 @@ def _split_url(raw: str) -> tuple[str, dict[str, str]]:
             )
         else:
             query.append((key, value))
-    url = urlunsplit(parts._replace(query=urlencode(query)))
+    url = urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
     return url, app
 
 
@@ -487,7 +488,7 @@ class Database:
             self.engine, expire_on_commit=False, sync_session_class=AppSession
         )
         self._closed = False
-        self._active = 0
+        self._running: set[AsyncSession] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -512,9 +513,10 @@ class Database:
     async def connect(self) -> None:
         """Check the database answers, retrying transient failures with capped backoff + jitter.
 
-        Waits ``min(connect_backoff_max, connect_backoff_initial * 2**n) + jitter`` between
-        attempts, for at most ``connect_attempts`` attempts and ``connect_deadline`` seconds.
-        Failures that retrying cannot fix (unknown database, authentication) fail at once.
+        Waits ``min(connect_backoff_max, connect_backoff_initial * 2**n)`` plus a random jitter
+        of up to ``connect_backoff_initial`` between attempts, for at most ``connect_attempts``
+        attempts and ``connect_deadline`` seconds. Failures that retrying cannot fix (unknown
+        database, authentication) fail at once.
 
         Raises:
             DatabaseUnavailableError: the database did not answer (message masked).
@@ -526,11 +528,8 @@ class Database:
         attempts = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(s.connect_attempts) | stop_before_delay(s.connect_deadline),
-            wait=wait_exponential_jitter(
-                initial=s.connect_backoff_initial,
-                max=s.connect_backoff_max,
-                jitter=s.connect_backoff_initial,
-            ),
+            wait=wait_exponential(multiplier=s.connect_backoff_initial, max=s.connect_backoff_max)
+            + wait_random(0, s.connect_backoff_initial),
             retry=retry_if_exception(_is_transient_connect_error),
             before_sleep=self._log_retry,
             reraise=True,
@@ -590,19 +589,18 @@ class Database:
             DatabaseClosedError: `close` was called.
         """
         self._check_open()
-        self._active += 1
-        self._idle.clear()
-        try:
-            async with self._sessions() as session:
-                try:
-                    async with session.begin():
-                        yield session
-                except DBAPIError as exc:
-                    raise translate_error(exc) from exc
-        finally:
-            self._active -= 1
-            if self._active == 0:
-                self._idle.set()
+        async with self._sessions() as session:
+            self._running.add(session)
+            self._idle.clear()
+            try:
+                async with session.begin():
+                    yield session
+            except DBAPIError as exc:
+                raise translate_error(exc) from exc
+            finally:
+                self._running.discard(session)
+                if not self._running:
+                    self._idle.set()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -673,22 +671,32 @@ class Database:
     async def close(self, timeout: float | None = None) -> None:
         """Refuse new units of work, let running ones finish (up to `timeout`), close the pool.
 
-        Idempotent. Units of work still running after `timeout` seconds lose their connection.
+        Idempotent. Units of work still running after `timeout` seconds lose their connection
+        (it is closed: their transaction rolls back and their next statement fails with
+        `DatabaseUnavailableError`), so no connection outlives the `Database`.
         """
         if self._closed:
             return
         self._closed = True
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
-        if self._active:
-            log.info("closing %s: waiting for %d unit(s) of work", self.target.masked, self._active)
+        if self._running:
+            log.info(
+                "closing %s: waiting for %d unit(s) of work", self.target.masked, len(self._running)
+            )
             try:
                 await asyncio.wait_for(self._idle.wait(), timeout)
             except asyncio.TimeoutError:
                 log.warning(
-                    "closing %s with %d unit(s) of work still running after %gs",
+                    "closing %s with %d unit(s) of work still running after %gs: "
+                    "closing their connections",
                     self.target.masked,
-                    self._active,
+                    len(self._running),
                     timeout,
                 )
+                for session in list(self._running):
+                    try:
+                        await session.invalidate()
+                    except (SQLAlchemyError, psycopg.Error, OSError) as exc:
+                        log.debug("closing a running unit of work failed: %s", _describe(exc))
         await self.engine.dispose()
         log.info("closed the connection pool of %s", self.target.masked)
