@@ -64,7 +64,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
     """An alembic `Config` for the packaged migrations, optionally bound to `connection`."""
     config = Config(stdout=io.StringIO())
     config.set_main_option("script_location", str(_HERE))
-    config.set_main_option("version_locations", str(_HERE / "versions"))
+    config.set_main_option("path_separator", "os")
     if connection is not None:
         config.attributes["connection"] = connection
     return config
