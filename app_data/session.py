@@ -43,6 +43,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import URL, event, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import Session
@@ -583,7 +584,8 @@ class Database:
         """One unit of work: a session in one transaction, committed at the end of the block.
 
         The block rolls back if it raises. Database errors leave it as `app_data.errors` types
-        (`UnknownProjectError`, `ConflictError`, `DatabaseUnavailableError`, ...).
+        (`UnknownProjectError`, `ConflictError`, `DatabaseUnavailableError`, ...); so does an
+        exhausted pool (no connection free within ``pool_timeout``).
 
         Raises:
             DatabaseClosedError: `close` was called.
@@ -597,6 +599,12 @@ class Database:
                     yield session
             except DBAPIError as exc:
                 raise translate_error(exc) from exc
+            except PoolTimeoutError as exc:
+                raise DatabaseUnavailableError(
+                    f"no database connection became free within {self.settings.pool_timeout:g}s "
+                    f"(pool_size={self.settings.pool_size}, "
+                    f"max_overflow={self.settings.max_overflow})"
+                ) from exc
             finally:
                 self._running.discard(session)
                 if not self._running:

@@ -439,6 +439,19 @@ async def test_a_connection_lost_mid_unit_of_work_is_a_typed_error(
     assert (await db.health_check()).healthy
 
 
+async def test_an_exhausted_pool_is_a_typed_error(migrated: str) -> None:
+    db = Database(migrated, pool_size=1, max_overflow=0, pool_timeout=0.2)
+
+    async def second_unit_of_work() -> None:
+        async with db.transaction() as session:
+            await session.execute(text("SELECT 1"))
+
+    async with db, db.transaction() as held:
+        await held.execute(text("SELECT 1"))
+        with pytest.raises(DatabaseUnavailableError, match="no database connection"):
+            await second_unit_of_work()
+
+
 def test_settings_objects_can_be_passed_with_overrides() -> None:
     base = AppDataSettings(database_url="postgresql://h/db")  # type: ignore[arg-type]
     db = Database(base, pool_size=3)
