@@ -134,6 +134,27 @@ def statements(db: Database) -> Iterator[StatementLog]:
         yield log
 
 
+@pytest.fixture
+async def unreachable_db() -> AsyncIterator[Database]:
+    """A Database at a local port nobody listens on: for checks that must send nothing."""
+    database = Database(f"host=127.0.0.1 port={free_port()} dbname=none connect_timeout=1")
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def validating_service(unreachable_db: Database) -> AppDataService:
+    """A service whose calls can only succeed at validation: any statement would fail."""
+    return AppDataService(unreachable_db)
+
+
+@pytest.fixture
+def unsent(unreachable_db: Database) -> Iterator[StatementLog]:
+    """Statements sent through `unreachable_db` (there must be none)."""
+    with statement_log(unreachable_db.engine) as log:
+        yield log
+
+
 def free_port() -> int:
     """A local TCP port nobody listens on (bound, then released)."""
     with socket.socket() as sock:

@@ -376,16 +376,13 @@ def test_paths_are_normalised(raw: str, normalised: str) -> None:
     ],
 )
 async def test_invalid_paths_are_refused_before_any_statement(
-    service: AppDataService,
-    project: ProjectRecord,
-    statements: StatementLog,
-    raw: str,
-    reason: str,
+    validating_service: AppDataService, unsent: StatementLog, raw: str, reason: str
 ) -> None:
-    statements.reset()
     with pytest.raises(InvalidPathError, match=reason):
-        await service.save_file(project.id, raw, "x")
-    assert statements.statements == []
+        await validating_service.save_file("project-1", raw, "x")
+    with pytest.raises(InvalidPathError, match=reason):
+        await validating_service.delete_file("project-1", raw)
+    assert unsent.statements == []
 
 
 async def test_content_with_a_nul_byte_is_a_typed_error(
@@ -406,14 +403,15 @@ async def test_content_over_the_size_limit_is_refused(db: Database) -> None:
 
 @pytest.mark.parametrize("project_id", ["", " ", "a b", "x;drop table", "é", "a" * 129, None, 5])
 async def test_malformed_project_ids_are_refused(
-    service: AppDataService, statements: StatementLog, project_id: Any
+    validating_service: AppDataService, unsent: StatementLog, project_id: Any
 ) -> None:
-    statements.reset()
     with pytest.raises(InvalidInputError):
-        await service.save_file(project_id, "a.txt", "x")
+        await validating_service.save_file(project_id, "a.txt", "x")
     with pytest.raises(InvalidInputError):
-        await service.get_file(project_id, "a.txt")
-    assert statements.statements == []
+        await validating_service.get_file(project_id, "a.txt")
+    with pytest.raises(InvalidInputError):
+        await validating_service.save_thought(project_id, "note", "x")
+    assert unsent.statements == []
 
 
 async def test_a_lone_surrogate_in_content_is_a_typed_error(

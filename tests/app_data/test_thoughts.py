@@ -152,18 +152,16 @@ async def test_retention_arguments_are_validated(
     ],
 )
 async def test_invalid_thoughts_are_refused_before_any_statement(
-    service: AppDataService,
-    project: ProjectRecord,
-    statements: StatementLog,
+    validating_service: AppDataService,
+    unsent: StatementLog,
     kind: str,
     content: str,
     metadata: Any,
     match: str,
 ) -> None:
-    statements.reset()
     with pytest.raises(InvalidInputError, match=match):
-        await service.save_thought(project.id, kind, content, metadata=metadata)
-    assert statements.statements == []
+        await validating_service.save_thought("project-1", kind, content, metadata=metadata)
+    assert unsent.statements == []
 
 
 async def test_a_thought_over_the_size_limit_is_refused(db: Database) -> None:

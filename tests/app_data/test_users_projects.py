@@ -184,12 +184,11 @@ async def test_not_found_is_none_everywhere(service: AppDataService) -> None:
     ],
 )
 async def test_invalid_arguments_raise_typed_errors_before_any_statement(
-    service: AppDataService, statements: StatementLog, call: str, kwargs: dict[str, Any]
+    validating_service: AppDataService, unsent: StatementLog, call: str, kwargs: dict[str, Any]
 ) -> None:
-    statements.reset()
     with pytest.raises(InvalidInputError):
-        await getattr(service, call)(**kwargs)
-    assert statements.statements == []
+        await getattr(validating_service, call)(**kwargs)
+    assert unsent.statements == []
 
 
 # -- time ---------------------------------------------------------------------------------------
