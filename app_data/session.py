@@ -245,7 +245,10 @@ def _split_url(raw: str) -> tuple[str, dict[str, str]]:
             f"driver {driver!r} is not supported: app_data uses psycopg 3 "
             "(postgresql+psycopg://...), the driver of the checkpoint savers"
         )
-    parts = urlsplit("postgresql://" + rest)
+    try:
+        parts = urlsplit("postgresql://" + rest)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket; the message could quote the URL
+        raise InvalidDatabaseURLError("the database URL is not a valid URL") from None
     query: list[tuple[str, str]] = []
     app: dict[str, str] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):

@@ -86,6 +86,7 @@ def test_urls_in_every_accepted_form_give_the_same_connection(url: str) -> None:
         (f"postgresql://u:{SECRET}@h/db?pgbouncer=maybe", "must be true or false"),
         (f"postgresql://u:{SECRET}@h/db?ssl=true&sslmode=disable", "contradicts"),
         (f"host='unterminated password={SECRET}", "not a valid"),
+        (f"postgresql://u:{SECRET}@[::1/db", "not a valid URL"),
     ],
 )
 def test_invalid_urls_fail_with_a_clear_secret_free_message(url: str, message: str) -> None:
