@@ -54,7 +54,7 @@ def bench_options(func: F) -> F:
             "--workloads",
             callback=_names,
             help="Comma-separated workloads (default: all): put, put_writes, reads, agent, "
-            "saver_concurrency, agent_concurrency, defaults, memory.",
+            "saver_concurrency, agent_concurrency, defaults, store, memory.",
         ),
         click.option(
             "--concurrency",

@@ -70,7 +70,7 @@ def _server(admin_dsn: str) -> dict[str, Any]:
 
 
 def _revision() -> str | None:
-    """The repository's commit, with "+dirty" when checkpoint_pg has uncommitted changes."""
+    """The repository's commit, "+dirty" when checkpoint_pg or store has uncommitted changes."""
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(
@@ -82,7 +82,7 @@ def _revision() -> str | None:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "checkpoint_pg"],  # noqa: S607
+            ["git", "status", "--porcelain", "--", "checkpoint_pg", "store"],  # noqa: S607
             cwd=root,
             capture_output=True,
             text=True,

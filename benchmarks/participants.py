@@ -1,20 +1,22 @@
 """The two implementations under test, and the raw-psycopg floor, built the same way.
 
-Both savers get connections made with the settings the official package requires
-(``autocommit=True, prepare_threshold=0, row_factory=dict_row``) and the same serializer,
-so the only thing that differs between them is the saver code. Saver modules are imported
-lazily: a subprocess measuring one implementation's memory never loads the other.
+Both savers (and both stores) get connections made with the settings the official package
+requires (``autocommit=True, prepare_threshold=0, row_factory=dict_row``) and the same
+serializer (or embeddings), so the only thing that differs between them is their code.
+Their modules are imported lazily: a subprocess measuring one implementation's memory never
+loads the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.store.base import BaseStore
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -35,6 +37,7 @@ __all__ = [
     "pool",
     "setup_schema",
     "sync_saver",
+    "sync_store",
 ]
 
 OFFICIAL = "official"
@@ -133,6 +136,29 @@ def setup_schema(impl: str, dsn: str) -> None:
             from checkpoint_pg import PostgresSaver
 
             PostgresSaver(conn).setup()
+
+
+def sync_store(
+    impl: str,
+    conn: psycopg.Connection[DictRow],
+    *,
+    index: Mapping[str, Any] | None = None,
+    range_index_fields: Sequence[str] = (),
+) -> BaseStore:
+    """Implementation `impl`'s blocking store on `conn` (not set up yet).
+
+    `range_index_fields` is checkpoint-pg's own keyword; the official store has no such
+    option, and gets none.
+    """
+    if impl == OFFICIAL:
+        from langgraph.store.postgres import PostgresStore as Official
+
+        return Official(conn, index=index)  # type: ignore[arg-type]
+    if impl == OURS:
+        from store import PostgresStore
+
+        return PostgresStore(conn, index=index, range_index_fields=range_index_fields)
+    raise ValueError(f"unknown implementation {impl!r}")
 
 
 @contextmanager

@@ -15,7 +15,7 @@ __all__ = ["plot"]
 
 _COLORS = {OFFICIAL: "#d62728", OURS: "#1f77b4", FLOOR: "#7f7f7f"}
 _NAMES = {OFFICIAL: "official", OURS: "ours", FLOOR: "floor"}
-_LATENCY_WORKLOADS = ("put", "put_writes", "reads", "agent", "defaults")
+_LATENCY_WORKLOADS = ("put", "put_writes", "reads", "agent", "defaults", "store")
 _THROUGHPUT = (
     ("saver_concurrency", "sync", "saver: sync threads, pool of 10", "ops/s"),
     ("saver_concurrency", "async", "saver: async tasks, pool of 10", "ops/s"),

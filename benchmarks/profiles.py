@@ -33,6 +33,11 @@ class Profile:
     rss_runs: int
     rss_rounds: int
     defaults_ops: int
+    # The store workload: items seeded before timing (in namespaces of 100), calls of each
+    # single-op kind and batches of 50 ops per participant and round.
+    store_items: int
+    store_ops: int
+    store_batches: int
     pool_size: int = 10
     # Added to each forwarded chunk, each way, by the benchmark's TCP proxy.
     proxy_delay: float = 0.0005
@@ -60,6 +65,9 @@ FULL = Profile(
     rss_runs=20,
     rss_rounds=2,
     defaults_ops=100,
+    store_items=100_000,
+    store_ops=100,
+    store_batches=40,
 )
 
 QUICK = Profile(
@@ -80,6 +88,9 @@ QUICK = Profile(
     rss_runs=3,
     rss_rounds=1,
     defaults_ops=20,
+    store_items=10_000,
+    store_ops=20,
+    store_batches=10,
 )
 
 # For the test suite: every code path, tiny sizes, a few seconds.
@@ -101,6 +112,9 @@ SMOKE = Profile(
     rss_runs=1,
     rss_rounds=1,
     defaults_ops=3,
+    store_items=300,
+    store_ops=3,
+    store_batches=2,
     pool_size=2,
 )
 

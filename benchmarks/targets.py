@@ -94,6 +94,14 @@ TARGETS: tuple[Target, ...] = (
            _ours_long_over_short("list10.long.p50", "list10.short.p50"), 1.2,
            reads="ours long/ours short"),
     Target("bytes on disk per 25-step agent thread", _ours_over_official("agent.disk"), 0.7),
+    Target("store: search with equality filters under a broad prefix p50 (≥ 10x faster)",
+           _ours_over_official("store.search_eq.p50"), 0.1),
+    Target("store: batch of 50 mixed ops p50", _ours_over_official("store.batch.p50"), 0.3),
+    Target("store: batch of 50 mixed ops p50, through the ~1 ms proxy",
+           _ours_over_official("store.batch.proxy.p50"), 0.3),
+    Target("store: put p50 (no slower)", _ours_over_official("store.put.p50"), 1.0),
+    Target("store: get p50 (no slower)", _ours_over_official("store.get.p50"), 1.0),
+    Target("store: vector search p50 (no slower)", _ours_over_official("store.vector.p50"), 1.0),
 )  # fmt: skip
 
 

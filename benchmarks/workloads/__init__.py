@@ -12,6 +12,7 @@ from benchmarks.workloads.memory import MemoryWorkload
 from benchmarks.workloads.reads import ReadsWorkload
 from benchmarks.workloads.saver_concurrency import SaverConcurrencyWorkload
 from benchmarks.workloads.single_stream import PutWorkload, PutWritesWorkload
+from benchmarks.workloads.store_ops import StoreWorkload
 
 __all__ = ["ALIASES", "WORKLOADS", "resolve"]
 
@@ -25,6 +26,7 @@ WORKLOADS: dict[str, type[Workload]] = {
         SaverConcurrencyWorkload,
         AgentConcurrencyWorkload,
         DefaultsWorkload,
+        StoreWorkload,
         MemoryWorkload,
     )
 }

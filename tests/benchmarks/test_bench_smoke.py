@@ -53,6 +53,47 @@ def test_single_stream_rows_carry_the_floor(smoke_result: SuiteResult) -> None:
         assert rows[key].ours_over_floor is not None, key
 
 
+def test_store_rows_cover_every_operation_on_both_routes(
+    smoke_result: SuiteResult, has_pgvector: bool
+) -> None:
+    keys = {row.key for row in smoke_result.rows if row.workload == "store"}
+    for kind in ("put", "get", "search_eq", "search_ns", "search_range", "batch"):
+        assert {f"store.{kind}.p50", f"store.{kind}.p99"} <= keys, kind
+    for kind in ("put", "get", "batch"):
+        assert f"store.{kind}.proxy.p50" in keys, kind
+    vector_keys = {
+        "store.vector.p50",
+        "store.vector.proxy.p50",
+        "store.put_embedded.p50",
+        "store.batch_embedded.p50",
+        "store.vector.recall",
+    }
+    # Vector rows exist exactly when the server has pgvector (PostgreSQL 15 here has not).
+    assert (vector_keys <= keys) is has_pgvector
+    assert not (vector_keys & keys) or has_pgvector
+
+
+def test_store_range_filter_row_says_whether_the_results_agree(smoke_result: SuiteResult) -> None:
+    rows = {row.key: row for row in smoke_result.rows}
+    matches = rows["store.search_range.matches"]
+    assert matches.unit == "items"
+    assert matches.official is not None
+    assert matches.ours is not None
+    differ = matches.metric.endswith("results differ")
+    assert differ or matches.metric.endswith("same results")
+    flagged = "official's results differ" in rows["store.search_range.p50"].metric
+    assert flagged is differ
+
+
+def test_store_targets_are_evaluated(smoke_result: SuiteResult, has_pgvector: bool) -> None:
+    verdicts = {v.target.name: v for v in evaluate(smoke_result.rows)}
+    store = {name: v for name, v in verdicts.items() if name.startswith("store:")}
+    assert len(store) == 6
+    for name, verdict in store.items():
+        measured = has_pgvector or "vector" not in name
+        assert (verdict.value is not None) is measured, name
+
+
 def test_json_has_rows_targets_environment_and_distributions(
     smoke_result: SuiteResult, tmp_path: Path
 ) -> None:
