@@ -11,6 +11,7 @@ See ``app_data/session.py`` (connections), ``models.py`` (schema decisions), ``s
 """
 
 from app_data.errors import (
+    AmbiguousEditError,
     AppDataError,
     ConfigurationError,
     ConflictError,
@@ -18,12 +19,16 @@ from app_data.errors import (
     DatabaseClosedError,
     DatabaseError,
     DatabaseUnavailableError,
+    EditError,
     InvalidCursorError,
     InvalidDatabaseURLError,
     InvalidInputError,
     InvalidPathError,
     MigrationError,
+    MissingScopeError,
+    ProjectAccessError,
     ReadOnlyModelError,
+    TextNotFoundError,
     UnknownProjectError,
     UnknownReferenceError,
     UnknownUserError,
@@ -44,6 +49,7 @@ from app_data.service import AppDataService
 from app_data.session import AppDataSettings, Database, HealthReport, PoolStatus, get_settings
 
 __all__ = [
+    "AmbiguousEditError",
     "AppDataError",
     "AppDataService",
     "AppDataSettings",
@@ -54,6 +60,7 @@ __all__ = [
     "DatabaseClosedError",
     "DatabaseError",
     "DatabaseUnavailableError",
+    "EditError",
     "FileInfo",
     "FileRecord",
     "FileWrite",
@@ -64,14 +71,17 @@ __all__ = [
     "InvalidPathError",
     "Limits",
     "MigrationError",
+    "MissingScopeError",
     "Page",
     "Plan",
     "PoolStatus",
+    "ProjectAccessError",
     "ProjectRecord",
     "ProjectStatus",
     "ProjectType",
     "ReadOnlyModelError",
     "SandboxState",
+    "TextNotFoundError",
     "ThoughtRecord",
     "ThreadSummary",
     "UnknownProjectError",

@@ -8,6 +8,7 @@ failure raises a subclass of `AppDataError`. No method signals failure with ``No
 from __future__ import annotations
 
 __all__ = [
+    "AmbiguousEditError",
     "AppDataError",
     "ConfigurationError",
     "ConflictError",
@@ -15,12 +16,16 @@ __all__ = [
     "DatabaseClosedError",
     "DatabaseError",
     "DatabaseUnavailableError",
+    "EditError",
     "InvalidCursorError",
     "InvalidDatabaseURLError",
     "InvalidInputError",
     "InvalidPathError",
     "MigrationError",
+    "MissingScopeError",
+    "ProjectAccessError",
     "ReadOnlyModelError",
+    "TextNotFoundError",
     "UnknownProjectError",
     "UnknownReferenceError",
     "UnknownUserError",
@@ -66,6 +71,26 @@ class InvalidCursorError(InvalidInputError):
     """A pagination cursor was not produced by the same kind of listing."""
 
 
+class EditError(InvalidInputError):
+    """An exact-replacement edit cannot be applied; the file is left as it was."""
+
+
+class TextNotFoundError(EditError):
+    """The text to replace does not occur in the file."""
+
+
+class AmbiguousEditError(EditError):
+    """The text to replace occurs more than once and the edit did not ask to replace them all."""
+
+    def __init__(self, message: str, occurrences: int) -> None:
+        super().__init__(message)
+        self.occurrences = occurrences
+
+
+class MissingScopeError(InvalidInputError):
+    """An agent tool ran without a user and project in its run's config or context."""
+
+
 # -- references and conflicts -------------------------------------------------------------------
 
 
@@ -79,6 +104,10 @@ class UnknownUserError(UnknownReferenceError):
 
 class UnknownProjectError(UnknownReferenceError):
     """A file or thought was written to a project that does not exist."""
+
+
+class ProjectAccessError(UnknownProjectError):
+    """No project with that id belongs to the user (missing or someone else's: not told apart)."""
 
 
 class ConflictError(AppDataError):

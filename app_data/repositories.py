@@ -132,6 +132,13 @@ class ProjectRepository(_Repository):
         """The project with `project_id`, None if there is none."""
         return await self.session.get(Project, project_id)
 
+    async def is_owned_by(self, project_id: str, user_id: str) -> bool:
+        """Whether the project `project_id` exists and belongs to `user_id`."""
+        found = await self.session.execute(
+            select(Project.id).where(Project.id == project_id, Project.user_id == user_id)
+        )
+        return found.first() is not None
+
     async def list_for_user(
         self, user_id: str, limit: int, after: tuple[datetime, str] | None
     ) -> list[Project]:
@@ -250,14 +257,25 @@ class FileRepository(_Repository):
         return [by_path[path] for path in paths]
 
     async def get(
-        self, project_id: str, path: str, *, include_deleted: bool = False
+        self,
+        project_id: str,
+        path: str,
+        *,
+        include_deleted: bool = False,
+        for_update: bool = False,
     ) -> ProjectFile | None:
-        """The file at `path`, None if there is none (or it is soft-deleted, by default)."""
+        """The file at `path`, None if there is none (or it is soft-deleted, by default).
+
+        With `for_update` the row stays locked until the unit of work ends, so a
+        read-modify-write (an edit) cannot lose a concurrent change.
+        """
         query = select(ProjectFile).where(
             ProjectFile.project_id == project_id, ProjectFile.path == path
         )
         if not include_deleted:
             query = query.where(ProjectFile.deleted_at.is_(None))
+        if for_update:
+            query = query.with_for_update()
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def page(

@@ -41,6 +41,7 @@ from app_data.models import Plan, ProjectStatus, ProjectType, SandboxState, User
 __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_PATH_BYTES",
+    "FileEdit",
     "FileInfo",
     "FileRecord",
     "FileWrite",
@@ -206,6 +207,16 @@ class FileWrite(_Input):
 
     path: FilePath
     content: PlainText
+
+
+class FileEdit(_Input):
+    """An exact-text replacement in one file (`AppDataService.edit_file`)."""
+
+    project_id: Identifier
+    path: FilePath
+    old_text: PlainText
+    new_text: PlainText
+    replace_all: Annotated[bool, Field(strict=True)] = False
 
 
 class ThoughtCreate(_Input):

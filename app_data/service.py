@@ -12,15 +12,31 @@ failure through ``None`` or ``False``.
 
 Time: one reading of the injectable `clock` per unit of work, timezone-aware UTC; a clock that
 returns naive datetimes is refused (`InvalidInputError`).
+
+Ownership: every file and thought method takes a keyword-only ``owner`` (a user id). When it is
+given, the unit of work first checks that the project belongs to that user, in the same
+transaction, and raises `ProjectAccessError` (a missing and a foreign project are not told
+apart) before anything is read or written. The agent tools always pass it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
-from app_data.errors import ContentTooLargeError, InvalidCursorError, InvalidInputError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app_data.errors import (
+    AmbiguousEditError,
+    ContentTooLargeError,
+    EditError,
+    InvalidCursorError,
+    InvalidInputError,
+    ProjectAccessError,
+    TextNotFoundError,
+)
 from app_data.models import utcnow
 from app_data.repositories import (
     AgentThreadRepository,
@@ -30,6 +46,7 @@ from app_data.repositories import (
     UserRepository,
 )
 from app_data.schemas import (
+    FileEdit,
     FileInfo,
     FileQuery,
     FileRecord,
@@ -69,6 +86,27 @@ def _utf8_size(text: str, what: str) -> int:
         return len(text.encode("utf-8"))
     except UnicodeEncodeError:
         raise InvalidInputError(f"{what} is not valid Unicode (lone surrogate)") from None
+
+
+def _replace_exact(content: str, edit: FileEdit) -> str:
+    """`content` with `edit.old_text` replaced by `edit.new_text`, exactly (no patterns)."""
+    if edit.old_text == "":
+        raise EditError("old_text is empty: give the exact text to replace")
+    if edit.old_text == edit.new_text:
+        raise EditError("old_text and new_text are the same: the edit would change nothing")
+    found = content.count(edit.old_text)
+    if found == 0:
+        raise TextNotFoundError(
+            f"old_text does not occur in {edit.path!r}: read the file and copy the text to "
+            "replace exactly, whitespace and line breaks included"
+        )
+    if found > 1 and not edit.replace_all:
+        raise AmbiguousEditError(
+            f"old_text occurs {found} times in {edit.path!r}: include more of the surrounding "
+            "text so that it occurs once, or set replace_all to replace every occurrence",
+            found,
+        )
+    return content.replace(edit.old_text, edit.new_text)
 
 
 def _time_key(cursor: str, listing: str) -> tuple[datetime, str]:
@@ -203,6 +241,31 @@ class AppDataService:
             project = await ProjectRepository(session).touch(ref.project_id, self._now())
             return None if project is None else ProjectRecord.model_validate(project)
 
+    # -- units of work on a project ---------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _unit(self, project_id: str, owner: str | None) -> AsyncIterator[AsyncSession]:
+        """One transaction on `project_id`; with `owner`, only if that user owns the project."""
+        user_id = None if owner is None else parse(UserRef, user_id=owner).user_id
+        async with self.db.transaction() as session:
+            if user_id is not None and not await ProjectRepository(session).is_owned_by(
+                project_id, user_id
+            ):
+                raise ProjectAccessError(
+                    f"project {project_id!r} does not exist or does not belong to user {user_id!r}"
+                )
+            yield session
+
+    async def check_owner(self, project_id: str, owner: str) -> None:
+        """Check that the project `project_id` belongs to the user `owner`.
+
+        Raises:
+            ProjectAccessError: it does not exist, or another user owns it.
+        """
+        ref = parse(ProjectRef, project_id=project_id)
+        async with self._unit(ref.project_id, owner):
+            pass
+
     # -- files ----------------------------------------------------------------------------------
 
     def _checked(self, write: FileWrite) -> tuple[str, str, int]:
@@ -211,7 +274,9 @@ class AppDataService:
             raise ContentTooLargeError(f"file {write.path!r}", size, self.limits.max_file_bytes)
         return write.path, write.content, size
 
-    async def save_file(self, project_id: str, path: str, content: str) -> FileRecord:
+    async def save_file(
+        self, project_id: str, path: str, content: str, *, owner: str | None = None
+    ) -> FileRecord:
         """Create or replace the file at `path`: one statement, one transaction.
 
         Also touches the project's ``last_active``; saving over a soft-deleted file revives it.
@@ -219,15 +284,18 @@ class AppDataService:
         Raises:
             InvalidPathError: `path` is not a normalised relative path.
             ContentTooLargeError: `content` is over the limit.
-            UnknownProjectError: no project has `project_id`.
+            UnknownProjectError: no project has `project_id` (`ProjectAccessError`: not
+                `owner`'s).
         """
         ref = parse(ProjectRef, project_id=project_id)
         write = self._checked(parse(FileWrite, path=path, content=content))
-        async with self.db.transaction() as session:
+        async with self._unit(ref.project_id, owner) as session:
             (saved,) = await FileRepository(session).upsert(ref.project_id, [write], self._now())
             return FileRecord.model_validate(saved)
 
-    async def save_files(self, project_id: str, files: Iterable[FileInput]) -> list[FileRecord]:
+    async def save_files(
+        self, project_id: str, files: Iterable[FileInput], *, owner: str | None = None
+    ) -> list[FileRecord]:
         """Create or replace many files in ONE statement: all of them or none.
 
         `files` are `FileWrite`s, ``{"path": ..., "content": ...}`` mappings or
@@ -259,18 +327,23 @@ class AppDataService:
                 )
         if not writes:
             return []
-        async with self.db.transaction() as session:
+        async with self._unit(ref.project_id, owner) as session:
             saved = await FileRepository(session).upsert(
                 ref.project_id, list(writes.values()), self._now()
             )
             return [FileRecord.model_validate(f) for f in saved]
 
     async def get_file(
-        self, project_id: str, path: str, *, include_deleted: bool = False
+        self,
+        project_id: str,
+        path: str,
+        *,
+        include_deleted: bool = False,
+        owner: str | None = None,
     ) -> FileRecord | None:
         """The file at `path` with its content, or None (soft-deleted ones only on request)."""
         ref = parse(FileRef, project_id=project_id, path=path)
-        async with self.db.transaction() as session:
+        async with self._unit(ref.project_id, owner) as session:
             found = await FileRepository(session).get(
                 ref.project_id, ref.path, include_deleted=include_deleted
             )
@@ -284,6 +357,7 @@ class AppDataService:
         include_deleted: bool = False,
         limit: int = 100,
         cursor: str | None = None,
+        owner: str | None = None,
     ) -> Page[FileInfo]:
         """A page of a project's files (no content) in path order, optionally under `prefix`."""
         query = parse(
@@ -295,7 +369,7 @@ class AppDataService:
             cursor=cursor,
         )
         after = None if query.cursor is None else decode_cursor("files", query.cursor, 1)[0]
-        async with self.db.transaction() as session:
+        async with self._unit(query.project_id, owner) as session:
             rows = await FileRepository(session).page(
                 query.project_id,
                 query.limit + 1,
@@ -306,33 +380,81 @@ class AppDataService:
         items = [FileInfo.model_validate(row) for row in rows]
         return _page(items, query.limit, "files", lambda f: [f.path])
 
-    async def delete_file(self, project_id: str, path: str) -> FileInfo | None:
+    async def edit_file(
+        self,
+        project_id: str,
+        path: str,
+        old_text: str,
+        new_text: str,
+        *,
+        replace_all: bool = False,
+        owner: str | None = None,
+    ) -> FileRecord | None:
+        """Replace `old_text` with `new_text` in the file at `path`: exact text, one transaction.
+
+        The file's row stays locked from the read to the write, so concurrent edits never lose
+        each other's changes. Without `replace_all`, `old_text` must occur exactly once.
+        Returns None if there is no live file at `path`; a failed edit changes nothing.
+
+        Raises:
+            TextNotFoundError: `old_text` does not occur in the file.
+            AmbiguousEditError: it occurs more than once and `replace_all` is false.
+            EditError: `old_text` is empty, or equal to `new_text`.
+            ContentTooLargeError: the edited file would be over the limit.
+        """
+        edit = parse(
+            FileEdit,
+            project_id=project_id,
+            path=path,
+            old_text=old_text,
+            new_text=new_text,
+            replace_all=replace_all,
+        )
+        async with self._unit(edit.project_id, owner) as session:
+            files = FileRepository(session)
+            current = await files.get(edit.project_id, edit.path, for_update=True)
+            if current is None:
+                return None
+            content = _replace_exact(current.content, edit)
+            write = self._checked(parse(FileWrite, path=edit.path, content=content))
+            (saved,) = await files.upsert(edit.project_id, [write], self._now())
+            return FileRecord.model_validate(saved)
+
+    async def delete_file(
+        self, project_id: str, path: str, *, owner: str | None = None
+    ) -> FileInfo | None:
         """Soft-delete the file at `path` (restorable); None if no live file is there."""
         ref = parse(FileRef, project_id=project_id, path=path)
-        async with self.db.transaction() as session:
+        async with self._unit(ref.project_id, owner) as session:
             found = await FileRepository(session).soft_delete(ref.project_id, ref.path, self._now())
             return None if found is None else FileInfo.model_validate(found)
 
-    async def restore_file(self, project_id: str, path: str) -> FileRecord | None:
+    async def restore_file(
+        self, project_id: str, path: str, *, owner: str | None = None
+    ) -> FileRecord | None:
         """Undo `delete_file`; None if no soft-deleted file is at `path`."""
         ref = parse(FileRef, project_id=project_id, path=path)
-        async with self.db.transaction() as session:
+        async with self._unit(ref.project_id, owner) as session:
             found = await FileRepository(session).restore(ref.project_id, ref.path, self._now())
             return None if found is None else FileRecord.model_validate(found)
 
-    async def purge_file(self, project_id: str, path: str) -> FileInfo | None:
+    async def purge_file(
+        self, project_id: str, path: str, *, owner: str | None = None
+    ) -> FileInfo | None:
         """Delete the file at `path` for good, deleted or not; None if there is none."""
         ref = parse(FileRef, project_id=project_id, path=path)
-        async with self.db.transaction() as session:
+        async with self._unit(ref.project_id, owner) as session:
             found = await FileRepository(session).purge(ref.project_id, ref.path)
             return None if found is None else FileInfo.model_validate(found)
 
-    async def purge_deleted_files(self, project_id: str, *, older_than: timedelta) -> int:
+    async def purge_deleted_files(
+        self, project_id: str, *, older_than: timedelta, owner: str | None = None
+    ) -> int:
         """Delete for good the files soft-deleted more than `older_than` ago; return how many."""
         ref = parse(ProjectRef, project_id=project_id)
         if not isinstance(older_than, timedelta) or older_than < timedelta(0):
             raise InvalidInputError("older_than must be a non-negative timedelta")
-        async with self.db.transaction() as session:
+        async with self._unit(ref.project_id, owner) as session:
             return await FileRepository(session).purge_deleted(
                 ref.project_id, self._now() - older_than
             )
@@ -347,12 +469,14 @@ class AppDataService:
         *,
         metadata: Mapping[str, Any] | None = None,
         thread_id: str | None = None,
+        owner: str | None = None,
     ) -> ThoughtRecord:
         """Record a thought (and touch the project's ``last_active``) in one statement.
 
         Raises:
             InvalidInputError / ContentTooLargeError: bad kind, content or metadata.
-            UnknownProjectError: no project has `project_id`.
+            UnknownProjectError: no project has `project_id` (`ProjectAccessError`: not
+                `owner`'s).
         """
         data = parse(
             ThoughtCreate,
@@ -365,7 +489,7 @@ class AppDataService:
         size = _utf8_size(data.content, "the thought")
         if size > self.limits.max_thought_bytes:
             raise ContentTooLargeError("the thought", size, self.limits.max_thought_bytes)
-        async with self.db.transaction() as session:
+        async with self._unit(data.project_id, owner) as session:
             thought = await ThoughtRepository(session).add(data, self._now())
             return ThoughtRecord.model_validate(thought)
 
@@ -376,11 +500,12 @@ class AppDataService:
         kind: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        owner: str | None = None,
     ) -> Page[ThoughtRecord]:
         """A page of a project's thoughts (of `kind`), newest first (keyset pagination)."""
         query = parse(ThoughtQuery, project_id=project_id, kind=kind, limit=limit, cursor=cursor)
         before = None if query.cursor is None else _time_key(query.cursor, "thoughts")
-        async with self.db.transaction() as session:
+        async with self._unit(query.project_id, owner) as session:
             rows = await ThoughtRepository(session).recent(
                 query.project_id, query.limit + 1, kind=query.kind, before=before
             )
@@ -388,19 +513,24 @@ class AppDataService:
         return _page(items, query.limit, "thoughts", lambda t: [t.created_at.isoformat(), t.id])
 
     async def keep_latest_thoughts(
-        self, project_id: str, keep: int, *, kind: str | None = None
+        self, project_id: str, keep: int, *, kind: str | None = None, owner: str | None = None
     ) -> int:
         """Delete all but the `keep` newest thoughts (of `kind`); return how many were deleted."""
         rule = parse(ThoughtRetention, project_id=project_id, kind=kind, keep=keep)
         if rule.keep is None:
             raise InvalidInputError("keep must be a non-negative int")
-        async with self.db.transaction() as session:
+        async with self._unit(rule.project_id, owner) as session:
             return await ThoughtRepository(session).keep_latest(
                 rule.project_id, rule.keep, kind=rule.kind
             )
 
     async def delete_thoughts_older_than(
-        self, project_id: str, older_than: timedelta | datetime, *, kind: str | None = None
+        self,
+        project_id: str,
+        older_than: timedelta | datetime,
+        *,
+        kind: str | None = None,
+        owner: str | None = None,
     ) -> int:
         """Delete thoughts created before `older_than` (an age or an aware instant); count them."""
         if isinstance(older_than, datetime):
@@ -409,7 +539,7 @@ class AppDataService:
             rule = parse(ThoughtRetention, project_id=project_id, kind=kind, older_than=older_than)
             if rule.older_than is None or rule.older_than < timedelta(0):
                 raise InvalidInputError("older_than must be a non-negative age")
-        async with self.db.transaction() as session:
+        async with self._unit(rule.project_id, owner) as session:
             cutoff = rule.cutoff or (self._now() - (rule.older_than or timedelta(0)))
             return await ThoughtRepository(session).delete_before(
                 rule.project_id, cutoff, kind=rule.kind
