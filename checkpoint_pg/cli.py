@@ -37,11 +37,30 @@ def main() -> None:
 
 @main.command()
 @_dsn_option
-def demo(dsn: str | None) -> None:
-    """Run a small graph with durable checkpoints and print its history."""
-    from checkpoint_pg.demo import run_demo
+@click.option("--phase", type=click.Choice(["start", "resume"]), default=None, hidden=True)
+@click.option("--thread", "thread_id", default=None, hidden=True)
+@click.option("--user-id", default=None, hidden=True)
+@click.option("--project-id", default=None, hidden=True)
+def demo(
+    dsn: str | None,
+    phase: str | None,
+    thread_id: str | None,
+    user_id: str | None,
+    project_id: str | None,
+) -> None:
+    """Run an agent with project tools, kill it at an approval, resume it in a new process."""
+    from checkpoint_pg.demo import DemoError, run_demo, run_phase
 
-    run_demo(_checked(dsn), say=click.echo)
+    try:
+        if phase is None:
+            run_demo(_checked(dsn), say=click.echo)
+            return
+        # One of the demo's own agent processes (started by run_demo, DSN in the environment).
+        if not (dsn and thread_id and user_id and project_id):
+            raise click.UsageError("--phase needs a DSN, --thread, --user-id and --project-id")
+        run_phase(phase, dsn, thread_id, user_id, project_id, say=click.echo)
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

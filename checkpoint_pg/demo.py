@@ -1,56 +1,428 @@
-"""`checkpoint-pg demo`: a small LangGraph graph with durable checkpoints, then its history.
+"""`checkpoint-pg demo`: the whole product in one command (DESIGN §7).
 
-Runs on the embedded PostgreSQL 18 unless a DSN is given, so it needs nothing else installed
-or running. Each run uses a new thread, so running it again is harmless.
+1. PostgreSQL: the embedded server (data in ``~/.local/share/checkpoint-pg/pg18``) unless a DSN
+   is given; then ``setup()`` of the saver and the store and app_data's migrations.
+2. A demo user and project (created once, reused after) and a memory in the store.
+3. Process 1 runs a LangGraph agent, driven by a scripted chat model (no network, no API key),
+   with `PostgresSaver`, `PostgresStore` and the `app_data.tools` over the project: it writes
+   and edits files and saves thoughts over two user turns, then asks to delete a file; the
+   tool asks a human first (``interrupt()``) and the run pauses. The demo kills process 1.
+4. Process 2, a new interpreter, finds the thread in PostgreSQL, approves, and the agent
+   finishes from the checkpoint.
+5. The summary: the thread's checkpoint history (which process wrote each one), the project's
+   files, this thread's thoughts and the user's memories.
+
+Each run uses a new thread on the same user and project, so running it again is harmless: it
+rewrites the same files, adds its thoughts, and overwrites its memory. The two agent processes
+are ``python -m checkpoint_pg.cli demo --phase ...``; they get the DSN through the environment
+(never on a command line) and nothing prints it unmasked.
 """
 
 from __future__ import annotations
 
-import operator
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Annotated, TypedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.graph import END, START, StateGraph
+from langchain_core.tools import BaseTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
+from langgraph.store.base import BaseStore
+from langgraph.types import Command
 
-from checkpoint_pg.connection import mask_dsn
+from checkpoint_pg.connection import DSN_ENV_VAR, mask_dsn
 from checkpoint_pg.saver import PostgresSaver
 
+__all__ = [
+    "DEMO_PROJECT_ID",
+    "DEMO_USER_ID",
+    "DemoError",
+    "DemoResult",
+    "build_agent",
+    "database",
+    "demo_script",
+    "run_demo",
+    "run_phase",
+]
 
-class DemoState(TypedDict):
-    steps: Annotated[list[str], operator.add]
-    total: int
+Say = Callable[[str], None]
+
+DEMO_USER_ID = "checkpoint-pg-demo-user"
+DEMO_WALLET = "demo:checkpoint-pg"
+DEMO_PROJECT_ID = "checkpoint-pg-demo-project"
+DEMO_PROJECT_NAME = "Text adventure (checkpoint-pg demo)"
+STYLE_MEMORY = "Coding style: small modules, type hints and docstrings."
+PAUSED = "[demo] paused: waiting for a human to approve"
+PHASE_TIMEOUT = 120.0
+
+SYSTEM_PROMPT = (
+    "You are a coding agent. Keep your working context in the project: its files, and thoughts "
+    "(plans, decisions) you can recall later. Ask before deleting anything."
+)
+FIRST_REQUEST = "Start a tiny text adventure in Python. Keep notes as you go."
+SECOND_REQUEST = "Looks good. Clean up the scratch notes, then wrap up."
+
+ROOMS_PY = '''"""Rooms of the adventure and the ways between them."""
+
+ROOMS: dict[str, dict[str, str]] = {
+    "hall": {"north": "library", "east": "kitchen"},
+    "library": {"south": "hall"},
+    "kitchen": {"west": "hall"},
+}
 
 
-def _plan(state: DemoState) -> dict[str, object]:
-    return {"steps": ["plan: split the work in three"], "total": state["total"] + 1}
+def exits(room: str) -> list[str]:
+    """The directions one can leave `room` by."""
+    return sorted(ROOMS[room])
+'''
+
+GAME_PY = '''"""A tiny text adventure: walk between rooms until you type 'quit'."""
+
+from rooms import ROOMS, exits
 
 
-def _work(state: DemoState) -> dict[str, object]:
-    return {"steps": [f"work: item {state['total']}"], "total": state["total"] * 10}
+def main() -> None:
+    """Read moves until 'quit'."""
+    room = "hall"
+    while True:
+        print(f"You are in the {room}.")
+        move = input("> ").strip().lower()
+        if move == "quit":
+            break
+        room = ROOMS[room].get(move, room)
 
 
-def _review(state: DemoState) -> dict[str, object]:
-    return {"steps": [f"review: total is {state['total']}"], "total": state["total"]}
+if __name__ == "__main__":
+    main()
+'''
+
+SCRATCH_MD = "# Scratch\n\n- a map command?\n- rooms could hold items\n"
 
 
-def build_graph(saver: PostgresSaver):  # type: ignore[no-untyped-def]
-    """The demo graph: plan → work → review, checkpointed after every step."""
-    graph = StateGraph(DemoState)
-    graph.add_node("plan", _plan)
-    graph.add_node("work", _work)
-    graph.add_node("review", _review)
-    graph.add_edge(START, "plan")
-    graph.add_edge("plan", "work")
-    graph.add_edge("work", "review")
-    graph.add_edge("review", END)
-    return graph.compile(checkpointer=saver)
+class DemoError(RuntimeError):
+    """A step of the demo failed; the message says which."""
+
+
+@dataclass
+class DemoResult:
+    """What a demo run did (for tests and callers of `run_demo`)."""
+
+    thread_id: str
+    user_id: str
+    project_id: str
+    checkpoints: int = 0
+    messages: int = 0
+    files: list[str] = field(default_factory=list)
+    deleted_files: list[str] = field(default_factory=list)
+    thoughts: list[str] = field(default_factory=list)
+    memories: list[str] = field(default_factory=list)
+    final_answer: str = ""
+    processes: list[int] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# -- the agent ----------------------------------------------------------------------------------
+
+
+def demo_script() -> list[Any]:
+    """The scripted model's replies, one per agent step, over both user turns."""
+    from app_data.tools import call, reply
+
+    greeting = 'print(f"You are in the {room}.")'
+    return [
+        reply(
+            "First, what do I know about this user and this project?",
+            call("search_memory", query="coding style"),
+            call("recall_thoughts", limit=3),
+        ),
+        reply(
+            "",
+            call(
+                "save_thought",
+                kind="plan",
+                content="Two modules: src/rooms.py holds the map as data, src/game.py the input "
+                "loop. Small functions with type hints and docstrings, as the user likes.",
+            ),
+        ),
+        reply(
+            "",
+            call("write_file", path="src/rooms.py", content=ROOMS_PY),
+            call("write_file", path="src/game.py", content=GAME_PY),
+            call("write_file", path="notes/scratch.md", content=SCRATCH_MD),
+        ),
+        reply(
+            "Players should see the exits of each room.",
+            call(
+                "edit_file",
+                path="src/game.py",
+                old_text='print("You are in the {room}.")',
+                new_text=greeting,
+            ),
+        ),
+        reply("That text was not exact; let me look.", call("read_file", path="src/game.py")),
+        reply(
+            "",
+            call(
+                "edit_file",
+                path="src/game.py",
+                old_text=greeting,
+                new_text="print(f\"You are in the {room}. Exits: {', '.join(exits(room))}.\")",
+            ),
+        ),
+        reply(
+            "",
+            call(
+                "save_thought",
+                kind="decision",
+                content="The map is plain data in src/rooms.py and game.py only reads it, so a "
+                "new room needs no code change.",
+            ),
+        ),
+        "First version done: src/rooms.py and src/game.py. Ideas are in notes/scratch.md.",
+        reply("", call("delete_file", path="notes/scratch.md")),
+        reply(
+            "",
+            call(
+                "save_thought",
+                kind="summary",
+                content="Adventure v1: three rooms, exits shown; scratch notes removed.",
+            ),
+            call("remember", text="Wants scratch notes deleted once a feature is done."),
+        ),
+        reply("", call("list_files")),
+        "Done: the adventure has two modules, the scratch notes are gone, and my notes are "
+        "saved for next time.",
+    ]
+
+
+def build_agent(
+    model: BaseChatModel,
+    tools: Sequence[BaseTool],
+    *,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    store: BaseStore | None = None,
+    context_schema: type[Any] | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """A tool-calling agent: the model, then the tools it asked for, until it answers."""
+    bound = model.bind_tools(list(tools))
+
+    def agent(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [bound.invoke([SystemMessage(SYSTEM_PROMPT), *state["messages"]])]}
+
+    builder = StateGraph(MessagesState, context_schema=context_schema)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", ToolNode(list(tools)))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_edge("tools", "agent")
+    return builder.compile(checkpointer=checkpointer, store=store)
+
+
+def _config(thread_id: str, user_id: str, project_id: str, process: int) -> RunnableConfig:
+    # Configurable strings are copied into every checkpoint's metadata: the history shows
+    # which process wrote each checkpoint, and app_data finds the project's threads.
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "user_id": user_id,
+            "project_id": project_id,
+            "demo_process": str(process),
+        }
+    }
+
+
+# -- printing -----------------------------------------------------------------------------------
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _short(text: str, width: int = 90) -> str:
+    """`text` on one line: up to three lines joined, else the first and a count of the rest."""
+    lines = [line.strip() for line in text.strip().splitlines()] or [""]
+    if len(lines) <= 3:
+        return _clip(" | ".join(lines), width)
+    more = len(lines) - 1
+    return f"{_clip(lines[0], width)}  (+{more} more lines)"
+
+
+def _arguments(args: Mapping[str, Any]) -> str:
+    shown = []
+    for key, value in args.items():
+        if isinstance(value, str) and ("\n" in value or len(value) > 40):
+            shown.append(f"{key}=<{len(value)} chars>")
+        else:
+            shown.append(f"{key}={value!r}")
+    return ", ".join(shown)
+
+
+def _show(message: BaseMessage, say: Say) -> None:
+    if isinstance(message, HumanMessage):
+        say(f"user: {_short(str(message.content))}")
+    elif isinstance(message, AIMessage):
+        if str(message.content).strip():
+            say(f"  agent: {_short(str(message.content))}")
+        for tool_call in message.tool_calls:
+            say(f"  agent -> {tool_call['name']}({_arguments(tool_call['args'])})")
+    elif isinstance(message, ToolMessage):
+        text = str(message.content)
+        if message.status == "error":
+            say(f"    {message.name}: ERROR {_short(text.removeprefix('Error: '), 200)}")
+        else:
+            say(f"    {message.name}: {_short(text)}")
+
+
+def _stream(
+    graph: CompiledStateGraph[Any, Any, Any, Any], run_input: Any, config: Any, say: Say
+) -> Any:
+    """Run the graph, printing each new message; return the pending interrupt, if any."""
+    for update in graph.stream(run_input, config, stream_mode="updates"):
+        for node, values in update.items():
+            if node == "__interrupt__":
+                return values[0].value
+            for message in (values or {}).get("messages", []):
+                _show(message, say)
+    return None
+
+
+# -- the two agent processes --------------------------------------------------------------------
 
 
 @contextmanager
-def database(dsn: str | None, say: Callable[[str], None]) -> Iterator[str]:
+def _agent(url: str) -> Iterator[tuple[CompiledStateGraph[Any, Any, Any, Any], PostgresSaver]]:
+    from app_data.tools import ProjectTools, ScriptedChatModel
+    from store import PostgresStore
+
+    with (
+        PostgresSaver.from_conn_string(url, pool_size=4) as saver,
+        PostgresStore.from_conn_string(url, pool_config={"max_size": 2}) as memory,
+        ProjectTools.open(url, approval={"delete_file"}) as toolkit,
+    ):
+        model = ScriptedChatModel(script=demo_script())
+        yield build_agent(model, toolkit.tools, checkpointer=saver, store=memory), saver
+
+
+def run_phase(
+    phase: str, url: str, thread_id: str, user_id: str, project_id: str, say: Say = print
+) -> None:
+    """Run one agent process of the demo: ``start`` (until the approval) or ``resume``."""
+    if phase == "start":
+        config = _config(thread_id, user_id, project_id, 1)
+        with _agent(url) as (graph, _):
+            asked = None
+            for request in (FIRST_REQUEST, SECOND_REQUEST):
+                say(f"user: {request}")
+                asked = _stream(graph, {"messages": [HumanMessage(request)]}, config, say)
+            if not isinstance(asked, Mapping):
+                raise DemoError("the agent finished without asking for approval")
+            say(f"  interrupt: {asked['question']}")
+            say(f"{PAUSED} (the thread is saved in PostgreSQL)")
+            sys.stdout.flush()
+            # Wait, connections open, to be killed: the parent ends this process the hard way.
+            sys.stdin.read()
+        return
+    if phase != "resume":
+        raise DemoError(f"unknown demo phase {phase!r}")
+    config = _config(thread_id, user_id, project_id, 2)
+    with _agent(url) as (graph, saver):
+        state = graph.get_state(config)
+        if not state.interrupts:
+            raise DemoError(f"thread {thread_id} is not waiting for an approval")
+        question = state.interrupts[0].value["question"]
+        checkpoints = sum(1 for _ in saver.list({"configurable": {"thread_id": thread_id}}))
+        say(
+            f"found thread {thread_id} in PostgreSQL: {checkpoints} checkpoints, "
+            f"{len(state.values['messages'])} messages, next node: {', '.join(state.next)}"
+        )
+        say(f"  pending interrupt: {question}")
+        say("human: approved; the agent resumes from the checkpoint")
+        if _stream(graph, Command(resume={"approved": True}), config, say) is not None:
+            raise DemoError("the agent asked for another approval")
+
+
+def _child_environment(url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env[DSN_ENV_VAR] = url  # through the environment: a command line is visible to everyone
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONIOENCODING"] = "utf-8"
+    source_root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _spawn(
+    phase: str, url: str, thread_id: str, user_id: str, project_id: str, say: Say
+) -> tuple[int, bool]:
+    """Run a phase in a new Python process, relaying its output; return (pid, paused)."""
+    command = [
+        sys.executable,
+        "-m",
+        "checkpoint_pg.cli",
+        "demo",
+        "--phase",
+        phase,
+        "--thread",
+        thread_id,
+        "--user-id",
+        user_id,
+        "--project-id",
+        project_id,
+    ]
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=_child_environment(url),
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
+    watchdog = threading.Timer(PHASE_TIMEOUT, process.kill)
+    watchdog.start()
+    paused = False
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            say(line.rstrip("\n"))
+            if line.startswith(PAUSED):
+                paused = True
+                process.kill()  # SIGKILL: no clean shutdown, no chance to save anything more
+                break
+        code = process.wait()
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+    if not paused and code != 0:
+        raise DemoError(f"process {phase!r} (pid {process.pid}) failed with exit code {code}")
+    return process.pid, paused
+
+
+# -- the parent: setup, orchestration, summary --------------------------------------------------
+
+
+@contextmanager
+def database(dsn: str | None, say: Say) -> Iterator[str]:
     """The given DSN, or the embedded server's (started for the duration of the block)."""
     if dsn:
         say(f"PostgreSQL: {mask_dsn(dsn)}")
@@ -66,21 +438,163 @@ def database(dsn: str | None, say: Callable[[str], None]) -> Iterator[str]:
         server.stop()
 
 
-def run_demo(dsn: str | None, say: Callable[[str], None] = print) -> list[str]:
-    """Run the graph on a new thread and print its checkpoint history; return the steps."""
-    with database(dsn, say) as url, PostgresSaver.from_conn_string(url) as saver:
+async def _prepare(url: str) -> tuple[str, str, bool]:
+    """Apply app_data's migrations; create the demo user and project unless they exist."""
+    from app_data import AppDataService, ConflictError, Database, ProjectType, migrations
+
+    async with Database(url, pool_size=1, max_overflow=1) as db:
+        await migrations.upgrade(db)
+        service = AppDataService(db)
+        created = False
+        if await service.get_user(DEMO_USER_ID) is None:
+            try:
+                await service.create_user(DEMO_WALLET, id=DEMO_USER_ID, username="demo")
+                created = True
+            except ConflictError:  # another demo run created it first
+                pass
+        if await service.get_project(DEMO_PROJECT_ID) is None:
+            try:
+                await service.create_project(
+                    DEMO_USER_ID,
+                    DEMO_PROJECT_NAME,
+                    ProjectType.GAME,
+                    id=DEMO_PROJECT_ID,
+                    description="Made by `checkpoint-pg demo`.",
+                )
+                created = True
+            except ConflictError:
+                pass
+        await service.check_owner(DEMO_PROJECT_ID, DEMO_USER_ID)
+        return DEMO_USER_ID, DEMO_PROJECT_ID, created
+
+
+def _setup(url: str, say: Say) -> tuple[str, str]:
+    from app_data.tools import memory_namespace
+    from app_data.tools.scope import ToolScope
+    from store import PostgresStore
+
+    with PostgresSaver.from_conn_string(url, pool_size=1) as saver:
         saver.setup()
-        graph = build_graph(saver)
-        config: RunnableConfig = {"configurable": {"thread_id": f"demo-{uuid.uuid4().hex[:8]}"}}
-        result = graph.invoke({"steps": [], "total": 1}, config)
-        say(f"thread {config['configurable']['thread_id']}: final state {result}")
-        say("checkpoint history (newest first):")
-        for snapshot in saver.list(config):
-            meta = snapshot.metadata
-            values = snapshot.checkpoint["channel_values"]
-            say(
-                f"  step {meta.get('step'):>2}  {meta.get('source'):<5}  "
-                f"{snapshot.checkpoint['id']}  steps={len(values.get('steps', []))}"
-                f"  total={values.get('total')}"
-            )
-        return list(result["steps"])
+    user_id, project_id, created = asyncio.run(_prepare(url))
+    namespace = memory_namespace(ToolScope(user_id, project_id))
+    with PostgresStore.from_conn_string(url, pool_config={"max_size": 1}) as memory:
+        memory.setup()
+        memory.put(namespace, "coding-style", {"text": STYLE_MEMORY})
+    say("setup: checkpoint tables, store tables and application schema are ready")
+    say(
+        f"{'created' if created else 'reusing'} user {user_id} and project {project_id} "
+        f"({DEMO_PROJECT_NAME!r})"
+    )
+    say(f"store: memory {'/'.join(namespace)} holds {STYLE_MEMORY!r}")
+    return user_id, project_id
+
+
+def _history(url: str, thread_id: str, say: Say, result: DemoResult) -> None:
+    with PostgresSaver.from_conn_string(url, pool_size=1) as saver:
+        history = list(saver.list({"configurable": {"thread_id": thread_id}}))
+    history.reverse()
+    result.checkpoints = len(history)
+    say(f"checkpoint history of thread {thread_id} ({len(history)} checkpoints, oldest first):")
+    say("  step  process  source  messages  latest message")
+    for item in history:
+        meta = item.metadata
+        messages = item.checkpoint["channel_values"].get("messages", [])
+        paused = any(w[1] == "__interrupt__" for w in item.pending_writes or [])
+        latest = "-"
+        if messages:
+            last = messages[-1]
+            calls = getattr(last, "tool_calls", None)
+            if calls:
+                latest = f"{last.type}: calls " + ", ".join(c["name"] for c in calls)
+            else:
+                latest = f"{last.type}: {_short(str(last.content), 48)}"
+        say(
+            f"  {meta.get('step', '?'):>4}  {meta.get('demo_process', '?'):>7}  "
+            f"{meta.get('source', '?'):<6}  {len(messages):>8}  {latest}"
+            + ("  <- paused for approval" if paused else "")
+        )
+        result.messages = len(messages)
+        if messages and isinstance(messages[-1], AIMessage) and not messages[-1].tool_calls:
+            result.final_answer = str(messages[-1].content)
+
+
+async def _report(result: DemoResult, say: Say, url: str) -> None:
+    from app_data import AppDataService, Database
+    from app_data.tools.render import size, stamp
+
+    async with Database(url, pool_size=1, max_overflow=1) as db:
+        service = AppDataService(db)
+        project = await service.get_project(result.project_id)
+        files = await service.list_files(result.project_id, include_deleted=True, limit=100)
+        thoughts = await service.list_thoughts(result.project_id, limit=100)
+    name = project.name if project else result.project_id
+    say(f"files of project {name!r}:")
+    for info in files.items:
+        state = f"deleted {stamp(info.deleted_at)}" if info.deleted_at else "live"
+        updated = stamp(info.updated_at)
+        say(f"  {info.path:<18} {size(info.size_bytes):>9}  updated {updated}  {state}")
+        (result.deleted_files if info.deleted_at else result.files).append(info.path)
+    mine = [t for t in reversed(thoughts.items) if t.thread_id == result.thread_id]
+    say(f"thoughts saved by this thread ({len(mine)} of {len(thoughts.items)} in the project):")
+    for thought in mine:
+        say(f"  {thought.kind:<9} {_short(thought.content, 80)}")
+        result.thoughts.append(thought.kind)
+
+
+def _memories(url: str, result: DemoResult, say: Say) -> None:
+    from app_data.tools import memory_namespace
+    from app_data.tools.scope import ToolScope
+    from store import PostgresStore
+
+    namespace = memory_namespace(ToolScope(result.user_id, result.project_id))
+    with PostgresStore.from_conn_string(url, pool_config={"max_size": 1}) as memory:
+        items = memory.search(namespace, limit=20)
+    say(f"long-term memory {'/'.join(namespace)} in the store:")
+    for item in items:
+        text = str(item.value.get("text", item.value))
+        say(f"  {item.key:<20} {_short(text, 70)}")
+        result.memories.append(text)
+
+
+def run_demo(dsn: str | None, say: Say = print) -> DemoResult:
+    """Run the whole demo (see the module docstring) and return what it did."""
+    started = time.perf_counter()
+    with database(dsn, say) as url:
+        user_id, project_id = _setup(url, say)
+        thread_id = f"demo-{uuid.uuid4().hex[:8]}"
+        result = DemoResult(thread_id=thread_id, user_id=user_id, project_id=project_id)
+        result.timings["setup"] = time.perf_counter() - started
+
+        say("")
+        say(f"== process 1: the agent works on thread {thread_id} until it needs approval ==")
+        mark = time.perf_counter()
+        pid, paused = _spawn("start", url, thread_id, user_id, project_id, say)
+        if not paused:
+            raise DemoError("process 1 ended without pausing for approval")
+        result.processes.append(pid)
+        result.timings["process 1"] = time.perf_counter() - mark
+        how = "with SIGKILL " if os.name == "posix" else ""
+        say(f"== process 1 (pid {pid}) killed {how}while it waited: no clean shutdown ==")
+
+        say("")
+        say("== process 2: a new Python process resumes the thread from PostgreSQL ==")
+        mark = time.perf_counter()
+        pid, _ = _spawn("resume", url, thread_id, user_id, project_id, say)
+        result.processes.append(pid)
+        result.timings["process 2"] = time.perf_counter() - mark
+        say(f"== process 2 (pid {pid}) finished ==")
+
+        say("")
+        mark = time.perf_counter()
+        _history(url, thread_id, say, result)
+        asyncio.run(_report(result, say, url))
+        _memories(url, result, say)
+        result.timings["summary"] = time.perf_counter() - mark
+    result.timings["total"] = time.perf_counter() - started
+    say("")
+    say(f"final answer: {result.final_answer}")
+    say(
+        "timings: "
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.timings.items())
+    )
+    return result
