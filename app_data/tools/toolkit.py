@@ -51,8 +51,12 @@ Runtime: TypeAlias = Annotated[ToolRuntime[Any, Any] | None, InjectedToolArg()]
 
 
 def memory_namespace(scope: ToolScope) -> tuple[str, ...]:
-    """The default store namespace of a user's memories: ``("memories", user_id)``."""
-    return ("memories", scope.user_id)
+    """The default store namespace of a user's memories: ``("memories", user_id)``.
+
+    LangGraph refuses periods in namespace labels, so a ``.`` in the id is written ``%2E``
+    (identifiers cannot contain ``%``, so two ids never share a namespace).
+    """
+    return ("memories", scope.user_id.replace(".", "%2E"))
 
 
 # -- argument schemas (what the model sees; no scope fields, unknown fields refused) -----------

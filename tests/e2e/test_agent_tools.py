@@ -506,3 +506,4 @@ def test_scope_sources_must_agree() -> None:
     with pytest.raises(ValueError, match="invalid"):
         resolve_scope({"configurable": {"user_id": "u", "project_id": "a b"}})
     assert memory_namespace(ToolScope("u", "p")) == ("memories", "u")
+    assert memory_namespace(ToolScope("u.1", "p")) == ("memories", "u%2E1")
