@@ -5,7 +5,7 @@ of one branch per search or listing plus one branch for all gets, with the TTL r
 what they return as a data-modifying CTE (left out when nothing asks for a refresh, so such
 reads work on a read-only replica). Writes (every put and delete, deduplicated, last wins)
 are one statement: deletes, upserts, stale-vector deletes and vector upserts as CTEs. Both
-travel in one pipeline: one round trip for any mix of ops. A vector search that an ANN index
+travel in one pipeline: one round trip for any mix of ops. A vector search that the ANN index
 answers with fewer items than asked (the index stopped early, or one item's many vectors
 filled the candidate rows) is re-run exactly and uncapped, in a second round trip.
 
@@ -158,21 +158,13 @@ class Plan:
         queries = [
             cast(VectorIndex, self.index).check(v, "a query embedding") for v in query_vectors
         ]
-        has_vector_search = any(s.query_index is not None for s in self.searches)
-        return Operation(
-            self._steps(vectors, queries),
-            writes=bool(self.puts),
-            transactional=has_vector_search,
-            pipelined=True,
-        )
+        return Operation(self._steps(vectors, queries), writes=bool(self.puts))
 
     # -- statements ------------------------------------------------------------------------
 
     def _steps(self, vectors: list[str], queries: list[str]) -> Steps[list[Result]]:
         results: list[Result] = [None] * self.size
         batch: list[Query] = []
-        if any(s.query_index is not None for s in self.searches):
-            batch.append(self._ann_settings())
         reads = self._reads(queries, exact=set())
         reads_at = len(batch)
         if reads is not None:
@@ -181,7 +173,8 @@ class Plan:
             batch.append(self._writes(vectors))
         if not batch:
             return results
-        answers = yield batch
+        # One statement goes alone; two travel together in one pipeline: one round trip.
+        answers = (yield batch) if len(batch) > 1 else [(yield batch[0])]
         if reads is not None:
             short = self._collect(answers[reads_at], results)
             if short:
@@ -189,16 +182,6 @@ class Plan:
                 if again is not None:
                     self._collect((yield again), results)
         return results
-
-    def _ann_settings(self) -> Query:
-        # pgvector >= 0.8: keep scanning the ANN index until the filters let `limit` rows
-        # through, instead of stopping at ef_search candidates.
-        return Query(
-            "SELECT set_config('hnsw.iterative_scan', 'strict_order', true),"
-            " set_config('ivfflat.iterative_scan', 'relaxed_order', true)",
-            fetch=False,
-            prepare=False,
-        )
 
     def _reads(
         self, queries: list[str], *, exact: set[int], only: set[int] | None = None
@@ -211,7 +194,7 @@ class Plan:
             branches.append(
                 f"""SELECT w.op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
                        NULL::float8 AS score, w.refresh, w.op::bigint AS rank
-                FROM unnest(%s::int[], %s::text[], %s::text[], %s::bool[])
+                FROM unnest(%b::int[], %b::text[], %b::text[], %b::bool[])
                      AS w(op, prefix, key, refresh)
                 JOIN {n.store} AS s ON s.prefix = w.prefix AND s.key = w.key
                 WHERE {live("s")}"""
@@ -250,7 +233,11 @@ class Plan:
             SELECT * FROM results"""
         else:
             text = f"SELECT * FROM ({union}) AS results"
-        return Query(text, params, fetch=True, prepare=False)
+        # Gets alone have one text for any number of keys: prepared, planned once. Searches
+        # vary in shape and depend on their values (LIKE prefixes, expression indexes), so
+        # they are planned each time.
+        prepare = None if not self.searches and not self.listings else False
+        return Query(text, params, fetch=True, prepare=prepare)
 
     def _search_branch(
         self, search: _Search, queries: list[str], *, exact: bool
@@ -352,7 +339,7 @@ class Plan:
         parts = [
             f"""gone AS (
                 DELETE FROM {n.store} AS s
-                USING unnest(%s::text[], %s::text[]) AS d(prefix, key)
+                USING unnest(%b::text[], %b::text[]) AS d(prefix, key)
                 WHERE s.prefix = d.prefix AND s.key = d.key
             )""",
             f"""upserted AS (
@@ -360,7 +347,7 @@ class Plan:
                                             expires_at, ttl_minutes, ttl_exact_minutes)
                 SELECT u.prefix, u.key, u.value::jsonb, now(), now(),
                        now() + make_interval(secs => u.ttl * 60), ceil(u.ttl)::int, u.ttl
-                FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[])
+                FROM unnest(%b::text[], %b::text[], %b::text[], %b::float8[])
                      AS u(prefix, key, value, ttl)
                 ON CONFLICT (prefix, key) DO UPDATE
                 SET value = EXCLUDED.value, updated_at = now(), expires_at = EXCLUDED.expires_at,
@@ -381,10 +368,10 @@ class Plan:
             parts.append(
                 f"""stale AS (
                     DELETE FROM {n.vectors} AS v
-                    USING unnest(%s::text[], %s::text[]) AS r(prefix, key)
+                    USING unnest(%b::text[], %b::text[]) AS r(prefix, key)
                     WHERE v.prefix = r.prefix AND v.key = r.key
                       AND NOT EXISTS (
-                          SELECT 1 FROM unnest(%s::text[], %s::text[], %s::text[])
+                          SELECT 1 FROM unnest(%b::text[], %b::text[], %b::text[])
                                AS f(prefix, key, field)
                           WHERE f.prefix = v.prefix AND f.key = v.key AND f.field = v.field_name)
                 )"""
@@ -403,7 +390,7 @@ class Plan:
                         (prefix, key, field_name, embedding, created_at, updated_at)
                     SELECT e.prefix, e.key, e.field, e.embedding::{self.index.vector_type},
                            now(), now()
-                    FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])
+                    FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[])
                          AS e(prefix, key, field, embedding)
                     ON CONFLICT (prefix, key, field_name) DO UPDATE
                     SET embedding = EXCLUDED.embedding, updated_at = now()
@@ -415,7 +402,7 @@ class Plan:
                 [d[2] for d in docs],
                 vectors,
             ]
-        return Query("WITH " + ",\n".join(parts) + "\nSELECT 1", params, prepare=False)
+        return Query("WITH " + ",\n".join(parts) + "\nSELECT 1", params)
 
     # -- results ---------------------------------------------------------------------------
 
