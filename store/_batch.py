@@ -336,13 +336,21 @@ class Plan:
         deletes = [(ns, key) for (ns, key), op in self.puts.items() if op.value is None]
         upserts = [(ns, key, op) for (ns, key), op in self.puts.items() if op.value is not None]
         ttls = [_ttl(op.ttl) for _, _, op in upserts]
-        parts = [
-            f"""gone AS (
+        # Only the parts the batch needs: an empty CTE still costs the server a plan and a scan.
+        parts: list[str] = []
+        params: list[Any] = []
+        if deletes:
+            parts.append(
+                f"""gone AS (
                 DELETE FROM {n.store} AS s
                 USING unnest(%b::text[], %b::text[]) AS d(prefix, key)
                 WHERE s.prefix = d.prefix AND s.key = d.key
-            )""",
-            f"""upserted AS (
+            )"""
+            )
+            params += [[ns_text(ns) for ns, _ in deletes], [key for _, key in deletes]]
+        if upserts:
+            parts.append(
+                f"""upserted AS (
                 INSERT INTO {n.store} AS s (prefix, key, value, created_at, updated_at,
                                             expires_at, ttl_minutes, ttl_exact_minutes)
                 SELECT u.prefix, u.key, u.value::jsonb, now(), now(),
@@ -353,17 +361,15 @@ class Plan:
                 SET value = EXCLUDED.value, updated_at = now(), expires_at = EXCLUDED.expires_at,
                     ttl_minutes = EXCLUDED.ttl_minutes,
                     ttl_exact_minutes = EXCLUDED.ttl_exact_minutes
-            )""",
-        ]
-        params: list[Any] = [
-            [ns_text(ns) for ns, _ in deletes],
-            [key for _, key in deletes],
-            [ns_text(ns) for ns, _, _ in upserts],
-            [key for _, key, _ in upserts],
-            [_value_json(op.value) for _, _, op in upserts],
-            ttls,
-        ]
-        if self.index is not None:
+            )"""
+            )
+            params += [
+                [ns_text(ns) for ns, _, _ in upserts],
+                [key for _, key, _ in upserts],
+                [_value_json(op.value) for _, _, op in upserts],
+                ttls,
+            ]
+        if self.index is not None and upserts:
             # Every upserted item loses the vectors its new value no longer has.
             parts.append(
                 f"""stale AS (
