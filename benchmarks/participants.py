@@ -88,16 +88,17 @@ async def apool(dsn: str, size: int) -> AsyncConnectionPool[psycopg.AsyncConnect
 def sync_saver(
     impl: str,
     conn: psycopg.Connection[DictRow] | ConnectionPool[psycopg.Connection[DictRow]],
+    serde: Any = None,
 ) -> Saver:
-    """Implementation `impl`'s blocking saver on `conn`."""
+    """Implementation `impl`'s blocking saver on `conn` (LangGraph's default serializer)."""
     if impl == OFFICIAL:
         from langgraph.checkpoint.postgres import PostgresSaver as Official
 
-        return Official(conn, serde=JsonPlusSerializer())
+        return Official(conn, serde=serde or JsonPlusSerializer())
     if impl == OURS:
         from checkpoint_pg import PostgresSaver
 
-        return PostgresSaver(conn, serde=JsonPlusSerializer())
+        return PostgresSaver(conn, serde=serde or JsonPlusSerializer())
     raise ValueError(f"unknown implementation {impl!r}")
 
 

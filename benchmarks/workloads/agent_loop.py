@@ -85,8 +85,26 @@ class AgentLoopWorkload(Workload):
             grown = checkpoint_tables_bytes(conn) - self.baseline[participant]
             threads = max(1, self.threads[participant])
             self.samples.value("bytes per thread", participant, grown / threads / 1024)
+            self._compressed_bytes(participant, conn)
         finally:
             conn.close()
+
+    def _compressed_bytes(self, participant: str, conn: psycopg.Connection[DictRow]) -> None:
+        """The same threads with the opt-in CompressingSerializer, for both savers (it is a
+        serializer: the official saver reads and writes it too), in a schema of their own."""
+        from checkpoint_pg.serde import CompressingSerializer
+
+        conn.execute("CREATE SCHEMA IF NOT EXISTS bench_compressed")
+        conn.execute("SET search_path = bench_compressed, public")
+        saver = sync_saver(participant, conn, CompressingSerializer())
+        saver.setup()  # type: ignore[attr-defined]
+        baseline = checkpoint_tables_bytes(conn)
+        graph = build_agent(saver)
+        count = max(1, self.profile.agent_disk_threads)
+        for i in range(count):
+            graph.invoke(agent_input(), agent_config(f"{participant}-compressed-{i}"))
+        grown = checkpoint_tables_bytes(conn) - baseline
+        self.samples.value("bytes per thread, compressed", participant, grown / count / 1024)
 
     def rows(self) -> list[Row]:
         return [
@@ -98,5 +116,12 @@ class AgentLoopWorkload(Workload):
                 "bytes per thread",
                 "KiB",
                 note="checkpoint tables with TOAST and indexes",
+            ),
+            self.median_row(
+                "agent.disk.compressed",
+                "bytes on disk per 25-step thread, both with CompressingSerializer",
+                "bytes per thread, compressed",
+                "KiB",
+                note="opt-in checkpoint_pg.CompressingSerializer given to each saver",
             ),
         ]
