@@ -57,22 +57,20 @@ def translated_errors() -> Iterator[None]:
 def run(conn: Connection[Any], op: Operation[T], pipeline: psycopg.Pipeline | None = None) -> T:
     """Run `op` on `conn` and return its result."""
     ensure_usable(conn)
-    piped: AbstractContextManager[Any] = conn.pipeline() if op.pipelined else nullcontext()
-    with translated_errors(), piped:
-        tx: AbstractContextManager[Any] = (
-            conn.transaction() if _needs_transaction(conn, op) else nullcontext()
-        )
-        with conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
+    tx: AbstractContextManager[Any] = (
+        conn.transaction() if _needs_transaction(conn, op) else nullcontext()
+    )
+    with translated_errors(), conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
 
-            def execute(step: Step) -> Any:
-                if isinstance(step, list):
-                    return _run_together(conn, step)
-                cur.execute(step.sql, step.params, prepare=step.prepare)
-                return cur.fetchall() if step.fetch else []
+        def execute(step: Step) -> Any:
+            if isinstance(step, list):
+                return _run_together(conn, step)
+            cur.execute(step.sql, step.params, prepare=step.prepare)
+            return cur.fetchall() if step.fetch else []
 
-            result = drive(op, execute)
-            if pipeline is not None and op.writes:
-                pipeline.sync()
+        result = drive(op, execute)
+        if pipeline is not None and op.writes:
+            pipeline.sync()
     return result
 
 
@@ -95,23 +93,21 @@ async def arun(
 ) -> T:
     """Async twin of `run`: same steps, awaited."""
     ensure_usable(conn)
-    piped: AbstractAsyncContextManager[Any] = conn.pipeline() if op.pipelined else nullcontext()
+    tx: AbstractAsyncContextManager[Any] = (
+        conn.transaction() if _needs_transaction(conn, op) else nullcontext()
+    )
     with translated_errors():
-        async with piped:
-            tx: AbstractAsyncContextManager[Any] = (
-                conn.transaction() if _needs_transaction(conn, op) else nullcontext()
-            )
-            async with conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
+        async with conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
 
-                async def execute(step: Step) -> Any:
-                    if isinstance(step, list):
-                        return await _arun_together(conn, step)
-                    await cur.execute(step.sql, step.params, prepare=step.prepare)
-                    return await cur.fetchall() if step.fetch else []
+            async def execute(step: Step) -> Any:
+                if isinstance(step, list):
+                    return await _arun_together(conn, step)
+                await cur.execute(step.sql, step.params, prepare=step.prepare)
+                return await cur.fetchall() if step.fetch else []
 
-                result = await adrive(op, execute)
-                if pipeline is not None and op.writes:
-                    await pipeline.sync()
+            result = await adrive(op, execute)
+            if pipeline is not None and op.writes:
+                await pipeline.sync()
     return result
 
 

@@ -39,8 +39,6 @@ class Operation(Generic[T]):
     transactional: bool = False
     # Whether it changes data (the shell syncs a user's pipeline after it).
     writes: bool = False
-    # Run inside one pipeline, so a transaction's BEGIN and COMMIT travel with the statements.
-    pipelined: bool = False
 
 
 def drive(op: Operation[T], execute: Callable[[Step], Any]) -> T:

@@ -82,8 +82,6 @@ class Statements:
     """The rendered statements for one schema (or the search_path when schema is None)."""
 
     create_schema: str
-    lock_migrations: str
-    unlock_migrations: str
     xact_lock_migrations: str
     latest_migration: str
     record_migration: str
@@ -325,8 +323,6 @@ def statements_for(schema: str | None) -> Statements:
     """The statements of a saver whose tables live in `schema` (None: the search_path)."""
     texts = {
         "create_schema": "CREATE SCHEMA IF NOT EXISTS {schema}" if schema else "SELECT 1",
-        "lock_migrations": "SELECT pg_advisory_lock(hashtextextended(%s, 0))",
-        "unlock_migrations": "SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
         "xact_lock_migrations": "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
         "latest_migration": "SELECT max(v) FROM {migrations}",
         "record_migration": "INSERT INTO {migrations} (v) VALUES (%s) ON CONFLICT DO NOTHING",

@@ -38,7 +38,7 @@ from langgraph.store.base import (
 
 from checkpoint_pg._json import jsonb_text
 from checkpoint_pg._protocol import Operation, Query, Rows, Steps
-from store._filters import compile_filter
+from store._filters import CompiledFilter, compile_filter
 from store._index import VectorIndex
 from store._sql import REFRESHED_EXPIRY, StoreNames
 from store.errors import InvalidValueError
@@ -130,6 +130,7 @@ class _Search:
     position: int
     op: SearchOp
     query_index: int | None  # into Plan.queries, when embedded
+    filter: CompiledFilter
 
 
 @dataclass
@@ -143,6 +144,8 @@ class Plan:
     searches: list[_Search] = field(default_factory=list)
     listings: list[tuple[int, ListNamespacesOp]] = field(default_factory=list)
     puts: dict[tuple[tuple[str, ...], str], PutOp] = field(default_factory=dict)
+    # each put's value as JSON text, serialised once while validating
+    values: dict[tuple[tuple[str, ...], str], str] = field(default_factory=dict)
     # texts to embed: item fields (embed_documents) and search queries (embed_query)
     documents: list[tuple[tuple[str, ...], str, str, str]] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
@@ -245,8 +248,7 @@ class Plan:
         op = search.op
         n = self.names
         ns_sql, ns_params = _prefix_condition("s", op.namespace_prefix)
-        compiled = compile_filter(op.filter, number_fn=n.number)
-        filter_sql, filter_params = compiled.sql("s")
+        filter_sql, filter_params = search.filter.sql("s")
         limit, offset = op.limit, op.offset
         if search.query_index is None or self.index is None:
             return (
@@ -366,7 +368,7 @@ class Plan:
             params += [
                 [ns_text(ns) for ns, _, _ in upserts],
                 [key for _, key, _ in upserts],
-                [_value_json(op.value) for _, _, op in upserts],
+                [self.values[(ns, key)] for ns, key, _ in upserts],
                 ttls,
             ]
         if self.index is not None and upserts:
@@ -473,21 +475,21 @@ def plan_batch(ops: Iterable[Op], names: StoreNames, index: VectorIndex | None) 
             _put_namespace(op.namespace)
             key = _key(op.key)
             if op.value is not None:
-                _value_json(op.value)
+                plan.values[(op.namespace, key)] = _value_json(op.value)
                 _ttl(op.ttl)
             plan.puts.pop((op.namespace, key), None)  # last wins, in batch order
             plan.puts[(op.namespace, key)] = op._replace(key=key)
         elif isinstance(op, SearchOp):
             _count(op.limit, "limit")
             _count(op.offset, "offset")
-            compile_filter(op.filter, number_fn=names.number)  # validate early
+            compiled = compile_filter(op.filter, number_fn=names.number)
             query_index = None
             if op.query and index is not None:
                 if not isinstance(op.query, str):
                     raise InvalidValueError("a search query must be a string")
                 query_index = len(plan.queries)
                 plan.queries.append(op.query)
-            plan.searches.append(_Search(position, op, query_index))
+            plan.searches.append(_Search(position, op, query_index, compiled))
         elif isinstance(op, ListNamespacesOp):
             _count(op.limit, "limit")
             _count(op.offset, "offset")

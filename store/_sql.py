@@ -119,9 +119,6 @@ def names_for(schema: str | None) -> StoreNames:
     )
 
 
-# Items that are live: an expired item is never returned, swept or not.
-LIVE = "({alias}.expires_at IS NULL OR {alias}.expires_at > now())"
-
 # How a refresh-on-read moves an item's expiry: by its exact TTL when known. The exact value
 # counts only while it agrees with `ttl_minutes` (which this store writes as its ceiling): an
 # official store's later put changes `ttl_minutes` and leaves the exact value stale.
