@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import pwd
+import shutil
 import socket
+import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,9 +38,12 @@ from checkpoint_pg.connection import mask_dsn, validate_dsn, with_dbname
 __all__ = [
     "TEST_DSN_ENV_VAR",
     "DatabaseFactory",
+    "PgBouncer",
     "TestServer",
     "docker_available",
+    "pgbouncer_binary",
     "provision_server",
+    "start_pgbouncer",
 ]
 
 TEST_DSN_ENV_VAR = "CHECKPOINT_PG_TEST_DSN"
@@ -242,3 +250,196 @@ class DatabaseFactory:
                     )
                 )
             self._template_built = False
+
+
+# -- PgBouncer in transaction mode in front of a test server --------------------------------------
+
+PGBOUNCER_SKIP_REASON = (
+    "the pgbouncer binary is not installed (Debian: apt-get install -y pgbouncer; "
+    ".ci/run installs it): the connection-pooler tests need it"
+)
+
+
+def pgbouncer_binary() -> str | None:
+    """Path of the ``pgbouncer`` executable (also looked for in /usr/sbin), or None."""
+    found = shutil.which("pgbouncer")
+    if found:
+        return found
+    for candidate in ("/usr/sbin/pgbouncer", "/usr/local/sbin/pgbouncer"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run_as(upstream_host: str) -> tuple[int, int] | None:
+    """The (uid, gid) PgBouncer runs as: it refuses to run as root.
+
+    Not root: as ourselves (None). Root: as the owner of the server's socket directory when the
+    server is reached by a unix socket (the embedded server keeps it private), else ``postgres``.
+    """
+    if os.geteuid() != 0:
+        return None
+    if upstream_host.startswith("/"):
+        st = os.stat(upstream_host)
+        if st.st_uid != 0:
+            return st.st_uid, st.st_gid
+    for name in ("postgres", "nobody"):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return entry.pw_uid, entry.pw_gid
+    raise RuntimeError("PgBouncer refuses to run as root and there is no postgres/nobody user")
+
+
+def _ini_value(value: str) -> str:
+    """A value for PgBouncer's connection strings, quoted when it needs to be."""
+    if value and all(c.isalnum() or c in "._-/" for c in value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass
+class PgBouncer:
+    """A running PgBouncer (transaction pooling) that forwards every database to one server.
+
+    Clients connect to 127.0.0.1:`port` with the server's user and any database name; there
+    are at most `pool_size` server connections per database and user, so concurrent clients
+    share them transaction by transaction, as in production.
+    """
+
+    port: int
+    pool_size: int
+    _upstream: dict[str, str] = field(repr=False)
+    _process: subprocess.Popen[bytes] = field(repr=False)
+    _workdir: Path = field(repr=False)
+
+    def dsn(self, dsn: str) -> str:
+        """`dsn` (a database on the upstream server) as reached through this PgBouncer.
+
+        ``options`` (a ``search_path``, for instance) is dropped: PgBouncer 1.18 refuses it as a
+        startup parameter. Pass ``schema=`` to the savers and stores instead.
+        """
+        params = validate_dsn(dsn)
+        keep = {k: v for k, v in params.items() if k not in ("host", "hostaddr", "port", "options")}
+        keep.pop("password", None)  # PgBouncer logs in to the server; clients use trust
+        return make_conninfo("", **keep, host="127.0.0.1", port=str(self.port))
+
+    @property
+    def admin_dsn(self) -> str:
+        """DSN of PgBouncer's admin console (``SHOW POOLS``, ``SHOW SERVERS``...)."""
+        user = self._upstream.get("user", "postgres")
+        return make_conninfo(
+            "", host="127.0.0.1", port=str(self.port), user=user, dbname="pgbouncer"
+        )
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = (self._workdir / "pgbouncer.log").read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __repr__(self) -> str:
+        return f"PgBouncer(port={self.port}, pool_size={self.pool_size})"
+
+
+def start_pgbouncer(
+    server: TestServer, *, pool_size: int = 4, max_client_conn: int = 400
+) -> PgBouncer:
+    """Start PgBouncer in transaction mode in front of `server` (call `.stop()` when done).
+
+    Raises:
+        RuntimeError: the binary is missing or PgBouncer did not start (with its log's tail).
+    """
+    binary = pgbouncer_binary()
+    if binary is None:
+        raise RuntimeError(PGBOUNCER_SKIP_REASON)
+    upstream = validate_dsn(server.admin_dsn)
+    host = upstream.get("host") or "/var/run/postgresql"
+    user = upstream.get("user") or pwd.getpwuid(os.geteuid()).pw_name
+    target = {"host": host, "port": upstream.get("port") or "5432"}
+    if upstream.get("password"):
+        # Every client is logged in to the server as this user, with the server's password.
+        target.update(user=user, password=upstream["password"])
+    databases = " ".join(f"{k}={_ini_value(v)}" for k, v in target.items())
+
+    workdir = Path(tempfile.mkdtemp(prefix="checkpoint-pg-pgbouncer-"))
+    port = _free_port()
+    ini = f"""\
+[databases]
+* = {databases}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {workdir}/users.txt
+admin_users = {user}
+pool_mode = transaction
+default_pool_size = {pool_size}
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = {max_client_conn}
+max_db_connections = 0
+server_check_delay = 0
+server_login_retry = 1
+query_wait_timeout = 30
+logfile = {workdir}/pgbouncer.log
+pidfile = {workdir}/pgbouncer.pid
+log_connections = 0
+log_disconnections = 0
+"""
+    (workdir / "pgbouncer.ini").write_text(ini)
+    (workdir / "users.txt").write_text(f'"{user}" ""\n')
+    owner = _run_as(host)
+    for path in (workdir, workdir / "pgbouncer.ini", workdir / "users.txt"):
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
+        if owner is not None:
+            os.chown(path, *owner)
+    process = subprocess.Popen(  # noqa: S603 - our own argv, no shell
+        [binary, "-q", str(workdir / "pgbouncer.ini")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,  # -q: everything goes to the log file
+        cwd=workdir,
+        user=owner[0] if owner else None,
+        group=owner[1] if owner else None,
+        extra_groups=[] if owner else None,
+    )
+    bouncer = PgBouncer(
+        port=port, pool_size=pool_size, _upstream=upstream, _process=process, _workdir=workdir
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            tail = bouncer.log_tail()
+            bouncer.stop()
+            raise RuntimeError(
+                f"PgBouncer exited at start (code {process.returncode}): {err}{tail}"
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return bouncer
+        except OSError:
+            time.sleep(0.05)
+    bouncer.stop()
+    raise RuntimeError(f"PgBouncer did not listen on 127.0.0.1:{port} within 10 s")
