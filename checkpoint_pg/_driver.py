@@ -42,6 +42,18 @@ def _needs_transaction(conn: Connection[Any] | AsyncConnection[Any], op: Operati
     return op.transactional or not conn.autocommit
 
 
+def _prepare(conn: Connection[Any] | AsyncConnection[Any], query: Query) -> bool | None:
+    """`query.prepare`, except never True on a connection with ``prepare_threshold=None``.
+
+    ``prepare_threshold=None`` is the user's signal that a transaction pooler (PgBouncer,
+    Supavisor) sits in between: a statement prepared on one server connection would be missing,
+    or another client's, on the next. psycopg honours an explicit ``prepare=True`` even then.
+    """
+    if conn.prepare_threshold is None:
+        return False
+    return query.prepare
+
+
 @contextmanager
 def translated_errors() -> Iterator[None]:
     """Turn errors with a known remedy into this package's typed errors."""
@@ -65,7 +77,7 @@ def run(conn: Connection[Any], op: Operation[T], pipeline: psycopg.Pipeline | No
         def execute(step: Step) -> Any:
             if isinstance(step, list):
                 return _run_together(conn, step)
-            cur.execute(step.sql, step.params, prepare=step.prepare)
+            cur.execute(step.sql, step.params, prepare=_prepare(conn, step))
             return cur.fetchall() if step.fetch else []
 
         result = drive(op, execute)
@@ -79,7 +91,7 @@ def _run_together(conn: Connection[Any], queries: list[Query]) -> list[Rows]:
     with conn.pipeline():
         for query in queries:
             cur = conn.cursor(binary=True, row_factory=tuple_row)
-            cur.execute(query.sql, query.params, prepare=query.prepare)
+            cur.execute(query.sql, query.params, prepare=_prepare(conn, query))
             cursors.append(cur)
     try:
         return [c.fetchall() if q.fetch else [] for c, q in zip(cursors, queries, strict=True)]
@@ -102,7 +114,7 @@ async def arun(
             async def execute(step: Step) -> Any:
                 if isinstance(step, list):
                     return await _arun_together(conn, step)
-                await cur.execute(step.sql, step.params, prepare=step.prepare)
+                await cur.execute(step.sql, step.params, prepare=_prepare(conn, step))
                 return await cur.fetchall() if step.fetch else []
 
             result = await adrive(op, execute)
@@ -116,7 +128,7 @@ async def _arun_together(conn: AsyncConnection[Any], queries: list[Query]) -> li
     async with conn.pipeline():
         for query in queries:
             cur = conn.cursor(binary=True, row_factory=tuple_row)
-            await cur.execute(query.sql, query.params, prepare=query.prepare)
+            await cur.execute(query.sql, query.params, prepare=_prepare(conn, query))
             cursors.append(cur)
     try:
         return [
