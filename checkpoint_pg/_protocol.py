@@ -7,6 +7,7 @@ sync and async shells only drive it (`drive` / `adrive`), so their behaviour can
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, Union
@@ -39,28 +40,78 @@ class Operation(Generic[T]):
     transactional: bool = False
     # Whether it changes data (the shell syncs a user's pipeline after it).
     writes: bool = False
+    # What logs and traces call it (``checkpoint_pg.put``, ``store.batch``…); see _observe.py.
+    name: str = "checkpoint_pg.operation"
+    # Whether running it again after an unknown outcome (the connection was lost while a
+    # statement was in flight: it may or may not have committed) leaves the same data as
+    # running it once. True of every operation of this package: writes are upserts keyed by
+    # primary key or insert-if-absent (put, put_writes, store puts, copy_thread), deletes
+    # delete the same rows again (delete_thread, delete_for_runs, prune, TTL sweeps, store
+    # deletes), reads change nothing, and setup's migrations are guarded by their version
+    # table. An operation that is not idempotent must say so: it is then retried only after
+    # faults that certainly rolled it back (serialization failure, deadlock).
+    idempotent: bool = True
+    # Where a failed run stopped, for the shell to resume it on another connection (set only
+    # when a step fails, so the success path pays nothing): the step that got no answer and
+    # how many steps had been answered before it.
+    pending: Step | None = None
+    answered: int = 0
 
 
 def drive(op: Operation[T], execute: Callable[[Step], Any]) -> T:
-    """Run `op` to completion with a blocking `execute`."""
+    """Run `op` to completion with a blocking `execute`.
+
+    If `execute` raises, `op.pending` keeps the step that got no answer; a later `drive` of
+    the same operation starts again from that step (see `resumable`).
+    """
     steps = op.steps
+    answered = op.answered
     try:
-        query = next(steps)
+        query = next(steps) if op.pending is None else op.pending
         while True:
-            query = steps.send(execute(query))
+            try:
+                rows = execute(query)
+            except BaseException:
+                op.pending, op.answered = query, answered
+                raise
+            answered += 1
+            query = steps.send(rows)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
 
 async def adrive(op: Operation[T], execute: Callable[[Step], Awaitable[Any]]) -> T:
-    """Run `op` to completion with an awaitable `execute`."""
+    """Run `op` to completion with an awaitable `execute` (resumable like `drive`)."""
     steps = op.steps
+    answered = op.answered
     try:
-        query = next(steps)
+        query = next(steps) if op.pending is None else op.pending
         while True:
-            query = steps.send(await execute(query))
+            try:
+                rows = await execute(query)
+            except BaseException:
+                op.pending, op.answered = query, answered
+                raise
+            answered += 1
+            query = steps.send(rows)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+
+
+def resumable(op: Operation[Any], in_transaction: bool) -> str | None:
+    """None if a failed `op` can be driven again on a new connection, else why it cannot.
+
+    It can when its steps have not finished (a fault after the last answer came while
+    committing: there is nothing left to send) and, when its steps ran in one transaction
+    (`in_transaction`), when no step had been answered yet (the rolled-back steps' answers
+    were consumed and cannot be replayed). Steps that ran each in autocommit stay committed:
+    the failed one is simply sent again.
+    """
+    if inspect.getgeneratorstate(op.steps) == inspect.GEN_CLOSED:
+        return "the fault came after its last statement, while committing"
+    if in_transaction and op.answered:
+        return "the fault came in the middle of its multi-statement transaction"
+    return None
 
 
 def one(query: Query, result: Callable[[Rows], T]) -> Steps[T]:

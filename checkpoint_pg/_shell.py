@@ -3,34 +3,132 @@
 A shell holds a psycopg connection or pool (and optionally a pipeline of that connection) and
 runs core operations on it. A single connection is used by one operation at a time (a lock per
 shell); a pool hands each operation its own connection, with no lock at all.
+
+Transient faults (see `checkpoint_pg.retry`) are retried here, by driving the failed operation
+again from the step that got no answer, on a new pooled connection. The success path costs a
+``try`` block: nothing is recorded unless a step fails. What is never retried:
+- on a single connection handed over by the user, a lost connection (it cannot be replaced:
+  `ConnectionLostError` says so and what to do); a serialization failure or deadlock is
+  retried there only when the operation was its own transaction;
+- anything inside the caller's own transaction or pipeline (their transaction is gone);
+- an operation whose outcome is unknown and cannot be resumed (`OperationInterruptedError`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 from psycopg import AsyncConnection, AsyncPipeline, Connection, Pipeline
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg.pq import TransactionStatus
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from checkpoint_pg import _driver
-from checkpoint_pg._protocol import Operation
+from checkpoint_pg._protocol import Operation, resumable
 from checkpoint_pg.connection import connection_kwargs, resolve_pooler, tuned_dsn
+from checkpoint_pg.errors import (
+    ConnectionLostError,
+    OperationInterruptedError,
+    PoolExhaustedError,
+    RetriesExhaustedError,
+)
+from checkpoint_pg.retry import DEFAULT_POLICY, Fault, RetryPolicy, classify, error_name, log_retry
 
 T = TypeVar("T")
 
 
-class SyncShell:
+class _Retrying:
+    """The retry decisions both shells share (the loops differ only by sleeping and awaiting)."""
+
+    retry: RetryPolicy
+
+    def _set_retry(self, retry: RetryPolicy | None) -> None:
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy or None, not {type(retry).__name__}")
+        self.retry = DEFAULT_POLICY if retry is None else retry
+
+    def _refusal(
+        self,
+        op: Operation[Any],
+        exc: Exception,
+        fault: Fault,
+        *,
+        pooled: bool,
+        piped: bool,
+        single: Any,
+        in_transaction: bool,
+    ) -> Exception | None:
+        """None if `op` may run again after `exc`, else the error to raise instead."""
+        what = type(self).__name__
+        if piped or not pooled:
+            where = "inside the caller's pipeline" if piped else "handed to the " + what
+            if fault == "lost":
+                return ConnectionLostError(
+                    f"the PostgreSQL connection {where} was lost ({error_name(exc)}); a single "
+                    "connection cannot be replaced: open a new one, or give the "
+                    f"{what} a connection pool (or use {what}.from_conn_string), which "
+                    "replaces lost connections and retries the operation"
+                )
+            # Rolled back: ours to run again only if it was its own transaction (after the
+            # fault the connection is idle then; inside the caller's transaction it is not).
+            if piped or single.info.transaction_status != TransactionStatus.IDLE:
+                return exc
+        if fault == "lost" and not op.idempotent:
+            return OperationInterruptedError(
+                f"a {what} operation was interrupted by {error_name(exc)} and is not "
+                "idempotent: it may or may not have been applied; check before running it again"
+            )
+        if (reason := resumable(op, in_transaction)) is not None:
+            if fault != "lost":
+                return exc
+            return OperationInterruptedError(
+                f"a {what} operation was interrupted by {error_name(exc)}: {reason}, so it may "
+                "or may not have been applied; it is idempotent: call it again"
+            )
+        if not self.retry.enabled:
+            return exc
+        return None
+
+    def _exhausted(self, exc: Exception, attempts: int, started: float) -> RetriesExhaustedError:
+        p = self.retry
+        return RetriesExhaustedError(
+            f"a {type(self).__name__} operation failed {attempts} times with transient faults "
+            f"over {time.monotonic() - started:.1f}s (the last: {error_name(exc)}); gave up as "
+            f"the retry policy allows {p.max_attempts} attempts within {p.total_budget:g}s"
+        )
+
+
+def _pool_exhausted(pool: ConnectionPool[Any] | AsyncConnectionPool[Any]) -> PoolExhaustedError:
+    stats = pool.get_stats()
+    if stats.get("pool_size", 0) >= pool.max_size and not stats.get("pool_available", 0):
+        why = f"all {pool.max_size} connections (max_size) were in use"
+        fix = "raise max_size, or hold connections for shorter"
+    else:
+        why = "the pool could not open a new connection"
+        fix = "check that the server is reachable (the pool keeps trying in the background)"
+    return PoolExhaustedError(
+        f"no connection from pool {pool.name!r} within its timeout of {pool.timeout:g}s: "
+        f"{why}; {fix}"
+    )
+
+
+def _pool_autocommit(pool: ConnectionPool[Any] | AsyncConnectionPool[Any]) -> bool:
+    kwargs = pool.kwargs  # a dict, or (psycopg_pool 3.3) a function returning one: unknown
+    return isinstance(kwargs, dict) and bool(kwargs.get("autocommit"))
+
+
+class SyncShell(_Retrying):
     """Runs operations on a `Connection` (serialised) or a `ConnectionPool` (concurrently)."""
 
     conn: Connection[Any] | ConnectionPool[Any]
     pipe: Pipeline | None
     lock: threading.Lock
 
-    def _attach(self, conn: Any, pipe: Pipeline | None) -> None:
+    def _attach(self, conn: Any, pipe: Pipeline | None, retry: RetryPolicy | None = None) -> None:
         if not isinstance(conn, (Connection, ConnectionPool)):
             raise TypeError(
                 f"conn must be a psycopg Connection or ConnectionPool, not {type(conn).__name__}"
@@ -40,6 +138,7 @@ class SyncShell:
         self.conn = conn
         self.pipe = pipe
         self.lock = threading.Lock()
+        self._set_retry(retry)
 
     @contextmanager
     def _connection(self) -> Iterator[Connection[Any]]:
@@ -50,12 +149,61 @@ class SyncShell:
             with self.lock:
                 yield self.conn
 
-    def _run(self, op: Operation[T]) -> T:
+    def _attempt(self, op: Operation[T]) -> T:
         with self._connection() as conn:
             return _driver.run(conn, op, self.pipe)
 
+    def _run(self, op: Operation[T]) -> T:
+        try:
+            return self._attempt(op)
+        except PoolTimeout as exc:
+            raise _pool_exhausted(self.conn) from exc  # type: ignore[arg-type]
+        except Exception as exc:
+            if (fault := classify(exc)) is None:
+                raise
+            return self._run_again(op, exc, fault)
 
-class AsyncShell:
+    def _run_again(self, op: Operation[T], exc: Exception, fault: Fault) -> T:
+        """Retry `op` after the transient fault `exc`, as the policy allows."""
+        pool = self.conn if isinstance(self.conn, ConnectionPool) else None
+        started = time.monotonic()
+        attempts = 1
+        while True:
+            refusal = self._refusal(
+                op,
+                exc,
+                fault,
+                pooled=pool is not None,
+                piped=self.pipe is not None,
+                single=self.conn,
+                in_transaction=op.transactional
+                or not (_pool_autocommit(pool) if pool else self.conn.autocommit),  # type: ignore[union-attr]
+            )
+            if refusal is exc:
+                raise exc
+            if refusal is not None:
+                raise refusal from exc
+            delay = self.retry.next_delay(attempts, time.monotonic() - started)
+            if delay is None:
+                raise self._exhausted(exc, attempts, started) from exc
+            log_retry(type(self).__name__, exc, attempts, self.retry, delay)
+            if pool is not None and fault == "lost":
+                # The server may have dropped every connection (restart, failover): weed out
+                # the dead idle ones now rather than one failed attempt at a time.
+                pool.check()
+            time.sleep(delay)
+            attempts += 1
+            try:
+                return self._attempt(op)
+            except PoolTimeout as again:
+                raise _pool_exhausted(self.conn) from again  # type: ignore[arg-type]
+            except Exception as again:
+                if (next_fault := classify(again)) is None:
+                    raise
+                exc, fault = again, next_fault
+
+
+class AsyncShell(_Retrying):
     """Runs operations on an `AsyncConnection` (serialised) or an `AsyncConnectionPool`."""
 
     conn: AsyncConnection[Any] | AsyncConnectionPool[Any]
@@ -63,7 +211,9 @@ class AsyncShell:
     lock: asyncio.Lock
     loop: asyncio.AbstractEventLoop | None
 
-    def _attach(self, conn: Any, pipe: AsyncPipeline | None) -> None:
+    def _attach(
+        self, conn: Any, pipe: AsyncPipeline | None, retry: RetryPolicy | None = None
+    ) -> None:
         if not isinstance(conn, (AsyncConnection, AsyncConnectionPool)):
             raise TypeError(
                 "conn must be a psycopg AsyncConnection or AsyncConnectionPool, "
@@ -74,22 +224,96 @@ class AsyncShell:
         self.conn = conn
         self.pipe = pipe
         self.lock = asyncio.Lock()
+        self._set_retry(retry)
         try:
             self.loop = asyncio.get_running_loop()
         except RuntimeError:
             self.loop = None
 
-    async def _run(self, op: Operation[T]) -> T:
+    async def _attempt(self, op: Operation[T]) -> T:
         if isinstance(self.conn, AsyncConnectionPool):
             async with self.conn.connection() as conn:
                 return await _driver.arun(conn, op, self.pipe)
         async with self.lock:
             return await _driver.arun(self.conn, op, self.pipe)
 
+    async def _run(self, op: Operation[T]) -> T:
+        try:
+            return await self._attempt(op)
+        except PoolTimeout as exc:
+            raise _pool_exhausted(self.conn) from exc  # type: ignore[arg-type]
+        except Exception as exc:
+            if (fault := classify(exc)) is None:
+                raise
+            return await self._run_again(op, exc, fault)
 
-# The pools run no check query on checkout: it cost a round trip per operation (1.85x slower
-# across a 1 ms network). Dead peers are found by TCP keepalives (see connection.tuned_dsn), and
-# a connection that breaks is discarded by the pool when it is returned.
+    async def _run_again(self, op: Operation[T], exc: Exception, fault: Fault) -> T:
+        """Async twin of `SyncShell._run_again`."""
+        pool = self.conn if isinstance(self.conn, AsyncConnectionPool) else None
+        started = time.monotonic()
+        attempts = 1
+        while True:
+            refusal = self._refusal(
+                op,
+                exc,
+                fault,
+                pooled=pool is not None,
+                piped=self.pipe is not None,
+                single=self.conn,
+                in_transaction=op.transactional
+                or not (_pool_autocommit(pool) if pool else self.conn.autocommit),  # type: ignore[union-attr]
+            )
+            if refusal is exc:
+                raise exc
+            if refusal is not None:
+                raise refusal from exc
+            delay = self.retry.next_delay(attempts, time.monotonic() - started)
+            if delay is None:
+                raise self._exhausted(exc, attempts, started) from exc
+            log_retry(type(self).__name__, exc, attempts, self.retry, delay)
+            if pool is not None and fault == "lost":
+                await pool.check()
+            await asyncio.sleep(delay)
+            attempts += 1
+            try:
+                return await self._attempt(op)
+            except PoolTimeout as again:
+                raise _pool_exhausted(self.conn) from again  # type: ignore[arg-type]
+            except Exception as again:
+                if (next_fault := classify(again)) is None:
+                    raise
+                exc, fault = again, next_fault
+
+
+# Checking a connection on every checkout cost a round trip per operation (1.85x slower across
+# a 1 ms network). The pools check only a connection that nobody took for `IDLE_CHECK_AFTER`
+# seconds — the one a server restart, a failover or an idle-connection reaper would have
+# killed unseen — and a connection checked out more recently is covered by the retry of the
+# operation that finds it dead (then `pool.check()` weeds out its dead siblings at once).
+# Dead peers on a silent network are found by TCP keepalives and tcp_user_timeout (see
+# connection.tuned_dsn); a connection that breaks is discarded by the pool when returned.
+IDLE_CHECK_AFTER = 5.0
+_TAKEN_AT = "_checkpoint_pg_taken_at"
+
+
+def _idle_for(conn: Any) -> float:
+    """Seconds since `conn` was last taken from the pool (0 the first time), stamping now."""
+    now = time.monotonic()
+    taken: float = getattr(conn, _TAKEN_AT, now)
+    setattr(conn, _TAKEN_AT, now)
+    return now - taken
+
+
+def check_if_idle(conn: Connection[Any]) -> None:
+    """`ConnectionPool(check=...)`: ping a connection only if it sat idle for a while."""
+    if _idle_for(conn) > IDLE_CHECK_AFTER:
+        ConnectionPool.check_connection(conn)
+
+
+async def acheck_if_idle(conn: AsyncConnection[Any]) -> None:
+    """`AsyncConnectionPool(check=...)`: async twin of `check_if_idle`."""
+    if _idle_for(conn) > IDLE_CHECK_AFTER:
+        await AsyncConnectionPool.check_connection(conn)
 
 
 @contextmanager
@@ -110,6 +334,7 @@ def connect_sync(
         kwargs=kwargs,
         name="checkpoint-pg",
         open=False,
+        check=check_if_idle,
     ) as pool:
         yield pool, None
 
@@ -135,5 +360,6 @@ async def connect_async(
         kwargs=kwargs,
         name="checkpoint-pg",
         open=False,
+        check=acheck_if_idle,
     ) as pool:
         yield pool, None

@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from checkpoint_pg._core import SaverCore
 from checkpoint_pg._shell import AsyncShell, connect_async
+from checkpoint_pg.retry import RetryPolicy
 
 __all__ = ["AsyncPostgresSaver"]
 
@@ -42,9 +43,10 @@ class AsyncPostgresSaver(AsyncShell, SaverCore):
         *,
         schema: str | None = None,
         inline_primitives: bool | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(serde=serde, schema=schema, inline_primitives=inline_primitives)
-        self._attach(conn, pipe)
+        self._attach(conn, pipe, retry)
 
     @classmethod
     @asynccontextmanager
@@ -57,12 +59,13 @@ class AsyncPostgresSaver(AsyncShell, SaverCore):
         schema: str | None = None,
         pool_size: int = 10,
         pooler: bool | None = None,
+        retry: RetryPolicy | None = None,
     ) -> AsyncIterator[AsyncPostgresSaver]:
         """Async twin of `PostgresSaver.from_conn_string`."""
         async with connect_async(
             conn_string, pipeline=pipeline, pool_size=pool_size, pooler=pooler
         ) as (conn, pipe):
-            yield cls(conn, pipe, serde=serde, schema=schema)
+            yield cls(conn, pipe, serde=serde, schema=schema, retry=retry)
 
     # -- plumbing ----------------------------------------------------------------------------
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import psycopg
+from psycopg_pool import PoolTimeout
+
 __all__ = [
     "CheckpointPgError",
+    "ConnectionLostError",
     "ConnectionUnusableError",
     "InvalidConfigError",
     "InvalidMetadataError",
+    "OperationInterruptedError",
+    "PoolExhaustedError",
+    "RetriesExhaustedError",
     "SchemaNotReadyError",
+    "TransientFaultError",
 ]
 
 
@@ -29,3 +37,32 @@ class ConnectionUnusableError(CheckpointPgError, RuntimeError):
 
 class SchemaNotReadyError(CheckpointPgError, RuntimeError):
     """The checkpoint tables are missing: call `setup()` first."""
+
+
+# -- transient faults --------------------------------------------------------------------------
+# These subclass psycopg's own classes, so code written for the official package
+# (``except psycopg.OperationalError``, ``except PoolTimeout``) still catches them. Each one
+# chains (``from``) the driver error it is about; none repeats that error's message text.
+
+
+class TransientFaultError(CheckpointPgError, psycopg.OperationalError):
+    """A transient fault (lost connection, shutdown, serialization failure, deadlock) ended
+    an operation and it was not, or no longer, retried. The message says which and why."""
+
+
+class RetriesExhaustedError(TransientFaultError):
+    """Every attempt the `RetryPolicy` allows failed with a transient fault."""
+
+
+class ConnectionLostError(TransientFaultError, ConnectionUnusableError):
+    """The connection was lost and could not be replaced: a single connection handed to the
+    saver or store, or one inside the caller's own transaction or pipeline."""
+
+
+class OperationInterruptedError(TransientFaultError):
+    """The connection was lost at a point where running the operation again automatically is
+    unsafe or impossible (while committing; in the middle of a multi-statement transaction)."""
+
+
+class PoolExhaustedError(CheckpointPgError, PoolTimeout, TimeoutError):
+    """No pooled connection became free (or could be opened) within the pool's timeout."""

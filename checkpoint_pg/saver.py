@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from checkpoint_pg._core import SaverCore
 from checkpoint_pg._shell import SyncShell, connect_sync
+from checkpoint_pg.retry import RetryPolicy
 
 __all__ = ["PostgresSaver"]
 
@@ -36,6 +37,8 @@ class PostgresSaver(SyncShell, SaverCore):
         inline_primitives: keyword-only; keep str/int/float/bool/None channel values in the
             checkpoint's JSONB (the official format). Default: yes, unless `serde` is an
             `EncryptedSerializer`, whose protection that plain-text JSON would bypass.
+        retry: keyword-only; how transient faults are retried (`checkpoint_pg.retry`): None
+            for the default `RetryPolicy`, `RetryPolicy.never()` to surface every fault.
     """
 
     def __init__(
@@ -46,9 +49,10 @@ class PostgresSaver(SyncShell, SaverCore):
         *,
         schema: str | None = None,
         inline_primitives: bool | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(serde=serde, schema=schema, inline_primitives=inline_primitives)
-        self._attach(conn, pipe)
+        self._attach(conn, pipe, retry)
 
     @classmethod
     @contextmanager
@@ -61,6 +65,7 @@ class PostgresSaver(SyncShell, SaverCore):
         schema: str | None = None,
         pool_size: int = 10,
         pooler: bool | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Iterator[PostgresSaver]:
         """A saver on a new connection pool (or, with ``pipeline=True``, one pipelined connection).
 
@@ -76,7 +81,7 @@ class PostgresSaver(SyncShell, SaverCore):
             conn,
             pipe,
         ):
-            yield cls(conn, pipe, serde=serde, schema=schema)
+            yield cls(conn, pipe, serde=serde, schema=schema, retry=retry)
 
     # -- BaseCheckpointSaver ------------------------------------------------------------------
 

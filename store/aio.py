@@ -13,6 +13,7 @@ from psycopg import AsyncConnection, AsyncPipeline
 from psycopg_pool import AsyncConnectionPool
 
 from checkpoint_pg._shell import AsyncShell, connect_async
+from checkpoint_pg.retry import RetryPolicy
 from store._core import DEFAULT_SWEEP_BATCH, StoreCore
 
 __all__ = ["AsyncPostgresStore"]
@@ -35,11 +36,12 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
         ttl: TTLConfig | None = None,
         schema: str | None = None,
         range_index_fields: Iterable[str] = (),
+        retry: RetryPolicy | None = None,
     ) -> None:
         StoreCore.__init__(
             self, index=index, ttl=ttl, schema=schema, range_index_fields=range_index_fields
         )
-        self._attach(conn, pipe)
+        self._attach(conn, pipe, retry)
         self._sweeper: asyncio.Task[None] | None = None
 
     @classmethod
@@ -54,6 +56,7 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
         ttl: TTLConfig | None = None,
         schema: str | None = None,
         pooler: bool | None = None,
+        retry: RetryPolicy | None = None,
     ) -> AsyncIterator[AsyncPostgresStore]:
         """Async twin of `PostgresStore.from_conn_string`."""
         size = int((pool_config or {}).get("max_size") or 10)
@@ -61,7 +64,7 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
             conn,
             pipe,
         ):
-            yield cls(conn, pipe=pipe, index=index, ttl=ttl, schema=schema)
+            yield cls(conn, pipe=pipe, index=index, ttl=ttl, schema=schema, retry=retry)
 
     async def setup(self) -> None:
         """Create or migrate the tables; safe from many processes at once, on every start."""

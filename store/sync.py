@@ -14,6 +14,7 @@ from psycopg import Connection, Pipeline
 from psycopg_pool import ConnectionPool
 
 from checkpoint_pg._shell import SyncShell, connect_sync
+from checkpoint_pg.retry import RetryPolicy
 from store._core import DEFAULT_SWEEP_BATCH, StoreCore
 
 __all__ = ["PostgresStore"]
@@ -33,6 +34,8 @@ class PostgresStore(SyncShell, StoreCore):
         range_index_fields: keyword-only; dotted value paths (``"score"``, ``"meta.n"``) whose
             range filters (``$gt``, ``$lte``…) get an expression index at `setup()`. Equality
             filters need nothing: a GIN index on the whole value serves them.
+        retry: keyword-only; how transient faults are retried (`checkpoint_pg.retry`): None
+            for the default `RetryPolicy`, `RetryPolicy.never()` to surface every fault.
     """
 
     def __init__(
@@ -44,11 +47,12 @@ class PostgresStore(SyncShell, StoreCore):
         ttl: TTLConfig | None = None,
         schema: str | None = None,
         range_index_fields: Iterable[str] = (),
+        retry: RetryPolicy | None = None,
     ) -> None:
         StoreCore.__init__(
             self, index=index, ttl=ttl, schema=schema, range_index_fields=range_index_fields
         )
-        self._attach(conn, pipe)
+        self._attach(conn, pipe, retry)
         self._sweeper: threading.Thread | None = None
         self._sweeper_stop = threading.Event()
 
@@ -64,6 +68,7 @@ class PostgresStore(SyncShell, StoreCore):
         ttl: TTLConfig | None = None,
         schema: str | None = None,
         pooler: bool | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Iterator[PostgresStore]:
         """A store on a new connection pool (``pool_config['max_size']``, default 10)."""
         size = int((pool_config or {}).get("max_size") or 10)
@@ -71,7 +76,7 @@ class PostgresStore(SyncShell, StoreCore):
             conn,
             pipe,
         ):
-            yield cls(conn, pipe=pipe, index=index, ttl=ttl, schema=schema)
+            yield cls(conn, pipe=pipe, index=index, ttl=ttl, schema=schema, retry=retry)
 
     def setup(self) -> None:
         """Create or migrate the tables; safe from many processes at once, on every start."""
