@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "AmbiguousEditError",
     "AppDataError",
+    "CommitOutcomeUnknownError",
     "ConfigurationError",
     "ConflictError",
     "ContentTooLargeError",
@@ -127,6 +128,11 @@ class DatabaseError(AppDataError):
 
 class DatabaseUnavailableError(DatabaseError):
     """The database cannot be reached (start-up retries exhausted, connection lost, ...)."""
+
+
+class CommitOutcomeUnknownError(DatabaseUnavailableError):
+    """The connection was lost while the unit of work was committing: it may or may not have
+    been applied, so it was not run again. Check before repeating it."""
 
 
 class DatabaseClosedError(AppDataError, RuntimeError):

@@ -21,7 +21,9 @@ apart) before anything is read or written. The agent tools always pass it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+import functools
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -562,6 +564,26 @@ class AppDataService:
     async def health_check(self, timeout: float | None = None) -> HealthReport:
         """The database's health report (`Database.health_check`)."""
         return await self.db.health_check(timeout)
+
+
+def _retrying(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    @functools.wraps(method)
+    async def unit_of_work(self: AppDataService, *args: Any, **kwargs: Any) -> R:
+        return await self.db.run_unit(lambda: method(self, *args, **kwargs), method.__name__)
+
+    return unit_of_work
+
+
+# The one place service calls meet the product-wide retry policy: each public method is one
+# unit of work (one `Database.transaction`), so the whole method is what runs again after a
+# transient fault before COMMIT (see `Database.run_unit`). No method calls another, so retries
+# never nest. `health_check` reports faults rather than hiding them, so it is left alone.
+for _name, _method in list(vars(AppDataService).items()):
+    if _name.startswith("_") or _name == "health_check":
+        continue
+    if inspect.iscoroutinefunction(_method):
+        setattr(AppDataService, _name, _retrying(_method))
+del _name, _method
 
 
 def _page(items: list[R], limit: int, listing: str, key: Callable[[R], list[str]]) -> Page[R]:

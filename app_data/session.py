@@ -29,10 +29,10 @@ import functools
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -61,6 +61,7 @@ from tenacity import (
 from app_data.agent_tables import reject_writes
 from app_data.errors import (
     AppDataError,
+    CommitOutcomeUnknownError,
     ConfigurationError,
     ConflictError,
     DatabaseClosedError,
@@ -72,6 +73,7 @@ from app_data.errors import (
     UnknownUserError,
 )
 from checkpoint_pg.connection import InvalidDSNError, is_pooled, mask_dsn, tuned_dsn, validate_dsn
+from checkpoint_pg.retry import DEFAULT_POLICY, RetryPolicy, classify, error_name, log_retry
 
 __all__ = [
     "AppDataSettings",
@@ -87,6 +89,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("app_data.session")
+R = TypeVar("R")
 
 # -- settings -----------------------------------------------------------------------------------
 
@@ -407,6 +410,16 @@ def _is_transient_connect_error(exc: BaseException) -> bool:
     return False
 
 
+def _retryable(exc: AppDataError) -> bool:
+    """Whether a unit of work that raised `exc` may simply run again: a transient fault that
+    came before COMMIT was sent (`transaction` turns one during COMMIT into
+    `CommitOutcomeUnknownError`)."""
+    if isinstance(exc, CommitOutcomeUnknownError):
+        return False
+    cause = exc.__cause__
+    return isinstance(cause, DBAPIError) and classify(cause) is not None
+
+
 def translate_error(exc: DBAPIError) -> AppDataError:
     """Map a database error raised in a unit of work to the typed error it means."""
     orig = exc.orig
@@ -475,10 +488,19 @@ class Database:
     Args:
         settings: the settings, a URL (other settings then come from the environment and
             `overrides`), or None for `get_settings()`.
+        retry: keyword-only; how a unit of work that meets a transient fault before COMMIT is
+            run again (the product-wide `checkpoint_pg.retry.RetryPolicy`; None: the default,
+            `RetryPolicy.never()`: never).
         overrides: settings to override when `settings` is a URL or None.
     """
 
-    def __init__(self, settings: AppDataSettings | str | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        settings: AppDataSettings | str | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        **overrides: Any,
+    ) -> None:
         if isinstance(settings, str):
             settings = load_settings(database_url=settings, **overrides)
         elif settings is None:
@@ -491,6 +513,7 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=AppSession
         )
+        self.retry = DEFAULT_POLICY if retry is None else retry
         self._closed = False
         self._running: set[AsyncSession] = set()
         self._idle = asyncio.Event()
@@ -597,10 +620,21 @@ class Database:
         async with self._sessions() as session:
             self._running.add(session)
             self._idle.clear()
+            committing = False
             try:
                 async with session.begin():
                     yield session
+                    await session.flush()
+                    # From here on COMMIT is on its way: if the connection is lost now, the
+                    # outcome is unknown and the unit of work must not run again by itself.
+                    committing = True
             except DBAPIError as exc:
+                if committing and classify(exc) == "lost":
+                    raise CommitOutcomeUnknownError(
+                        f"the database connection was lost while committing ({error_name(exc)}):"
+                        " the unit of work may or may not have been applied; check before "
+                        "repeating it"
+                    ) from exc
                 raise translate_error(exc) from exc
             except PoolTimeoutError as exc:
                 raise DatabaseUnavailableError(
@@ -612,6 +646,40 @@ class Database:
                 self._running.discard(session)
                 if not self._running:
                     self._idle.set()
+
+    async def run_unit(self, unit: Callable[[], Awaitable[R]], what: str) -> R:
+        """Run `unit` (one unit of work: it opens one `transaction`), again after a fault the
+        shared `RetryPolicy` deems transient, when it happened before COMMIT was sent (the
+        transaction was rolled back, so running it again cannot apply it twice).
+
+        A fault while committing is `CommitOutcomeUnknownError` and never retried. After the
+        last allowed attempt the last error is raised, its message saying how many were made.
+        """
+        try:
+            return await unit()
+        except AppDataError as exc:
+            if not _retryable(exc):
+                raise
+            first = exc
+        policy, started, attempts, last = self.retry, time.monotonic(), 1, first
+        while True:
+            delay = policy.next_delay(attempts, time.monotonic() - started)
+            if delay is None or self._closed:
+                if attempts == 1:
+                    raise last
+                raise type(last)(
+                    f"{last} (gave up after {attempts} attempts in "
+                    f"{time.monotonic() - started:.1f}s)"
+                ) from last.__cause__
+            log_retry(what, cast(BaseException, last.__cause__), attempts, policy, delay)
+            await asyncio.sleep(delay)
+            attempts += 1
+            try:
+                return await unit()
+            except AppDataError as exc:
+                if not _retryable(exc):
+                    raise
+                last = exc
 
     def _check_open(self) -> None:
         if self._closed:
