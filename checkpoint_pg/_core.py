@@ -51,6 +51,23 @@ def _validate_schema(schema: str | None) -> str | None:
     return schema
 
 
+MAX_PARTITIONS = 1024
+
+
+def _validate_partitions(partitions: int | None) -> int | None:
+    if partitions is None:
+        return None
+    if (
+        not isinstance(partitions, int)
+        or isinstance(partitions, bool)
+        or not 1 <= partitions <= MAX_PARTITIONS
+    ):
+        raise InvalidConfigError(
+            f"partitions must be None or an int from 1 to {MAX_PARTITIONS}, got {partitions!r}"
+        )
+    return partitions
+
+
 class ListPager:
     """Keyset pagination state of one `list` call."""
 
@@ -103,7 +120,9 @@ class ListPager:
             size = min(size, self._remaining)
         sql = list_statement(self._core.schema, self._predicates)
         query = Query(sql, {**self._params, "limit": size}, fetch=True)
-        return Operation(one(query, lambda rows: self._consume(rows, size)))
+        return Operation(
+            one(query, lambda rows: self._consume(rows, size)), name="checkpoint_pg.list"
+        )
 
     def _consume(self, rows: Rows, size: int) -> list[CheckpointTuple]:
         if len(rows) < size:
@@ -127,9 +146,12 @@ class SaverCore(BaseCheckpointSaver[str]):
         serde: SerializerProtocol | None = None,
         schema: str | None = None,
         inline_primitives: bool | None = None,
+        partitions: int | None = None,
     ):
         super().__init__(serde=serde)
         self.schema = _validate_schema(schema)
+        # Opt-in: setup() creates the checkpoint tables hash-partitioned by thread_id.
+        self.partitions = _validate_partitions(partitions)
         self._sql = statements_for(self.schema)
         # Primitive channel values are stored inline in the checkpoint's JSONB, in plain text,
         # as the official saver does; an encrypting serializer would be bypassed, so by default
@@ -163,7 +185,12 @@ class SaverCore(BaseCheckpointSaver[str]):
     # -- operations ----------------------------------------------------------------------------
 
     def _setup_op(self) -> Operation[tuple[int, int]]:
-        return Operation(_schema.migrate(self._sql, self.schema), transactional=True, writes=True)
+        return Operation(
+            _schema.migrate(self._sql, self.schema, partitions=self.partitions),
+            transactional=True,
+            writes=True,
+            name="checkpoint_pg.setup",
+        )
 
     def _get_tuple_op(self, config: RunnableConfig) -> Operation[CheckpointTuple | None]:
         ref = _rows.thread_ref(config)
@@ -178,7 +205,9 @@ class SaverCore(BaseCheckpointSaver[str]):
         def result(rows: Rows) -> CheckpointTuple | None:
             return _rows.tuple_from_row(self.serde, rows[0]) if rows else None
 
-        return Operation(one(Query(sql, params, fetch=True), result))
+        return Operation(
+            one(Query(sql, params, fetch=True), result), name="checkpoint_pg.get_tuple"
+        )
 
     def _list_pager(
         self,
@@ -206,7 +235,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             inline_primitives=self.inline_primitives,
         )
         query = Query(self._sql.upsert_checkpoint, params)
-        return Operation(one(query, lambda _: next_config), writes=True)
+        return Operation(one(query, lambda _: next_config), writes=True, name="checkpoint_pg.put")
 
     def _put_writes_op(
         self,
@@ -219,7 +248,9 @@ class SaverCore(BaseCheckpointSaver[str]):
             return None
         upsert, params = _rows.writes_params(self.serde, config, writes, task_id, task_path)
         sql = self._sql.upsert_writes if upsert else self._sql.insert_writes
-        return Operation(one(Query(sql, params), lambda _: None), writes=True)
+        return Operation(
+            one(Query(sql, params), lambda _: None), writes=True, name="checkpoint_pg.put_writes"
+        )
 
     def _delta_history_op(
         self, config: RunnableConfig, channels: Sequence[str]
@@ -234,12 +265,17 @@ class SaverCore(BaseCheckpointSaver[str]):
         }
         query = Query(delta_history_statement(self.schema), params, fetch=True)
         return Operation(
-            one(query, lambda rows: _rows.delta_history_from_rows(self.serde, wanted, rows))
+            one(query, lambda rows: _rows.delta_history_from_rows(self.serde, wanted, rows)),
+            name="checkpoint_pg.get_delta_channel_history",
         )
 
     def _delete_thread_op(self, thread_id: str) -> Operation[None]:
         params = {"thread_id": _rows.thread_id_of(thread_id)}
-        return Operation(one(Query(self._sql.delete_thread, params), lambda _: None), writes=True)
+        return Operation(
+            one(Query(self._sql.delete_thread, params), lambda _: None),
+            writes=True,
+            name="checkpoint_pg.delete_thread",
+        )
 
     def _delete_for_runs_op(self, run_ids: Sequence[str]) -> Operation[None] | None:
         if isinstance(run_ids, str):
@@ -249,14 +285,20 @@ class SaverCore(BaseCheckpointSaver[str]):
             return None
         params = {"run_ids": ids, "run_filters": [Jsonb({"run_id": r}) for r in ids]}
         query = Query(self._sql.delete_for_runs, params, prepare=False)
-        return Operation(one(query, lambda _: None), writes=True)
+        return Operation(
+            one(query, lambda _: None), writes=True, name="checkpoint_pg.delete_for_runs"
+        )
 
     def _copy_thread_op(self, source_thread_id: str, target_thread_id: str) -> Operation[None]:
         params = {
             "source": _rows.thread_id_of(source_thread_id),
             "target": _rows.thread_id_of(target_thread_id),
         }
-        return Operation(one(Query(self._sql.copy_thread, params), lambda _: None), writes=True)
+        return Operation(
+            one(Query(self._sql.copy_thread, params), lambda _: None),
+            writes=True,
+            name="checkpoint_pg.copy_thread",
+        )
 
     def _prune_op(self, thread_ids: Sequence[str], strategy: str) -> Operation[None] | None:
         if strategy not in PRUNE_STRATEGIES:
@@ -270,5 +312,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             return None
         if strategy == "delete":
             query = Query(self._sql.prune_delete, {"thread_ids": ids}, prepare=False)
-            return Operation(one(query, lambda _: None), writes=True)
-        return Operation(_prune.keep_latest(self.schema, ids), writes=True)
+            return Operation(one(query, lambda _: None), writes=True, name="checkpoint_pg.prune")
+        return Operation(
+            _prune.keep_latest(self.schema, ids), writes=True, name="checkpoint_pg.prune"
+        )

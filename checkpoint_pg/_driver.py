@@ -21,6 +21,7 @@ from psycopg import AsyncConnection, Connection, errors
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
+from checkpoint_pg import _observe
 from checkpoint_pg._protocol import Operation, Query, Rows, Step, adrive, drive
 from checkpoint_pg.errors import ConnectionUnusableError, SchemaNotReadyError
 
@@ -66,6 +67,7 @@ def translated_errors() -> Iterator[None]:
         ) from exc
 
 
+@_observe.traced
 def run(conn: Connection[Any], op: Operation[T], pipeline: psycopg.Pipeline | None = None) -> T:
     """Run `op` on `conn` and return its result."""
     ensure_usable(conn)
@@ -100,6 +102,7 @@ def _run_together(conn: Connection[Any], queries: list[Query]) -> list[Rows]:
             c.close()
 
 
+@_observe.atraced
 async def arun(
     conn: AsyncConnection[Any], op: Operation[T], pipeline: psycopg.AsyncPipeline | None = None
 ) -> T:

@@ -7,8 +7,25 @@ All migrations of one call commit together or not at all.
 
 from __future__ import annotations
 
+import logging
+
 from checkpoint_pg._protocol import Query, Steps
-from checkpoint_pg._sql import OFFICIAL_MIGRATIONS, OWN_MIGRATIONS, Statements, migration_sql
+from checkpoint_pg._sql import (
+    OFFICIAL_MIGRATIONS,
+    OWN_MIGRATIONS,
+    PARTITION_KEY,
+    PARTITIONED_TABLES,
+    TABLE_LAYOUT,
+    Statements,
+    migration_sql,
+    partition_sql,
+    partitioned_table_sql,
+    qualified_table,
+    table_name,
+)
+from checkpoint_pg.errors import SchemaMismatchError
+
+logger = logging.getLogger("checkpoint_pg")
 
 LATEST_VERSION = len(OFFICIAL_MIGRATIONS) - 1
 LATEST_OWN_VERSION = len(OWN_MIGRATIONS) - 1
@@ -19,11 +36,14 @@ def lock_key(schema: str | None) -> str:
     return f"checkpoint_pg.setup:{schema or ''}"
 
 
-def migrate(sql: Statements, schema: str | None) -> Steps[tuple[int, int]]:
+def migrate(
+    sql: Statements, schema: str | None, partitions: int | None = None
+) -> Steps[tuple[int, int]]:
     """Apply the migrations the database lacks; return the (official, own) versions reached.
 
     The official list is applied exactly as the official saver would, numbered as it numbers
-    them; this project's additions follow, recorded in its own table.
+    them; this project's additions follow, recorded in its own table. With `partitions`, the
+    checkpoint tables are first created hash-partitioned by thread_id (see `partition`).
     """
     yield Query(sql.xact_lock_migrations, (lock_key(schema),))
     if schema is not None:
@@ -31,6 +51,8 @@ def migrate(sql: Statements, schema: str | None) -> Steps[tuple[int, int]]:
     yield Query(migration_sql(0, schema))
     rows = yield Query(sql.latest_migration, fetch=True)
     current = rows[0][0] if rows and rows[0][0] is not None else -1
+    if partitions is not None:
+        yield from partition(schema, partitions)
     for version in range(current + 1, LATEST_VERSION + 1):
         yield Query(migration_sql(version, schema))
         yield Query(sql.record_migration, (version,))
@@ -41,3 +63,46 @@ def migrate(sql: Statements, schema: str | None) -> Steps[tuple[int, int]]:
         yield Query(migration_sql(version, schema, own=True))
         yield Query(sql.record_own_migration, (version,))
     return max(current, LATEST_VERSION), max(own, LATEST_OWN_VERSION)
+
+
+def partition(schema: str | None, partitions: int) -> Steps[None]:
+    """Create the missing checkpoint tables hash-partitioned by thread_id, `partitions` each.
+
+    Tables that exist are checked, never converted: unpartitioned ones (or partitioned by
+    something else) raise `SchemaMismatchError` before anything changes; partitioned ones with
+    another number of partitions are kept as they are, with a warning. The official migrations
+    that follow find the tables and record the official versions as the official saver would.
+    """
+    versions = sorted(PARTITIONED_TABLES)
+    names = [qualified_table(v, schema) for v in versions]
+    rows = yield Query(TABLE_LAYOUT, (names,), fetch=True)
+    found = {name: (kind, key, count) for name, kind, key, count in rows}
+    for version, name in zip(versions, names, strict=True):
+        if name not in found:
+            continue
+        kind, key, count = found[name]
+        if kind != "p" or key != PARTITION_KEY:
+            layout = "not partitioned" if kind != "p" else f"partitioned by {key}"
+            raise SchemaMismatchError(
+                f"setup(partitions={partitions}) found table {name} {layout}: it is never "
+                "converted in place. Move the data to tables partitioned by HASH (thread_id) "
+                "yourself (see docs/scaling.md), or set up without partitions="
+            )
+        if count != partitions:
+            logger.warning(
+                "checkpoint table %s has %d hash partitions, not the %d asked for: kept as is",
+                table_name(version),
+                count,
+                partitions,
+            )
+    missing = [v for v, name in zip(versions, names, strict=True) if name not in found]
+    for version in missing:
+        yield Query(partitioned_table_sql(version, schema))
+        for remainder in range(partitions):
+            yield Query(partition_sql(version, schema, partitions, remainder))
+    if missing:
+        logger.info(
+            "created checkpoint tables %s hash-partitioned by thread_id, %d partitions each",
+            ", ".join(table_name(v) for v in missing),
+            partitions,
+        )

@@ -27,7 +27,7 @@ from psycopg import AsyncConnection, AsyncPipeline, Connection, Pipeline
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from checkpoint_pg import _driver
+from checkpoint_pg import _driver, _observe
 from checkpoint_pg._protocol import Operation, resumable
 from checkpoint_pg.connection import connection_kwargs, resolve_pooler, tuned_dsn
 from checkpoint_pg.errors import (
@@ -140,6 +140,10 @@ class SyncShell(_Retrying):
         self.lock = threading.Lock()
         self._set_retry(retry)
 
+    def pool_stats(self) -> dict[str, int] | None:
+        """The connection pool's statistics (`_observe.POOL_STAT_KEYS`); None without a pool."""
+        return _observe.pool_stats(self.conn)
+
     @contextmanager
     def _connection(self) -> Iterator[Connection[Any]]:
         if isinstance(self.conn, ConnectionPool):
@@ -229,6 +233,10 @@ class AsyncShell(_Retrying):
             self.loop = asyncio.get_running_loop()
         except RuntimeError:
             self.loop = None
+
+    def pool_stats(self) -> dict[str, int] | None:
+        """The connection pool's statistics (`_observe.POOL_STAT_KEYS`); None without a pool."""
+        return _observe.pool_stats(self.conn)
 
     async def _attempt(self, op: Operation[T]) -> T:
         if isinstance(self.conn, AsyncConnectionPool):

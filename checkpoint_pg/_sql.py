@@ -77,6 +77,62 @@ OWN_MIGRATIONS: tuple[str, ...] = (
 )
 
 
+# -- opt-in hash partitioning by thread_id (``partitions=N``) ----------------------------------
+# The official tables 1-3, created as hash-partitioned parents (same columns, keys and
+# defaults: every primary key starts with thread_id, the partition key) with N partitions
+# each. The official migrations then run over them as usual: the CREATE TABLEs find them, the
+# later ALTERs and plain CREATE INDEXes apply to the parent and propagate to every partition.
+PARTITIONED_TABLES: dict[int, str] = {1: "checkpoints", 2: "blobs", 3: "writes"}
+PARTITION_KEY = "HASH (thread_id)"
+
+_PARTITION = (
+    "CREATE TABLE IF NOT EXISTS {partition} PARTITION OF {parent}"
+    " FOR VALUES WITH (MODULUS {modulus}, REMAINDER {remainder})"
+)
+
+# For each checkpoint table that exists: its kind ('r' table, 'p' partitioned), its
+# partition key and how many partitions it has.
+TABLE_LAYOUT = """
+SELECT t.name, c.relkind::text,
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
+       (SELECT count(*) FROM pg_inherits AS i WHERE i.inhparent = c.oid)
+FROM unnest(%s::text[]) AS t(name)
+JOIN pg_class AS c ON c.oid = to_regclass(t.name)"""
+
+
+def partitioned_table_sql(version: int, schema: str | None) -> str:
+    """Official migration `version` (1-3) creating its table partitioned by hash of thread_id."""
+    return migration_sql(version, schema) + " PARTITION BY " + PARTITION_KEY
+
+
+def partition_sql(version: int, schema: str | None, modulus: int, remainder: int) -> str:
+    """The partition `remainder` of `modulus` of the table official migration `version` makes."""
+    parent = _tables(schema)[PARTITIONED_TABLES[version]]
+    base = table_name(version)
+    names = (schema, f"{base}_p{remainder}") if schema else (f"{base}_p{remainder}",)
+    partition = sql.Identifier(*names)
+    return (
+        sql.SQL(_PARTITION)
+        .format(
+            partition=partition,
+            parent=parent,
+            modulus=sql.Literal(modulus),
+            remainder=sql.Literal(remainder),
+        )
+        .as_string(None)
+    )
+
+
+def table_name(version: int) -> str:
+    """The bare name of the table official migration `version` (1-3) creates."""
+    return {1: "checkpoints", 2: "checkpoint_blobs", 3: "checkpoint_writes"}[version]
+
+
+def qualified_table(version: int, schema: str | None) -> str:
+    """The quoted, schema-qualified name of the table official migration `version` creates."""
+    return render("{" + PARTITIONED_TABLES[version] + "}", schema)
+
+
 @dataclass(frozen=True)
 class Statements:
     """The rendered statements for one schema (or the search_path when schema is None)."""

@@ -44,8 +44,11 @@ class AsyncPostgresSaver(AsyncShell, SaverCore):
         schema: str | None = None,
         inline_primitives: bool | None = None,
         retry: RetryPolicy | None = None,
+        partitions: int | None = None,
     ) -> None:
-        super().__init__(serde=serde, schema=schema, inline_primitives=inline_primitives)
+        super().__init__(
+            serde=serde, schema=schema, inline_primitives=inline_primitives, partitions=partitions
+        )
         self._attach(conn, pipe, retry)
 
     @classmethod
@@ -60,12 +63,15 @@ class AsyncPostgresSaver(AsyncShell, SaverCore):
         pool_size: int = 10,
         pooler: bool | None = None,
         retry: RetryPolicy | None = None,
+        partitions: int | None = None,
     ) -> AsyncIterator[AsyncPostgresSaver]:
         """Async twin of `PostgresSaver.from_conn_string`."""
         async with connect_async(
             conn_string, pipeline=pipeline, pool_size=pool_size, pooler=pooler
         ) as (conn, pipe):
-            yield cls(conn, pipe, serde=serde, schema=schema, retry=retry)
+            yield cls(
+                conn, pipe, serde=serde, schema=schema, retry=retry, partitions=partitions
+            )
 
     # -- plumbing ----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ __all__ = [
     "OperationInterruptedError",
     "PoolExhaustedError",
     "RetriesExhaustedError",
+    "SchemaMismatchError",
     "SchemaNotReadyError",
     "TransientFaultError",
 ]
@@ -37,6 +38,11 @@ class ConnectionUnusableError(CheckpointPgError, RuntimeError):
 
 class SchemaNotReadyError(CheckpointPgError, RuntimeError):
     """The checkpoint tables are missing: call `setup()` first."""
+
+
+class SchemaMismatchError(CheckpointPgError, RuntimeError):
+    """The existing tables do not have the layout a setup option asks for (for instance
+    ``partitions=`` over tables created unpartitioned); nothing was changed."""
 
 
 # -- transient faults --------------------------------------------------------------------------

@@ -39,6 +39,9 @@ class PostgresSaver(SyncShell, SaverCore):
             `EncryptedSerializer`, whose protection that plain-text JSON would bypass.
         retry: keyword-only; how transient faults are retried (`checkpoint_pg.retry`): None
             for the default `RetryPolicy`, `RetryPolicy.never()` to surface every fault.
+        partitions: keyword-only; `setup()` creates the checkpoint tables hash-partitioned by
+            ``thread_id`` into this many partitions (docs/scaling.md). Existing unpartitioned
+            tables are never converted: `setup()` raises `SchemaMismatchError` instead.
     """
 
     def __init__(
@@ -50,8 +53,11 @@ class PostgresSaver(SyncShell, SaverCore):
         schema: str | None = None,
         inline_primitives: bool | None = None,
         retry: RetryPolicy | None = None,
+        partitions: int | None = None,
     ) -> None:
-        super().__init__(serde=serde, schema=schema, inline_primitives=inline_primitives)
+        super().__init__(
+            serde=serde, schema=schema, inline_primitives=inline_primitives, partitions=partitions
+        )
         self._attach(conn, pipe, retry)
 
     @classmethod
@@ -66,6 +72,7 @@ class PostgresSaver(SyncShell, SaverCore):
         pool_size: int = 10,
         pooler: bool | None = None,
         retry: RetryPolicy | None = None,
+        partitions: int | None = None,
     ) -> Iterator[PostgresSaver]:
         """A saver on a new connection pool (or, with ``pipeline=True``, one pipelined connection).
 
@@ -81,7 +88,9 @@ class PostgresSaver(SyncShell, SaverCore):
             conn,
             pipe,
         ):
-            yield cls(conn, pipe, serde=serde, schema=schema, retry=retry)
+            yield cls(
+                conn, pipe, serde=serde, schema=schema, retry=retry, partitions=partitions
+            )
 
     # -- BaseCheckpointSaver ------------------------------------------------------------------
 

@@ -161,7 +161,7 @@ class Plan:
         queries = [
             cast(VectorIndex, self.index).check(v, "a query embedding") for v in query_vectors
         ]
-        return Operation(self._steps(vectors, queries), writes=bool(self.puts))
+        return Operation(self._steps(vectors, queries), writes=bool(self.puts), name="store.batch")
 
     # -- statements ------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ class StoreCore(BaseStore):
             _schema.migrate(self.schema, self.vector_index, self.range_index_fields),
             transactional=True,
             writes=True,
+            name="store.setup",
         )
 
     def _plan(self, ops: Iterable[Op]) -> Plan:
@@ -63,7 +64,7 @@ class StoreCore(BaseStore):
     def _sweep_op(self, batch_size: int) -> Operation[int]:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
             raise InvalidValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        return Operation(self._sweep_steps(batch_size), writes=True)
+        return Operation(self._sweep_steps(batch_size), writes=True, name="store.sweep_ttl")
 
     def _sweep_steps(self, batch_size: int) -> Steps[int]:
         # Bounded batches, each its own statement (and, on an autocommit connection, its own

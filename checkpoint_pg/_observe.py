@@ -1,0 +1,225 @@
+"""Logs and traces of database operations: standard `logging`, optional OpenTelemetry.
+
+Loggers (standard library; configure them like any other):
+
+- ``checkpoint_pg``: the saver package. Setup decisions (partitioned tables created, a
+  partition count that differs from the one asked for) at INFO/WARNING.
+- ``checkpoint_pg.sql``: one DEBUG line per saver operation the driver runs
+  (``checkpoint_pg.put``, ``checkpoint_pg.get_tuple``, …).
+- ``store`` / ``store.sql``: the same for the store (``store.batch``, ``store.setup``,
+  ``store.sweep_ttl``); the TTL sweeper logs on ``store``.
+
+Each DEBUG line says the operation, its duration in milliseconds and how many rows it
+returned, and carries them as structured fields on the record (``record.operation``,
+``record.duration_ms``, ``record.rows``, and ``record.error`` on failure) for JSON formatters.
+Nothing else: never a parameter, a value, a thread id, a statement's text or a DSN.
+
+Spans (when ``opentelemetry-api`` is importable, ``pip install checkpoint-pg[otel]``): one
+CLIENT span per operation, named like the operation (``checkpoint_pg.put``, ``store.batch``),
+with the attributes ``db.system`` = ``postgresql``, ``db.system.name`` = ``postgresql``,
+``db.operation`` / ``db.operation.name`` (``put``, ``batch``…) and, when it ends,
+``checkpoint_pg.rows``. Thread ids, namespaces and keys are deliberately left out: they often
+hold user identifiers. A failed operation's span has status ERROR and ``error.type`` (the
+exception's class name) but no message text, which may quote stored values. With no tracer
+provider configured, OpenTelemetry's no-op tracer makes the span nearly free.
+
+Both are checked per call (``Logger.isEnabledFor`` is cached by `logging`), so turning DEBUG
+on or installing a tracer provider at run time takes effect at once; with neither, an
+operation pays about a microsecond (measured in tests/checkpoint/test_observability.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar, cast
+
+from checkpoint_pg._protocol import Operation
+
+__all__ = ["LOGGER", "SQL_LOGGER", "STORE_LOGGER", "STORE_SQL_LOGGER", "atraced", "traced"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+LOGGER = logging.getLogger("checkpoint_pg")
+SQL_LOGGER = logging.getLogger("checkpoint_pg.sql")
+STORE_LOGGER = logging.getLogger("store")
+STORE_SQL_LOGGER = logging.getLogger("store.sql")
+
+_DEBUG = logging.DEBUG
+
+try:  # OpenTelemetry is optional: without it, spans cost nothing at all.
+    from opentelemetry import trace as _trace
+    from opentelemetry.trace import SpanKind as _SpanKind
+    from opentelemetry.trace import Status as _Status
+    from opentelemetry.trace import StatusCode as _StatusCode
+except ImportError:  # pragma: no cover - exercised when the extra is not installed
+    _trace = None  # type: ignore[assignment]
+
+# A ProxyTracer: it follows whatever tracer provider the application installs, even later.
+_TRACER: Any = _trace.get_tracer("checkpoint_pg") if _trace is not None else None
+
+
+def _sql_logger(name: str) -> logging.Logger:
+    return STORE_SQL_LOGGER if name.startswith("store.") else SQL_LOGGER
+
+
+@functools.lru_cache(maxsize=256)
+def _attributes(name: str) -> dict[str, str]:
+    operation = name.rpartition(".")[2]
+    return {
+        "db.system": "postgresql",
+        "db.system.name": "postgresql",
+        "db.operation": operation,
+        "db.operation.name": operation,
+    }
+
+
+def _rows(result: Any) -> int:
+    """What the DEBUG line calls rows: the items a call returned (see the module docstring)."""
+    if result is None:
+        return 0
+    if isinstance(result, list):
+        return len(result)
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result  # a count of deleted rows (TTL sweeps)
+    return 1
+
+
+class _Observation:
+    """One operation being timed, logged and (maybe) traced."""
+
+    __slots__ = ("log", "name", "scope", "span", "started")
+
+    def __init__(self, name: str, log: logging.Logger | None) -> None:
+        self.name = name
+        self.log = log
+        self.span: Any = None
+        self.scope: AbstractContextManager[Any] | None = None
+        if _TRACER is not None:
+            self.scope = _TRACER.start_as_current_span(
+                name,
+                kind=_SpanKind.CLIENT,
+                attributes=_attributes(name),
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+            self.span = self.scope.__enter__()
+        self.started = time.perf_counter()
+
+    def done(self, result: Any) -> None:
+        elapsed = (time.perf_counter() - self.started) * 1000.0
+        rows = _rows(result)
+        if self.log is not None:
+            self.log.debug(
+                "%s %.3f ms, %d rows",
+                self.name,
+                elapsed,
+                rows,
+                extra={"operation": self.name, "duration_ms": elapsed, "rows": rows},
+            )
+        if self.scope is not None:
+            if self.span.is_recording():
+                self.span.set_attribute("checkpoint_pg.rows", rows)
+            self.scope.__exit__(None, None, None)
+
+    def failed(self, exc: BaseException) -> None:
+        elapsed = (time.perf_counter() - self.started) * 1000.0
+        kind = type(exc).__name__
+        if self.log is not None:
+            self.log.debug(
+                "%s failed after %.3f ms: %s",
+                self.name,
+                elapsed,
+                kind,
+                extra={"operation": self.name, "duration_ms": elapsed, "error": kind},
+            )
+        if self.scope is not None:
+            if self.span.is_recording():
+                self.span.set_attribute("error.type", kind)
+                self.span.set_status(_Status(_StatusCode.ERROR, kind))
+            self.scope.__exit__(None, None, None)
+
+
+def _begin(op: Operation[Any]) -> _Observation | None:
+    """An observation of `op`, or None when no logger or tracer would see it."""
+    name = op.name
+    log = _sql_logger(name)
+    enabled = log.isEnabledFor(_DEBUG)
+    if not enabled and _TRACER is None:
+        return None
+    return _Observation(name, log if enabled else None)
+
+
+def traced(run: F) -> F:
+    """Decorate the driver's `run(conn, op, …)`: log and trace each operation it runs."""
+
+    @functools.wraps(run)
+    def observed(conn: Any, op: Operation[Any], *args: Any, **kwargs: Any) -> Any:
+        obs = _begin(op)
+        if obs is None:
+            return run(conn, op, *args, **kwargs)
+        try:
+            result = run(conn, op, *args, **kwargs)
+        except BaseException as exc:
+            obs.failed(exc)
+            raise
+        obs.done(result)
+        return result
+
+    return cast(F, observed)
+
+
+def atraced(arun: F) -> F:
+    """Async twin of `traced`, for the driver's `arun`."""
+
+    @functools.wraps(arun)
+    async def observed(conn: Any, op: Operation[Any], *args: Any, **kwargs: Any) -> Any:
+        obs = _begin(op)
+        if obs is None:
+            return await arun(conn, op, *args, **kwargs)
+        try:
+            result = await arun(conn, op, *args, **kwargs)
+        except BaseException as exc:
+            obs.failed(exc)
+            raise
+        obs.done(result)
+        return result
+
+    return cast(F, observed)
+
+
+# -- pool statistics ----------------------------------------------------------------------------
+
+# psycopg_pool's `get_stats()` keys. The first five are measures of the moment; the rest are
+# counters since the pool opened, which psycopg_pool leaves out while they are zero: here every
+# key is always present.
+POOL_STAT_KEYS: tuple[str, ...] = (
+    "pool_min",  # connections the pool keeps open at least
+    "pool_max",  # connections it may open at most
+    "pool_size",  # connections open now (in use, idle, or being opened)
+    "pool_available",  # idle connections ready to hand out now
+    "requests_waiting",  # callers waiting for a connection now
+    "requests_num",  # connections asked for
+    "requests_queued",  # requests that had to wait
+    "requests_wait_ms",  # total time requests waited
+    "requests_errors",  # requests that failed (pool timeout, too many waiting)
+    "usage_ms",  # total time connections were out of the pool
+    "returns_bad",  # connections returned broken or in a bad state
+    "connections_num",  # connection attempts made
+    "connections_ms",  # total time spent connecting
+    "connections_errors",  # failed connection attempts
+    "connections_lost",  # connections found broken by a check
+)
+
+
+def pool_stats(conn: Any) -> dict[str, int] | None:
+    """`conn`'s pool statistics with every key of `POOL_STAT_KEYS`; None for one connection."""
+    get_stats = getattr(conn, "get_stats", None)
+    if get_stats is None:
+        return None
+    stats = dict.fromkeys(POOL_STAT_KEYS, 0)
+    stats.update(get_stats())
+    return stats
