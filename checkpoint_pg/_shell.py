@@ -305,11 +305,21 @@ _TAKEN_AT = "_checkpoint_pg_taken_at"
 
 
 def _idle_for(conn: Any) -> float:
-    """Seconds since `conn` was last taken from the pool (0 the first time), stamping now."""
+    """Seconds since `conn` was last taken from the pool (or opened), stamping now."""
     now = time.monotonic()
     taken: float = getattr(conn, _TAKEN_AT, now)
     setattr(conn, _TAKEN_AT, now)
     return now - taken
+
+
+def stamp_new(conn: Connection[Any]) -> None:
+    """`ConnectionPool(configure=...)`: a new connection counts as idle from its opening."""
+    setattr(conn, _TAKEN_AT, time.monotonic())
+
+
+async def astamp_new(conn: AsyncConnection[Any]) -> None:
+    """`AsyncConnectionPool(configure=...)`: async twin of `stamp_new`."""
+    setattr(conn, _TAKEN_AT, time.monotonic())
 
 
 def check_if_idle(conn: Connection[Any]) -> None:
@@ -343,6 +353,7 @@ def connect_sync(
         name="checkpoint-pg",
         open=False,
         check=check_if_idle,
+        configure=stamp_new,
     ) as pool:
         yield pool, None
 
@@ -369,5 +380,6 @@ async def connect_async(
         name="checkpoint-pg",
         open=False,
         check=acheck_if_idle,
+        configure=astamp_new,
     ) as pool:
         yield pool, None
