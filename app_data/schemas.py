@@ -64,6 +64,7 @@ MAX_PAGE_SIZE = 500
 MAX_PATH_BYTES = 1024
 MAX_SEGMENT_BYTES = 255
 MAX_METADATA_BYTES = 64 * 1024
+MAX_METADATA_DEPTH = 64
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -83,18 +84,41 @@ def _no_control(value: str) -> str:
     return value
 
 
-def _json_without_nul(value: Any, where: str = "metadata") -> None:
+def _lone_surrogate(value: str) -> str | None:
+    if value.isascii():
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        return value[exc.start]
+    return None
+
+
+def _storable_text(value: str) -> str:
+    _no_nul(value)
+    bad = _lone_surrogate(value)
+    if bad is not None:
+        raise ValueError(
+            f"must be valid Unicode: it holds a lone surrogate (U+{ord(bad):04X}), "
+            "which PostgreSQL cannot store"
+        )
+    return value
+
+
+def _json_without_nul(value: Any, where: str = "metadata", depth: int = 0) -> None:
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"{where} is nested more than {MAX_METADATA_DEPTH} levels deep")
     if isinstance(value, str):
-        _no_nul(value)
+        _storable_text(value)
     elif isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValueError(f"{where} keys must be strings")
-            _no_nul(key)
-            _json_without_nul(item, where)
+            _storable_text(key)
+            _json_without_nul(item, where, depth + 1)
     elif isinstance(value, list):
         for item in value:
-            _json_without_nul(item, where)
+            _json_without_nul(item, where, depth + 1)
     elif not (value is None or isinstance(value, bool | int | float)):
         raise ValueError(f"{where} must be JSON: {type(value).__name__} is not")
 
@@ -139,6 +163,8 @@ def normalize_path(raw: str) -> str:
         raise InvalidPathError(f"a path must be a string, not {type(raw).__name__}")
     if "\x00" in raw:
         raise InvalidPathError("path contains a NUL byte")
+    if _lone_surrogate(raw) is not None:
+        raise InvalidPathError(f"path {raw!r} is not valid Unicode (it holds a lone surrogate)")
     if any(ord(c) < 32 or ord(c) == 127 for c in raw):
         raise InvalidPathError(f"path {raw!r} contains control characters")
     if "\\" in raw:

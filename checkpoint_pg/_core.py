@@ -103,10 +103,10 @@ class ListPager:
                 params["checkpoint_id"] = ref.checkpoint_id
         if filter:
             predicates.add("metadata")
-            params["metadata"] = Jsonb(dict(filter))
+            params["metadata"] = _rows.metadata_filter(filter)
         if before is not None and (before_id := get_checkpoint_id(before)):
             predicates.add("before")
-            params["before"] = before_id
+            params["before"] = _rows.before_id(before_id)
         params["tasks"] = TASKS_CHANNEL
         self._predicates = frozenset(predicates)
         self._params = params

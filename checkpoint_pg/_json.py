@@ -6,18 +6,35 @@ import json
 from typing import Any
 
 
-def jsonb_text(value: Any, what: str, error: type[Exception], *, allow_nan: bool = False) -> str:
+def lone_surrogate(text: str) -> str | None:
+    """The first lone UTF-16 surrogate in `text` (which UTF-8 cannot encode), or None."""
+    if text.isascii():  # O(1) for the common case: CPython knows a string is ASCII
+        return None
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        return text[exc.start]
+    return None
+
+
+def jsonb_text(value: Any, what: str, error: type[Exception]) -> str:
     """`value` as JSON text; raise `error` (naming `what`) for what JSONB cannot hold.
 
-    JSONB refuses the NUL character (``\\u0000``) anywhere; NaN and infinities are refused
-    unless `allow_nan` (LangGraph's own metadata may carry them as JSON numbers' extension).
+    JSONB refuses the NUL character (``\\u0000``) and lone UTF-16 surrogates (``"\\ud800"``)
+    anywhere, and NaN and infinities (not JSON).
     """
     try:
-        text = json.dumps(value, allow_nan=allow_nan, ensure_ascii=False)
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise error(f"{what} is not JSON-serialisable: {exc}") from None
     except RecursionError:
         raise error(f"{what} is nested too deeply to serialise") from None
     if "\\u0000" in text or "\x00" in text:
         raise error(f"{what} contains a NUL character, which PostgreSQL JSONB cannot store")
+    bad = lone_surrogate(text)
+    if bad is not None:
+        raise error(
+            f"{what} contains a lone surrogate (U+{ord(bad):04X}), which is not valid Unicode: "
+            "PostgreSQL cannot store it"
+        )
     return text

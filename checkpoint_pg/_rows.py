@@ -7,6 +7,7 @@ writes go to `checkpoint_writes` with their type tag and serialised bytes.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,9 +28,14 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.types import TASKS, _DeltaSnapshot
+from psycopg.types.json import Jsonb
 
-from checkpoint_pg._json import jsonb_text
-from checkpoint_pg.errors import InvalidConfigError, InvalidMetadataError
+from checkpoint_pg._json import jsonb_text, lone_surrogate
+from checkpoint_pg.errors import (
+    InvalidConfigError,
+    InvalidMetadataError,
+    UnserializableValueError,
+)
 
 _INLINE_TYPES = (str, int, float, bool)
 _EMPTY = "empty"
@@ -69,6 +75,11 @@ def text_field(value: Any, what: str, *, allow_empty: bool = True, key: bool = T
         raise InvalidConfigError(f"{what} contains a NUL byte, which PostgreSQL cannot store")
     if not allow_empty and not value:
         raise InvalidConfigError(f"{what} must not be empty")
+    bad = lone_surrogate(value)
+    if bad is not None:
+        raise InvalidConfigError(
+            f"{what} contains a lone surrogate (U+{ord(bad):04X}), which is not valid Unicode"
+        )
     if key and len(value) > MAX_KEY_BYTES // 4 and len(value.encode()) > MAX_KEY_BYTES:
         raise InvalidConfigError(
             f"{what} is {len(value.encode())} bytes long; at most {MAX_KEY_BYTES} are allowed"
@@ -76,7 +87,14 @@ def text_field(value: Any, what: str, *, allow_empty: bool = True, key: bool = T
     return value
 
 
-def _checked_blob(type_and_blob: tuple[str, bytes], what: str) -> tuple[str, bytes]:
+def _checked_blob(serde: SerializerProtocol, value: Any, what: str) -> tuple[str, bytes]:
+    """`value` through the serializer, refused with a typed error it cannot take."""
+    try:
+        type_and_blob = serde.dumps_typed(value)
+    except RecursionError:
+        raise UnserializableValueError(f"{what} is nested too deeply to serialise") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise UnserializableValueError(f"{what} cannot be serialised: {exc}") from None
     size = len(type_and_blob[1])
     if size > MAX_BLOB_BYTES:
         raise InvalidConfigError(
@@ -134,15 +152,42 @@ def _has_nul(value: Any) -> bool:
 
 
 def _json(value: Any, what: str, error: type[Exception]) -> str:
-    return jsonb_text(value, what, error, allow_nan=True)
+    return jsonb_text(value, what, error)
+
+
+# Floats from here up print in exponent form; JSONB keeps them as numerics and gives them back
+# as integers (1e16 -> 10000000000000000), so they go through the serializer instead.
+_INLINE_FLOAT_LIMIT = 1e16
 
 
 def _stays_inline(value: Any) -> bool:
-    # A string with NUL cannot live in JSONB; it goes to the blobs table instead, where
-    # every saver reading this format finds it through channel_versions.
+    """Whether a channel value reads back from the checkpoint's JSONB exactly as it was put.
+
+    What does not goes to the blobs table through the serializer, where every saver reading
+    this format finds it through channel_versions (and gets what the serializer gives back,
+    as from `InMemorySaver`): strings with NUL or a lone surrogate (JSONB refuses both), NaN
+    and infinities (not JSON), -0.0 and floats JSONB would turn into integers.
+    """
     if isinstance(value, str):
-        return "\x00" not in value
+        return "\x00" not in value and lone_surrogate(value) is None
+    if isinstance(value, float):
+        return (
+            math.isfinite(value)
+            and abs(value) < _INLINE_FLOAT_LIMIT
+            and not (value == 0 and math.copysign(1.0, value) < 0)
+        )
     return value is None or isinstance(value, _INLINE_TYPES)
+
+
+def metadata_filter(filter: Mapping[str, Any]) -> Jsonb:
+    """A `list(filter=...)` as the JSONB document the metadata must contain."""
+    text = jsonb_text(dict(filter), "the list filter", InvalidConfigError)
+    return Jsonb(dict(filter), dumps=lambda _: text)
+
+
+def before_id(checkpoint_id: Any) -> str:
+    """Validate the checkpoint id of `list(before=...)`."""
+    return text_field(checkpoint_id, "before['configurable']['checkpoint_id']")
 
 
 def put_params(
@@ -176,9 +221,7 @@ def put_params(
     for channel, version in new_versions.items():
         # Unchanged channels already have their blob under the version the checkpoint names.
         if channel in to_blob:
-            type_, blob = _checked_blob(
-                serde.dumps_typed(to_blob[channel]), f"channel {channel!r}'s value"
-            )
+            type_, blob = _checked_blob(serde, to_blob[channel], f"channel {channel!r}'s value")
             channels.append(text_field(channel, "a channel name"))
             versions.append(text_field(str(version), f"channel {channel!r}'s version"))
             types.append(type_)
@@ -220,7 +263,7 @@ def writes_params(
         if idx in by_idx and not upsert:
             continue  # as a row-by-row insert-if-absent would: the first one stays
         channel = text_field(channel, "a write's channel")
-        type_, blob = _checked_blob(serde.dumps_typed(value), f"the write to {channel!r}")
+        type_, blob = _checked_blob(serde, value, f"the write to {channel!r}")
         by_idx[idx] = (channel, type_, blob)
     return upsert, {
         "thread_id": ref.thread_id,

@@ -11,12 +11,14 @@ __all__ = [
     "ConnectionUnusableError",
     "InvalidConfigError",
     "InvalidMetadataError",
+    "InvalidRetentionPolicyError",
     "OperationInterruptedError",
     "PoolExhaustedError",
     "RetriesExhaustedError",
     "SchemaMismatchError",
     "SchemaNotReadyError",
     "TransientFaultError",
+    "UnserializableValueError",
 ]
 
 
@@ -30,6 +32,16 @@ class InvalidConfigError(CheckpointPgError, ValueError):
 
 class InvalidMetadataError(CheckpointPgError, ValueError):
     """Checkpoint metadata cannot be stored as JSON (wrong type, NUL byte, …)."""
+
+
+class UnserializableValueError(InvalidConfigError, TypeError):
+    """The serializer cannot serialise a channel value or a write (too deeply nested, a type
+    it does not know, a dict key it refuses). Also a `TypeError`, which is what LangGraph's
+    serializer raises for these (and so what `InMemorySaver` raises)."""
+
+
+class InvalidRetentionPolicyError(InvalidConfigError):
+    """A `RetentionPolicy` (or a sweeper interval) holds a value of the wrong type or range."""
 
 
 class ConnectionUnusableError(CheckpointPgError, RuntimeError):

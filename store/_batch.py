@@ -36,7 +36,7 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from checkpoint_pg._json import jsonb_text
+from checkpoint_pg._json import jsonb_text, lone_surrogate
 from checkpoint_pg._protocol import Operation, Query, Rows, Steps
 from store._filters import CompiledFilter, compile_filter
 from store._index import VectorIndex
@@ -45,6 +45,9 @@ from store.errors import InvalidValueError
 
 MAX_KEY_CHARS = 1024
 MAX_VALUE_BYTES = 255 * 1024 * 1024  # jsonb's own limit is 256 MB
+# `ttl_minutes` is an INT column: a TTL of up to 2**31 - 1 minutes (about 4085 years) fits it,
+# and its expiry time fits a timestamp.
+MAX_TTL_MINUTES = 2**31 - 1
 
 
 def live(alias: str) -> str:
@@ -86,9 +89,35 @@ def _key(key: Any) -> str:
         raise InvalidValueError(f"an item key must be a string, not {type(key).__name__}")
     if "\x00" in key:
         raise InvalidValueError("an item key contains a NUL character")
+    bad = lone_surrogate(key)
+    if bad is not None:
+        raise InvalidValueError(
+            f"an item key contains a lone surrogate (U+{ord(bad):04X}), which is not valid Unicode"
+        )
     if len(key) > MAX_KEY_CHARS:
         raise InvalidValueError(f"an item key is {len(key)} characters; at most {MAX_KEY_CHARS}")
     return key
+
+
+def _labels(labels: Sequence[str]) -> None:
+    """Refuse namespace labels PostgreSQL text cannot hold (LangGraph checks the rest)."""
+    for label in labels:
+        bad = lone_surrogate(label)
+        if bad is not None:
+            raise InvalidNamespaceError(
+                f"namespace label {label!r} contains a lone surrogate (U+{ord(bad):04X}), "
+                "which is not valid Unicode"
+            )
+
+
+def _op_labels(op: Op) -> None:
+    if isinstance(op, (GetOp, PutOp)):
+        _labels(op.namespace)
+    elif isinstance(op, SearchOp):
+        _labels(op.namespace_prefix)
+    elif isinstance(op, ListNamespacesOp):
+        for condition in op.match_conditions or ():
+            _labels(condition.path)
 
 
 def _put_namespace(namespace: tuple[str, ...]) -> None:
@@ -116,6 +145,10 @@ def _ttl(ttl: Any) -> float | None:
         raise InvalidValueError(f"ttl must be a number of minutes, not {type(ttl).__name__}")
     if not math.isfinite(ttl) or ttl <= 0:
         raise InvalidValueError(f"ttl must be a positive number of minutes, got {ttl!r}")
+    if ttl > MAX_TTL_MINUTES:
+        raise InvalidValueError(
+            f"ttl is {ttl!r} minutes; at most {MAX_TTL_MINUTES} (about 4085 years) are allowed"
+        )
     return float(ttl)
 
 
@@ -469,6 +502,7 @@ def plan_batch(ops: Iterable[Op], names: StoreNames, index: VectorIndex | None) 
     plan = Plan(size=len(ops), names=names, index=index)
     for position, op in enumerate(ops):
         validate_op_namespace(op)
+        _op_labels(op)
         if isinstance(op, GetOp):
             plan.gets.append((position, op._replace(key=_key(op.key))))
         elif isinstance(op, PutOp):

@@ -22,11 +22,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkpoint_pg._json import jsonb_text
+from checkpoint_pg._json import jsonb_text, lone_surrogate
 from store.errors import InvalidFilterError
 
 RANGE_OPERATORS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 OPERATORS = frozenset({"$eq", "$ne", "$in", "$nin", "$exists", *RANGE_OPERATORS})
+# Each level of a nested filter repeats the path so far in its SQL: a deep filter grows
+# quadratically, and PostgreSQL takes at most 65535 parameters per statement.
+MAX_FILTER_DEPTH = 32
+MAX_FILTER_PARAMS = 20_000
 
 
 @dataclass
@@ -57,6 +61,10 @@ def _number(value: Any, where: str) -> float:
         return 1.0 if value else 0.0
     try:
         number = float(value)
+    except OverflowError:
+        raise InvalidFilterError(
+            f"{where}: a number of {len(str(value))} digits is beyond a float's range"
+        ) from None
     except (TypeError, ValueError):
         raise InvalidFilterError(
             f"{where}: range operators compare numbers, and {value!r} is not one"
@@ -71,6 +79,12 @@ def _key(key: Any, where: str) -> str:
         raise InvalidFilterError(f"{where}: filter keys must be strings, not {type(key).__name__}")
     if "\x00" in key:
         raise InvalidFilterError(f"{where}: a filter key contains a NUL character")
+    bad = lone_surrogate(key)
+    if bad is not None:
+        raise InvalidFilterError(
+            f"{where}: a filter key contains a lone surrogate (U+{ord(bad):04X}), "
+            "which is not valid Unicode"
+        )
     return key
 
 
@@ -86,6 +100,11 @@ def compile_filter(filter: Mapping[str, Any] | None, *, number_fn: str) -> Compi
         contained = _match(out, [name], wanted, number_fn)
         if contained is not _NOTHING:
             out.containment[name] = contained
+    if len(out.params) > MAX_FILTER_PARAMS:
+        raise InvalidFilterError(
+            f"the filter is too large: it needs {len(out.params)} SQL parameters, "
+            f"at most {MAX_FILTER_PARAMS} are allowed"
+        )
     return out
 
 
@@ -111,6 +130,11 @@ def _match(out: CompiledFilter, path: Path, wanted: Any, number_fn: str) -> Any:
     hold (a necessary condition), or `_NOTHING` when no such fragment exists.
     """
     where = "filter on " + ".".join(str(p) for p in path)
+    if len(path) > MAX_FILTER_DEPTH:
+        raise InvalidFilterError(
+            f"the filter is nested more than {MAX_FILTER_DEPTH} levels deep "
+            f"(under {'.'.join(str(p) for p in path[:3])}...)"
+        )
     if isinstance(wanted, Mapping) and any(str(k).startswith("$") for k in wanted):
         return _operators(out, path, wanted, number_fn, where)
     if isinstance(wanted, Mapping):

@@ -228,6 +228,18 @@ def _is_identifier(value: str | None) -> bool:
     return True
 
 
+def _storable_thread(thread_id: str | None) -> str | None:
+    """The run's thread id, or None when PostgreSQL could not store it (NUL, lone surrogate):
+    no checkpointer can have saved such a thread, and the model cannot fix it."""
+    if thread_id is None or "\x00" in thread_id:
+        return None
+    try:
+        thread_id.encode()
+    except UnicodeEncodeError:
+        return None
+    return thread_id
+
+
 def _words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
@@ -309,9 +321,10 @@ class _Plans:
 
     def save_thought(self, scope: ToolScope, content: str, kind: str) -> _Plan:
         # A thread id that is not a plain identifier is kept in the metadata instead.
-        valid = _is_identifier(scope.thread_id)
-        thread_id = scope.thread_id if valid else None
-        metadata = None if valid or scope.thread_id is None else {"thread_id": scope.thread_id}
+        run_thread = _storable_thread(scope.thread_id)
+        valid = _is_identifier(run_thread)
+        thread_id = run_thread if valid else None
+        metadata = None if valid or run_thread is None else {"thread_id": run_thread}
         thought = yield _Data(
             lambda s: s.save_thought(
                 scope.project_id,
@@ -348,7 +361,11 @@ class _Plans:
             raise InvalidInputError("text is empty")
         yield _Data(lambda s: s.check_owner(scope.project_id, scope.user_id))
         key = "m-" + hashlib.sha256(text.encode()).hexdigest()[:16]
-        value = {"text": text, "project_id": scope.project_id, "thread_id": scope.thread_id}
+        value = {
+            "text": text,
+            "project_id": scope.project_id,
+            "thread_id": _storable_thread(scope.thread_id),
+        }
         yield _Memory((PutOp(self.namespace(scope), key, value),))
         return render.remembered(key)
 
