@@ -243,6 +243,20 @@ def put_params(
     return params, ref.config(checkpoint_id)
 
 
+def _pairs(writes: Any) -> list[tuple[Any, Any]]:
+    """`put_writes`' writes as a list of (channel, value) pairs, or a typed error."""
+    if isinstance(writes, (str, bytes, Mapping)) or not isinstance(writes, Sequence):
+        raise InvalidConfigError(
+            f"writes must be a list of (channel, value) pairs, not {type(writes).__name__}"
+        )
+    pairs = []
+    for position, write in enumerate(writes):
+        if not isinstance(write, (tuple, list)) or len(write) != 2:
+            raise InvalidConfigError(f"writes[{position}] must be a (channel, value) pair")
+        pairs.append((write[0], write[1]))
+    return pairs
+
+
 def writes_params(
     serde: SerializerProtocol,
     config: RunnableConfig,
@@ -256,6 +270,7 @@ def writes_params(
     index; others are inserted only if absent, so a retried `put_writes` changes nothing.
     """
     ref = thread_ref(config, need_checkpoint_id=True)
+    writes = _pairs(writes)
     upsert = all(channel in WRITES_IDX_MAP for channel, _ in writes)
     by_idx: dict[int, tuple[str, str, bytes]] = {}
     for position, (channel, value) in enumerate(writes):

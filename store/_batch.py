@@ -99,25 +99,35 @@ def _key(key: Any) -> str:
     return key
 
 
-def _labels(labels: Sequence[str]) -> None:
-    """Refuse namespace labels PostgreSQL text cannot hold (LangGraph checks the rest)."""
+def _labels(labels: Any, what: str) -> tuple[str, ...]:
+    """`labels` as a tuple; refuse a plain string (it would be split into one label per
+    character) and labels PostgreSQL text cannot hold. LangGraph checks the rest."""
+    if isinstance(labels, str) or not isinstance(labels, (tuple, list)):
+        raise InvalidNamespaceError(
+            f"{what} must be a tuple of strings, not {type(labels).__name__}: {labels!r}"
+        )
     for label in labels:
-        bad = lone_surrogate(label)
+        bad = lone_surrogate(label) if isinstance(label, str) else None
         if bad is not None:
             raise InvalidNamespaceError(
                 f"namespace label {label!r} contains a lone surrogate (U+{ord(bad):04X}), "
                 "which is not valid Unicode"
             )
+    return tuple(labels)
 
 
-def _op_labels(op: Op) -> None:
-    if isinstance(op, (GetOp, PutOp)):
-        _labels(op.namespace)
-    elif isinstance(op, SearchOp):
-        _labels(op.namespace_prefix)
-    elif isinstance(op, ListNamespacesOp):
+def _with_tuple_namespace(op: Op) -> Op:
+    """`op` with its namespace checked by `_labels` and made a tuple."""
+    if isinstance(op, GetOp):
+        return op._replace(namespace=_labels(op.namespace, "a namespace"))
+    if isinstance(op, PutOp):
+        return op._replace(namespace=_labels(op.namespace, "a namespace"))
+    if isinstance(op, SearchOp):
+        return op._replace(namespace_prefix=_labels(op.namespace_prefix, "a namespace prefix"))
+    if isinstance(op, ListNamespacesOp):
         for condition in op.match_conditions or ():
-            _labels(condition.path)
+            _labels(condition.path, f"a {condition.match_type} to match")
+    return op
 
 
 def _put_namespace(namespace: tuple[str, ...]) -> None:
@@ -501,8 +511,8 @@ def plan_batch(ops: Iterable[Op], names: StoreNames, index: VectorIndex | None) 
     ops = list(ops)
     plan = Plan(size=len(ops), names=names, index=index)
     for position, op in enumerate(ops):
+        op = _with_tuple_namespace(op)
         validate_op_namespace(op)
-        _op_labels(op)
         if isinstance(op, GetOp):
             plan.gets.append((position, op._replace(key=_key(op.key))))
         elif isinstance(op, PutOp):
