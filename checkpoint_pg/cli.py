@@ -9,6 +9,8 @@ import click
 
 from benchmarks.cli import bench_options
 from checkpoint_pg.connection import DSN_ENV_VAR, InvalidDSNError, mask_dsn, validate_dsn
+from checkpoint_pg.ops import register
+from checkpoint_pg.ops.common import EXIT_CODES_HELP, schema_option, translated_errors
 
 __all__ = ["main"]
 
@@ -30,7 +32,7 @@ def _checked(dsn: str | None) -> str | None:
     return dsn
 
 
-@click.group()
+@click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """PostgreSQL persistence for LangGraph agents."""
 
@@ -65,14 +67,18 @@ def demo(
 
 @main.command()
 @_dsn_option
-def setup(dsn: str | None) -> None:
-    """Create or migrate the checkpoint tables."""
+@schema_option
+def setup(dsn: str | None, schema: str | None) -> None:
+    """Create or migrate the checkpoint and store tables (all migrations)."""
     from checkpoint_pg.demo import database
+    from checkpoint_pg.ops.common import connect
     from checkpoint_pg.saver import PostgresSaver
+    from store.sync import PostgresStore
 
-    with database(_checked(dsn), click.echo) as url, PostgresSaver.from_conn_string(url) as saver:
-        saver.setup()
-    click.echo(f"checkpoint tables are ready ({mask_dsn(url)})")
+    with database(_checked(dsn), click.echo) as url, translated_errors(url), connect(url) as conn:
+        PostgresSaver(conn, schema=schema).setup()
+        PostgresStore(conn, schema=schema).setup()
+    click.echo(f"checkpoint and store tables are ready ({mask_dsn(url)})")
 
 
 @main.command()
@@ -84,6 +90,8 @@ def bench(dsn: str | None, **options: Any) -> None:
 
     run_bench(_checked(dsn), **options)
 
+
+register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,333 @@
+"""What every operator command shares: options, the database session, exit codes, errors.
+
+An operator command is written as ``fn(session, **its_params)`` and wrapped by
+`operator_command`, which adds ``--dsn``, ``--schema`` and ``--json``, refuses to run without a
+DSN (usage error), opens one autocommit connection, and turns every failure into a one-line
+message with the right exit code: no traceback, never a password.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import click
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from checkpoint_pg.connection import (
+    DSN_ENV_VAR,
+    InvalidDSNError,
+    mask_dsn,
+    tuned_dsn,
+    validate_dsn,
+)
+
+if TYPE_CHECKING:
+    from checkpoint_pg.saver import PostgresSaver
+    from store.sync import PostgresStore
+
+__all__ = [
+    "EXIT_CODES_HELP",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_PROBLEM",
+    "EXIT_USAGE",
+    "NotFoundError",
+    "OperationFailedError",
+    "Session",
+    "connect",
+    "endpoint",
+    "operator_command",
+    "parse_duration",
+    "translated_errors",
+]
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1  # doctor found a problem, or the operation failed
+EXIT_USAGE = 2  # click's own code for a usage error
+EXIT_NOT_FOUND = 3  # no such thread, checkpoint or store item
+
+EXIT_CODES_HELP = """\b
+Operator commands need --dsn or $CHECKPOINT_PG_DSN; add --json for
+machine-readable output.
+\b
+Exit codes:
+  0  success
+  1  problem found (doctor) or operation failed (cannot connect, tables missing, ...)
+  2  usage error (bad option or argument, no DSN given)
+  3  not found (no such thread, checkpoint or store item)
+"""
+
+DEBUG_ENV_VAR = "CHECKPOINT_PG_DEBUG"
+
+
+class OperationFailedError(click.ClickException):
+    """The operation could not be done (exit code 1)."""
+
+    exit_code = EXIT_PROBLEM
+
+
+class NotFoundError(click.ClickException):
+    """What the command names does not exist (exit code 3)."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+# -- the database ----------------------------------------------------------------------------
+
+
+def endpoint(dsn: str) -> str:
+    """Where `dsn` points, for messages: host, port, database and user, never a secret."""
+    try:
+        params = validate_dsn(dsn)
+    except InvalidDSNError:
+        return "<unparseable DSN>"
+    shown = {k: params[k] for k in ("host", "port", "dbname", "user") if params.get(k)}
+    if "host" not in shown and "hostaddr" in params:
+        shown = {"hostaddr": params["hostaddr"], **shown}
+    return make_conninfo("", **shown) if shown else "the default local server"
+
+
+def _connect_reason(exc: BaseException, dsn: str) -> str:
+    """libpq's reason for a failed connection, first line only, without its preamble."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = text.rsplit(" failed: ", 1)[-1].strip()
+    reason = re.sub(r"^(FATAL|ERROR):\s*", "", reason)
+    reason = reason.removeprefix("connection failed: ").removeprefix("connection is bad: ")
+    if reason[:1].isupper() and reason[1:2].islower():
+        reason = reason[0].lower() + reason[1:]
+    return scrub(reason, dsn)
+
+
+def scrub(message: str, dsn: str | None) -> str:
+    """`message` with the DSN's password (and the DSN itself) masked."""
+    if not dsn:
+        return message
+    message = message.replace(dsn, mask_dsn(dsn))
+    try:
+        params = validate_dsn(dsn)
+    except InvalidDSNError:
+        return message
+    for key in ("password", "sslpassword"):
+        secret = params.get(key)
+        if secret:
+            message = message.replace(secret, "***")
+    return message
+
+
+def connect(dsn: str) -> psycopg.Connection[Any]:
+    """One autocommit connection, without prepared statements (safe behind any pooler).
+
+    Raises:
+        OperationFailedError: "cannot connect to host=… port=… user=…: <libpq's reason>".
+    """
+    try:
+        return psycopg.connect(tuned_dsn(dsn), autocommit=True, prepare_threshold=None)
+    except psycopg.Error as exc:
+        raise OperationFailedError(
+            f"cannot connect to {endpoint(dsn)}: {_connect_reason(exc, dsn)}"
+        ) from None
+
+
+def _serde() -> Any:
+    """A serializer that reads what every configuration of this package writes.
+
+    `CompressingSerializer` reads compressed and plain values alike; with
+    ``$LANGGRAPH_AES_KEY`` set, encrypted values are decrypted too (LangGraph's convention).
+    """
+    from checkpoint_pg.serde import CompressingSerializer
+
+    serde: Any = CompressingSerializer()
+    if os.environ.get("LANGGRAPH_AES_KEY"):
+        from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+
+        serde = EncryptedSerializer.from_pycryptodome_aes(serde=serde)
+    return serde
+
+
+@dataclass
+class Session:
+    """One command's view of the database: a lazily opened connection, a saver, a store."""
+
+    dsn: str
+    schema: str | None
+    json: bool
+    _conn: psycopg.Connection[Any] | None = field(default=None, repr=False)
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            self._conn = connect(self.dsn)
+        return self._conn
+
+    def saver(self) -> PostgresSaver:
+        from checkpoint_pg.saver import PostgresSaver
+
+        return PostgresSaver(self.conn, serde=_serde(), schema=self.schema)
+
+    def store(self) -> PostgresStore:
+        from store.sync import PostgresStore
+
+        return PostgresStore(self.conn, schema=self.schema)
+
+    def table(self, name: str) -> str:
+        """`name` as SQL text, qualified with --schema (quoted) when one is given."""
+        from psycopg import sql
+
+        ident = sql.Identifier(self.schema, name) if self.schema else sql.Identifier(name)
+        return ident.as_string(None)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def translated_errors(dsn: str | None) -> Iterator[None]:
+    """Turn any failure into a one-line `ClickException` whose message holds no secret.
+
+    With ``$CHECKPOINT_PG_DEBUG`` set, unexpected exceptions keep their traceback.
+    """
+    from checkpoint_pg.errors import CheckpointPgError, SchemaNotReadyError
+
+    try:
+        yield
+    except (click.ClickException, click.exceptions.Exit, click.Abort):
+        raise
+    except SchemaNotReadyError:
+        raise OperationFailedError(
+            "the checkpoint tables do not exist here: run `checkpoint-pg setup` first"
+        ) from None
+    except psycopg.errors.UndefinedTable as exc:
+        raise OperationFailedError(
+            f"{scrub(_first_line(exc), dsn)}: run `checkpoint-pg setup` first"
+        ) from None
+    except psycopg.OperationalError as exc:
+        raise OperationFailedError(
+            f"database error on {endpoint(dsn) if dsn else 'the server'}: "
+            f"{scrub(_first_line(exc), dsn)}"
+        ) from None
+    except (psycopg.Error, CheckpointPgError, ValueError) as exc:
+        raise OperationFailedError(scrub(_first_line(exc), dsn)) from None
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV_VAR):
+            raise
+        raise OperationFailedError(
+            f"unexpected {type(exc).__name__}: {scrub(_first_line(exc), dsn)} "
+            f"(set ${DEBUG_ENV_VAR}=1 for the traceback)"
+        ) from None
+
+
+def checked_dsn(dsn: str | None) -> str:
+    """The DSN to use, or a usage error (exit code 2) saying how to give one."""
+    if not dsn or not dsn.strip():
+        raise click.UsageError(
+            f"this command needs a database: pass --dsn or set ${DSN_ENV_VAR} "
+            "(it never starts the embedded server)"
+        )
+    try:
+        validate_dsn(dsn)
+    except InvalidDSNError as exc:
+        raise click.BadParameter(str(exc), param_hint="--dsn") from None
+    return dsn
+
+
+# -- the decorator -----------------------------------------------------------------------------
+
+dsn_option = click.option(
+    "--dsn",
+    envvar=DSN_ENV_VAR,
+    default=None,
+    metavar="DSN",
+    help=f"PostgreSQL URL or key=value DSN (or ${DSN_ENV_VAR}).",
+)
+schema_option = click.option(
+    "--schema",
+    default=None,
+    metavar="NAME",
+    help="PostgreSQL schema holding the tables (default: the search_path).",
+)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of tables."
+)
+
+
+def operator_command(
+    name: str | None = None, **command_kwargs: Any
+) -> Callable[[Callable[..., Any]], click.Command]:
+    """Make ``fn(session, **params)`` a click command with --dsn, --schema and --json."""
+
+    def decorate(fn: Callable[..., Any]) -> click.Command:
+        @functools.wraps(fn)
+        def callback(dsn: str | None, schema: str | None, as_json: bool, **params: Any) -> Any:
+            session = Session(checked_dsn(dsn), schema, as_json)
+            try:
+                with translated_errors(session.dsn):
+                    return fn(session, **params)
+            finally:
+                session.close()
+
+        wrapped: Any = callback
+        for option in (json_option, schema_option, dsn_option):
+            wrapped = option(wrapped)
+        make: Callable[[Callable[..., Any]], click.Command] = click.command(name, **command_kwargs)
+        return make(wrapped)
+
+    return decorate
+
+
+# -- option values -----------------------------------------------------------------------------
+
+_DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"7d"``, ``"12h"``, ``"1d12h"``, ``"90m"``, ``"2w"``, ``"30s"`` as a timedelta.
+
+    Raises:
+        click.BadParameter: for anything else, or a duration of zero.
+    """
+    compact = text.strip().lower().replace(" ", "")
+    pieces = _DURATION.findall(compact)
+    if not compact or "".join(n + u for n, u in pieces) != compact:
+        raise click.BadParameter(
+            f"{text!r} is not a duration: use a number and a unit (w, d, h, m, s), e.g. 7d or 1d12h"
+        )
+    seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in pieces)
+    if seconds <= 0:
+        raise click.BadParameter(f"{text!r}: the duration must be positive")
+    return timedelta(seconds=seconds)
+
+
+class DurationType(click.ParamType):  # type: ignore[type-arg]
+    """A click type for `parse_duration`."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(str(value))
+        except click.BadParameter as exc:
+            self.fail(exc.message, param, ctx)
+
+
+DURATION = DurationType()

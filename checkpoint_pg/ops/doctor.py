@@ -1,0 +1,332 @@
+"""`checkpoint-pg doctor`: is this database ready for the savers and the store?
+
+Every check is a row with a status: ``ok``, ``warn`` (works, but look at it) or ``fail`` (the
+savers or the store will not work as they are). The command exits 1 when any check fails. It
+only reads: it never creates, migrates or locks anything.
+
+Pooler detection, two ways:
+- the port heuristic the savers use (`checkpoint_pg.connection.resolve_pooler`: ports 6432,
+  6543 or ``$CHECKPOINT_PG_POOLED_PORTS``), which decides whether they turn prepared
+  statements off;
+- what the connection shows: a pooler (PgBouncer, Supavisor, pgcat) answers the client's
+  startup itself, so the backend process id it hands to the client (for cancel requests) is
+  its own, not the id of the server backend that runs our queries (``pg_backend_pid()``).
+  Direct connections see the same id twice. ``SHOW pool_mode`` does not help: on a normal
+  database connection PgBouncer forwards it to the server, which does not know it.
+  Whether the pooler pools by session or by transaction cannot be seen from the client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from checkpoint_pg.ops.common import (
+    EXIT_PROBLEM,
+    OperationFailedError,
+    Session,
+    endpoint,
+    operator_command,
+)
+from checkpoint_pg.ops.output import emit_json, human_bytes, table
+
+__all__ = ["COMMANDS", "Check", "run_checks"]
+
+MIN_SERVER_VERSION = 130000
+
+# Data tables whose size is reported, with the part they belong to.
+DATA_TABLES = (
+    ("checkpoints", "saver"),
+    ("checkpoint_blobs", "saver"),
+    ("checkpoint_writes", "saver"),
+    ("store", "store"),
+    ("store_vectors", "store"),
+)
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # "ok" | "warn" | "fail"
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.name, "status": self.status, "detail": self.detail, **self.data}
+
+
+def _one(session: Session, query: str, params: Any = ()) -> tuple[Any, ...]:
+    row = session.conn.execute(query, params).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def _exists(session: Session, name: str) -> bool:
+    return bool(_one(session, "SELECT to_regclass(%s) IS NOT NULL", (session.table(name),))[0])
+
+
+def _max_version(session: Session, name: str) -> int | None:
+    """The highest `v` in migrations table `name`; None if the table does not exist."""
+    if not _exists(session, name):
+        return None
+    value = _one(session, f"SELECT max(v) FROM {session.table(name)}")[0]
+    return -1 if value is None else int(value)
+
+
+def _server(session: Session) -> list[Check]:
+    version, number, database, user, schema, replica = _one(
+        session,
+        "SELECT current_setting('server_version'), current_setting('server_version_num')::int,"
+        " current_database(), current_user, current_schema(), pg_is_in_recovery()",
+    )
+    data = {"version": version, "version_num": number, "database": database, "user": user}
+    checks = []
+    if number < MIN_SERVER_VERSION:
+        checks.append(
+            Check("server", "warn", f"PostgreSQL {version}: 13 or newer is supported", data)
+        )
+    else:
+        checks.append(Check("server", "ok", f"PostgreSQL {version}, database {database}", data))
+    where = session.schema or schema or "(no schema on the search_path)"
+    checks.append(
+        Check(
+            "schema",
+            "ok" if (session.schema or schema) else "fail",
+            f"tables looked up in {where}" + ("" if session.schema else " (search_path)"),
+            {"schema": session.schema or schema},
+        )
+    )
+    if replica:
+        checks.append(
+            Check(
+                "read-only",
+                "warn",
+                "this server is a replica in recovery: reads work, setup/prune/delete do not",
+            )
+        )
+    return checks
+
+
+def _pgvector(session: Session) -> Check:
+    row = session.conn.execute(
+        "SELECT default_version, installed_version FROM pg_available_extensions"
+        " WHERE name = 'vector'"
+    ).fetchone()
+    if row is None:
+        return Check(
+            "pgvector",
+            "warn",
+            "not available on this server: the store works, semantic search (index=) does not",
+            {"available": None, "installed": None},
+        )
+    available, installed = row
+    data = {"available": available, "installed": installed}
+    if installed is None:
+        return Check(
+            "pgvector",
+            "ok",
+            f"available ({available}), not installed: a store set up with index= installs it",
+            data,
+        )
+    return Check("pgvector", "ok", f"installed {installed} (available {available})", data)
+
+
+def _pooler(session: Session) -> Check:
+    from checkpoint_pg.connection import pooled_ports, resolve_pooler
+
+    marked = resolve_pooler(session.dsn, None)
+    client_pid = session.conn.info.backend_pid
+    server_pid, server_port = _one(session, "SELECT pg_backend_pid(), inet_server_port()")
+    behind = client_pid != server_pid
+    ports = ", ".join(str(p) for p in sorted(pooled_ports()))
+    data = {
+        "pooler_detected": behind,
+        "pooler_mode_by_port": marked,
+        "client_backend_pid": client_pid,
+        "server_backend_pid": server_pid,
+        "server_port": server_port,
+    }
+    if behind and marked:
+        return Check(
+            "pooler",
+            "ok",
+            "behind a pooler (the startup's backend pid is not the server's); the port marks "
+            "it as a transaction pooler: the savers turn prepared statements off",
+            data,
+        )
+    if behind:
+        return Check(
+            "pooler",
+            "warn",
+            "behind a pooler (the startup's backend pid is not the server's), but its port is "
+            f"not marked as one ({ports}): if it pools by transaction, pass pooler=True or add "
+            "the port to $CHECKPOINT_PG_POOLED_PORTS",
+            data,
+        )
+    if marked:
+        return Check(
+            "pooler",
+            "warn",
+            "the port is marked as a transaction pooler, but the connection is direct: "
+            "prepared statements are off for nothing (pooler=False turns them on)",
+            data,
+        )
+    return Check("pooler", "ok", "direct connection, no pooler in between", data)
+
+
+def _migrations(session: Session) -> list[Check]:
+    from checkpoint_pg._schema import LATEST_OWN_VERSION, LATEST_VERSION
+    from store._sql import OFFICIAL_MIGRATIONS as STORE_OFFICIAL
+    from store._sql import OWN_MIGRATIONS as STORE_OWN
+
+    checks: list[Check] = []
+    setup_hint = "run `checkpoint-pg setup`"
+
+    def official(name: str, latest: int, *, required: bool, what: str) -> int | None:
+        current = _max_version(session, name)
+        data = {"table": name, "version": current, "expected": latest}
+        if current is None:
+            status = "fail" if required else "warn"
+            detail = f"{name} missing: {what} not set up; {setup_hint}"
+            if not required:
+                detail = f"{name} missing: {what} not set up (fine if you do not use it)"
+            checks.append(Check(f"migrations: {name}", status, detail, data))
+        elif current < latest:
+            checks.append(
+                Check(
+                    f"migrations: {name}",
+                    "fail",
+                    f"at v{current}, v{latest} expected (langgraph 3.2.0 format): {setup_hint}",
+                    data,
+                )
+            )
+        elif current > latest:
+            checks.append(
+                Check(
+                    f"migrations: {name}",
+                    "warn",
+                    f"at v{current}, newer than the v{latest} this package knows: "
+                    "written by a newer official release?",
+                    data,
+                )
+            )
+        else:
+            checks.append(Check(f"migrations: {name}", "ok", f"v{current} (up to date)", data))
+        return current
+
+    def own(name: str, latest: int, parent: int | None, what: str) -> None:
+        if parent is None:
+            return
+        current = _max_version(session, name)
+        data = {"table": name, "version": current, "expected": latest}
+        if current is None or current < latest:
+            at = "missing" if current is None else f"at v{current}"
+            checks.append(
+                Check(
+                    f"migrations: {name}",
+                    "warn",
+                    f"{at}, v{latest} expected: this package's extra indexes for the {what} "
+                    f"are missing (set up by the official package?); {setup_hint}",
+                    data,
+                )
+            )
+        else:
+            checks.append(Check(f"migrations: {name}", "ok", f"v{current} (up to date)", data))
+
+    saver = official(
+        "checkpoint_migrations", LATEST_VERSION, required=True, what="checkpoint tables"
+    )
+    own("checkpoint_pg_migrations", LATEST_OWN_VERSION, saver, "saver")
+    store = official(
+        "store_migrations", len(STORE_OFFICIAL) - 1, required=False, what="store tables"
+    )
+    own("store_pg_migrations", len(STORE_OWN) - 1, store, "store")
+    vectors = _max_version(session, "vector_migrations")
+    if vectors is not None:
+        # v1 is the vectors table; v2 the ANN index, skipped and unrecorded for a flat index.
+        status = "ok" if vectors >= 1 else "fail"
+        detail = f"v{vectors}" + (" (up to date)" if vectors >= 1 else f": {setup_hint}")
+        checks.append(Check("migrations: vector_migrations", status, detail, {"version": vectors}))
+    return checks
+
+
+def _tables(session: Session, saver_version: int | None, store_version: int | None) -> list[Check]:
+    checks = []
+    for name, part in DATA_TABLES:
+        exists = _exists(session, name)
+        expected = saver_version is not None if part == "saver" else store_version is not None
+        if name == "store_vectors":
+            expected = False
+        if not exists:
+            if expected:
+                checks.append(
+                    Check(
+                        f"table: {name}",
+                        "fail",
+                        f"missing although its migrations are recorded: {name} was dropped?",
+                        {"table": name, "exists": False},
+                    )
+                )
+            continue
+        size, rows = _one(
+            session,
+            # A partitioned table's own size is 0: add its partitions (pg_partition_tree
+            # returns nothing for a plain table).
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint,"
+            " coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint FROM pg_class AS c"
+            " WHERE c.oid = to_regclass(%(t)s)"
+            " OR c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass(%(t)s)))",
+            {"t": session.table(name)},
+        )
+        checks.append(
+            Check(
+                f"table: {name}",
+                "ok",
+                f"{human_bytes(size)}, ~{rows:,} rows (estimate)",
+                {"table": name, "exists": True, "bytes": int(size), "rows_estimate": int(rows)},
+            )
+        )
+    return checks
+
+
+def run_checks(session: Session) -> list[Check]:
+    """Every check, in order; a connection failure is one failed check."""
+    try:
+        session.conn  # noqa: B018 - connect now, to report a failure as a check
+    except OperationFailedError as exc:
+        return [Check("connection", "fail", exc.message, {"target": endpoint(session.dsn)})]
+    checks = [Check("connection", "ok", endpoint(session.dsn))]
+    checks += _server(session)
+    checks.append(_pgvector(session))
+    checks.append(_pooler(session))
+    migrations = _migrations(session)
+    checks += migrations
+    versions = {c.data.get("table"): c.data.get("version") for c in migrations}
+    checks += _tables(
+        session, versions.get("checkpoint_migrations"), versions.get("store_migrations")
+    )
+    return checks
+
+
+@operator_command("doctor", short_help="Check the server, extensions, pooler, migrations, sizes.")
+def doctor(session: Session) -> None:
+    """Check the server, pgvector, pooler, migrations and table sizes; exit 1 on a problem.
+
+    Each check is ok, warn (works, but look at it) or fail. Read-only.
+    """
+    checks = run_checks(session)
+    failed = [c for c in checks if c.status == "fail"]
+    if session.json:
+        emit_json({"ok": not failed, "checks": [c.to_dict() for c in checks]})
+    else:
+        table(["check", "status", "detail"], [(c.name, c.status, c.detail) for c in checks])
+        warned = sum(c.status == "warn" for c in checks)
+        summary = f"{len(failed)} failed, {warned} warnings, {len(checks)} checks"
+        click.echo(("problems found: " if failed else "ok: ") + summary)
+    if failed:
+        raise click.exceptions.Exit(EXIT_PROBLEM)
+
+
+COMMANDS = [doctor]

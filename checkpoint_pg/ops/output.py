@@ -1,0 +1,218 @@
+"""How the operator commands print: rich tables for people, JSON for scripts, progress bars.
+
+Tables go to stdout (plain text, no colour, when stdout is not a terminal); progress bars go to
+stderr and only when stderr is a terminal and ``--json`` is off, so a pipe or a script never
+sees them. Channel values are made JSON-friendly by `jsonable` and shortened for tables by
+`preview`.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import json
+import math
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import PurePath
+from typing import Any
+from uuid import UUID
+
+import click
+
+__all__ = [
+    "emit_json",
+    "human_bytes",
+    "jsonable",
+    "kv_table",
+    "preview",
+    "progress",
+    "table",
+]
+
+PREVIEW_WIDTH = 72
+
+
+def _console(*, stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    terminal = stream.isatty()
+    # Off a terminal rich would assume 80 columns and fold the tables; pipes get long lines.
+    return Console(
+        file=stream,
+        width=None if terminal else 200,
+        no_color=not terminal,
+        highlight=False,
+        soft_wrap=False,
+    )
+
+
+def emit_json(value: Any) -> None:
+    """Print `value` as indented JSON on stdout."""
+    click.echo(json.dumps(jsonable(value), indent=2, ensure_ascii=False))
+
+
+def table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    title: str | None = None,
+    right: Sequence[str] = (),
+) -> None:
+    """Print a table; cells are printed as plain text (never read as rich markup)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table(
+        title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False, pad_edge=False
+    )
+    for column in columns:
+        grid.add_column(column, justify="right" if column in right else "left", overflow="fold")
+    for row in rows:
+        grid.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+    _console().print(grid)
+
+
+def kv_table(pairs: Sequence[tuple[str, Any]], *, title: str | None = None) -> None:
+    """Print key/value pairs as a two-column table without a header."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table(title=title, box=box.SIMPLE, show_header=False, title_justify="left")
+    grid.add_column("key", style="bold")
+    grid.add_column("value", overflow="fold")
+    for key, value in pairs:
+        grid.add_row(Text(key), Text("" if value is None else str(value)))
+    _console().print(grid)
+
+
+def note(message: str) -> None:
+    """A line for people, on stderr (so it never mixes with a table or JSON on stdout)."""
+    click.echo(message, err=True)
+
+
+@contextmanager
+def progress(
+    description: str, total: int | None, *, enabled: bool = True
+) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr; yields ``advance(n)``. A no-op off a terminal or if disabled."""
+    stream = sys.stderr
+    if not enabled or not stream.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+# -- values ------------------------------------------------------------------------------------
+
+
+def human_bytes(n: int | float | None) -> str:
+    """1536 -> "1.5 KiB"."""
+    if n is None:
+        return ""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _is_message(value: Any) -> bool:
+    try:
+        from langchain_core.messages import BaseMessage
+    except ImportError:  # pragma: no cover - a dependency
+        return False
+    return isinstance(value, BaseMessage)
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as JSON-compatible data: messages and pydantic models dumped, bytes as base64,
+    dates as ISO 8601; anything unknown as its ``repr``."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, enum.Enum):
+        return jsonable(value.value)
+    if isinstance(value, (UUID, Decimal, PurePath)):
+        return str(value)
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):  # pydantic v2 models, LangChain messages included
+        try:
+            data = dump(mode="json", exclude_none=True)
+        except Exception:  # a model that cannot dump itself: fall back to repr
+            return repr(value)
+        if _is_message(value):
+            data = {"type": value.type, **data}
+        return jsonable(data)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            "$type": type(value).__name__,
+            **{f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)},
+        }
+    return repr(value)
+
+
+def _message_preview(message: Any) -> str:
+    content = message.content
+    if not isinstance(content, str):
+        content = json.dumps(jsonable(content), ensure_ascii=False)
+    calls = getattr(message, "tool_calls", None) or []
+    text = f"{message.type}: {content}"
+    if calls:
+        text += " [calls " + ", ".join(str(c.get("name")) for c in calls) + "]"
+    return text
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def preview(value: Any, width: int = PREVIEW_WIDTH) -> str:
+    """A one-line, at most `width` characters, human preview of a channel value."""
+    if _is_message(value):
+        return _shorten(_message_preview(value), width)
+    if isinstance(value, (list, tuple)) and value and all(_is_message(v) for v in value):
+        head = f"{len(value)} messages, last "
+        return _shorten(head + _message_preview(value[-1]), width)
+    if isinstance(value, str):
+        return _shorten(json.dumps(value, ensure_ascii=False), width)
+    return _shorten(json.dumps(jsonable(value), ensure_ascii=False, default=str), width)
