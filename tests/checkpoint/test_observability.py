@@ -83,7 +83,7 @@ def test_a_failed_operation_logs_its_error_class_only(
         caplog.at_level(logging.DEBUG, logger="checkpoint_pg.sql"),
         pytest.raises(SchemaNotReadyError),
     ):
-        PostgresSaver(conn).get_tuple(config(SECRET_THREAD))
+        PostgresSaver(conn, schema="never_set_up").get_tuple(config(SECRET_THREAD))
     (record,) = [r for r in caplog.records if r.name == "checkpoint_pg.sql"]
     assert record.error == "SchemaNotReadyError"  # type: ignore[attr-defined]
     assert SECRET_THREAD not in _everything_said([record])
@@ -150,7 +150,7 @@ def test_a_failed_operation_has_an_error_span_without_the_message(
     dsn: str, spans: InMemorySpanExporter
 ) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn, pytest.raises(SchemaNotReadyError):
-        PostgresSaver(conn).get_tuple(config(SECRET_THREAD))
+        PostgresSaver(conn, schema="never_set_up").get_tuple(config(SECRET_THREAD))
     (span,) = spans.get_finished_spans()
     assert span.status.status_code == StatusCode.ERROR
     assert span.status.description == "SchemaNotReadyError"
