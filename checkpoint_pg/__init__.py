@@ -6,8 +6,10 @@ from checkpoint_pg.errors import (
     ConnectionUnusableError,
     InvalidConfigError,
     InvalidMetadataError,
+    InvalidRetentionPolicyError,
     SchemaNotReadyError,
 )
+from checkpoint_pg.retention import RetentionPolicy, RetentionReport, ThreadInfo, ThreadPage
 from checkpoint_pg.saver import PostgresSaver
 from checkpoint_pg.serde import CompressingSerializer
 
@@ -18,6 +20,11 @@ __all__ = [
     "ConnectionUnusableError",
     "InvalidConfigError",
     "InvalidMetadataError",
+    "InvalidRetentionPolicyError",
     "PostgresSaver",
+    "RetentionPolicy",
+    "RetentionReport",
     "SchemaNotReadyError",
+    "ThreadInfo",
+    "ThreadPage",
 ]

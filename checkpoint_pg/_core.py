@@ -300,7 +300,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             name="checkpoint_pg.copy_thread",
         )
 
-    def _prune_op(self, thread_ids: Sequence[str], strategy: str) -> Operation[None] | None:
+    def _prune_op(self, thread_ids: Sequence[str], strategy: str) -> Operation[Any] | None:
         if strategy not in PRUNE_STRATEGIES:
             raise InvalidConfigError(
                 f"unknown prune strategy {strategy!r}: use one of {', '.join(PRUNE_STRATEGIES)}"

@@ -1,5 +1,8 @@
 """`prune(strategy="keep_latest")`: keep each namespace's latest checkpoint and what it needs.
 
+The same steps keep the latest N instead (retention's ``keep_latest=N``, see _retention.py):
+every one of the N is kept with what it needs, as the latest one is here.
+
 What a kept checkpoint needs, beyond itself:
 - before format v4, its parent, whose writes hold its pending sends;
 - for each DeltaChannel it rebuilds from ancestors (named in its metadata's
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from checkpoint_pg._protocol import Query, Steps
 from checkpoint_pg._sql import TASKS_CHANNEL, prune_statements_for
@@ -24,20 +28,38 @@ from checkpoint_pg._sql import TASKS_CHANNEL, prune_statements_for
 Key = tuple[str, str]  # (thread_id, checkpoint_ns)
 
 
-def keep_latest(schema: str | None, thread_ids: Sequence[str]) -> Steps[None]:
-    """Steps of one keep_latest prune over `thread_ids`."""
+@dataclass(frozen=True)
+class PruneCounts:
+    """Rows one prune deleted."""
+
+    checkpoints: int = 0
+    threads: int = 0
+    writes: int = 0
+    blobs: int = 0
+
+
+def keep_latest(
+    schema: str | None, thread_ids: Sequence[str], keep: int = 1
+) -> Steps[PruneCounts]:
+    """Steps of one prune keeping the `keep` latest checkpoints of each of their namespaces."""
     sql = prune_statements_for(schema)
     heads = yield Query(
-        sql.heads, {"thread_ids": list(thread_ids), "tasks": TASKS_CHANNEL}, fetch=True
+        sql.heads,
+        {"thread_ids": list(thread_ids), "tasks": TASKS_CHANNEL, "keep": keep},
+        fetch=True,
     )
     if not heads:
-        return None
+        return PruneCounts()
     kept: dict[Key, set[str]] = defaultdict(set)
     seeds = []
     head_of: dict[Key, str] = {}
-    for thread_id, ns, head, sends_parent, delta_channels, _, _ in heads:
+    root_rows = []
+    # Rows come newest first within each namespace: the first is the namespace's head.
+    for thread_id, ns, head, sends_parent, delta_channels, root, root_saved in heads:
         key = (thread_id, ns)
-        head_of[key] = head
+        if key not in head_of:
+            head_of[key] = head
+            root_rows.append((thread_id, ns, root, root_saved))
         kept[key].add(head)
         if sends_parent:
             kept[key].add(sends_parent)
@@ -56,7 +78,7 @@ def keep_latest(schema: str | None, thread_ids: Sequence[str]) -> Steps[None]:
             kept[(thread_id, ns)].add(checkpoint_id)
     finished_calls = {
         (thread_id, ns)
-        for thread_id, ns, _, _, _, root, root_saved in heads
+        for thread_id, ns, root, root_saved in root_rows
         if ":" in ns and root_saved and root not in kept.get((thread_id, ""), ())
     }
     params: dict[str, list[object]] = {
@@ -75,5 +97,6 @@ def keep_latest(schema: str | None, thread_ids: Sequence[str]) -> Steps[None]:
             params["k_threads"].append(key[0])
             params["k_ns"].append(key[1])
             params["k_ids"].append(checkpoint_id)
-    yield Query(sql.apply, params, prepare=False)
-    return None
+    rows = yield Query(sql.apply, params, fetch=True, prepare=False)
+    checkpoints, threads, writes, blobs = rows[0] if rows else (0, 0, 0, 0)
+    return PruneCounts(checkpoints, threads, writes, blobs)

@@ -294,6 +294,7 @@ _WRITES_AND_FREED_OF_GONE = """
     USING gone
     WHERE w.thread_id = gone.thread_id AND w.checkpoint_ns = gone.checkpoint_ns
       AND w.checkpoint_id = gone.checkpoint_id
+    RETURNING 1
 ), freed AS (
     SELECT DISTINCT gone.thread_id, gone.checkpoint_ns, v.key AS channel, v.value AS version
     FROM gone CROSS JOIN LATERAL jsonb_each_text(gone.versions) AS v
@@ -410,7 +411,8 @@ TASKS_CHANNEL = TASKS
 
 # -- prune keep_latest ----------------------------------------------------------------------------
 
-# Per thread and namespace: the latest checkpoint and what deciding what to keep needs:
+# Per thread and namespace: the `keep` latest checkpoints (newest first; keep_latest is 1) and
+# what deciding what to keep needs, for each:
 # the parent that holds its pending sends when it predates format v4, the delta channels it
 # rebuilds from ancestors, and the root checkpoint a subgraph call started from.
 _PRUNE_HEADS = """
@@ -436,14 +438,20 @@ SELECT h.thread_id, h.checkpoint_ns, h.checkpoint_id,
              AND r.checkpoint_id = c.metadata -> 'parents' ->> ''
        ) AS root_saved
 FROM (
-    SELECT DISTINCT ON (thread_id, checkpoint_ns) thread_id, checkpoint_ns, checkpoint_id
-    FROM {checkpoints}
-    WHERE thread_id = ANY(%(thread_ids)s::text[])
-    ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC
+    SELECT r.thread_id, r.checkpoint_ns, r.checkpoint_id, r.rank
+    FROM (
+        SELECT thread_id, checkpoint_ns, checkpoint_id,
+               row_number() OVER (PARTITION BY thread_id, checkpoint_ns
+                                  ORDER BY checkpoint_id DESC) AS rank
+        FROM {checkpoints}
+        WHERE thread_id = ANY(%(thread_ids)s::text[])
+    ) AS r
+    WHERE r.rank <= %(keep)s
 ) AS h
 JOIN {checkpoints} AS c
   ON c.thread_id = h.thread_id AND c.checkpoint_ns = h.checkpoint_ns
- AND c.checkpoint_id = h.checkpoint_id"""
+ AND c.checkpoint_id = h.checkpoint_id
+ORDER BY h.thread_id, h.checkpoint_ns, h.rank"""
 
 # Walks each head's parent chain until every delta channel it needs has met a stored value
 # (a snapshot, or a plain value from before the channel became a DeltaChannel).
@@ -472,6 +480,7 @@ SELECT DISTINCT thread_id, checkpoint_ns, checkpoint_id FROM chain"""
 # the namespace's bound (or equal to it, for a finished subgraph call) and not kept; their
 # writes; the blobs no kept checkpoint refers to; and unlinks kept checkpoints from deleted
 # parents. Checkpoints saved after the heads were read are newer than every bound: untouched.
+# Returns how many checkpoints, threads, writes and blobs it deleted.
 _PRUNE_APPLY = (
     """
 WITH bounds AS (
@@ -513,17 +522,22 @@ WITH bounds AS (
           SELECT 1 FROM still_used AS u
           WHERE u.thread_id = f.thread_id AND u.checkpoint_ns = f.checkpoint_ns
             AND u.channel = f.channel AND u.version = f.version)
+    RETURNING 1
 )
-UPDATE {checkpoints} AS c
-SET parent_checkpoint_id = NULL
-FROM kept AS k
-WHERE c.thread_id = k.thread_id AND c.checkpoint_ns = k.checkpoint_ns
-  AND c.checkpoint_id = k.checkpoint_id
-  AND c.parent_checkpoint_id IS NOT NULL
-  AND NOT EXISTS (
-      SELECT 1 FROM kept AS k2
-      WHERE k2.thread_id = c.thread_id AND k2.checkpoint_ns = c.checkpoint_ns
-        AND k2.checkpoint_id = c.parent_checkpoint_id)"""
+, unlinked AS (
+    UPDATE {checkpoints} AS c
+    SET parent_checkpoint_id = NULL
+    FROM kept AS k
+    WHERE c.thread_id = k.thread_id AND c.checkpoint_ns = k.checkpoint_ns
+      AND c.checkpoint_id = k.checkpoint_id
+      AND c.parent_checkpoint_id IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM kept AS k2
+          WHERE k2.thread_id = c.thread_id AND k2.checkpoint_ns = c.checkpoint_ns
+            AND k2.checkpoint_id = c.parent_checkpoint_id)
+)
+SELECT (SELECT count(*) FROM gone), (SELECT count(DISTINCT thread_id) FROM gone),
+       (SELECT count(*) FROM gone_writes), (SELECT count(*) FROM gone_blobs)"""
 )
 
 
@@ -601,3 +615,201 @@ WHERE NOT (ch = ANY(chain.remaining))"""
 def delta_history_statement(schema: str | None) -> str:
     """The `get_delta_channel_history` query for `schema`."""
     return render(_DELTA_HISTORY, schema, has_value=sql.SQL(render(_HAS_VALUE, schema)))
+
+
+# -- retention and thread listing (see checkpoint_pg/_retention.py) ------------------------------
+
+# When a checkpoint was saved, as the server reads it: its `ts` (ISO 8601 with an offset, as
+# LangGraph writes it), or NULL when it has none or another shape (the CASE keeps the cast from
+# ever failing on such a value). NULL counts as recent: never deleted for idleness.
+_TS_OF = (
+    "CASE WHEN {alias}.checkpoint ->> 'ts' ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[T ]"
+    "[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}([.][0-9]+)?(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$'"
+    " THEN ({alias}.checkpoint ->> 'ts')::timestamptz END"
+)
+
+
+def _ts_of(alias: str) -> str:
+    return _TS_OF.replace("{alias}", alias)
+
+
+# Distinct thread ids in order from a cursor, one index probe each (a "skip scan" over the
+# primary key): never a scan or sort of the whole table. Evaluated lazily: a LIMIT above stops
+# it. `{cmp}` is ``>=`` for the first page ('' sorts first) and ``>`` after a cursor.
+_THREAD_IDS = """
+WITH RECURSIVE ids (thread_id, n) AS (
+    SELECT (SELECT min(c.thread_id) FROM {checkpoints} AS c WHERE c.thread_id {cmp} %(after)s), 1
+    UNION ALL
+    SELECT (SELECT min(c.thread_id) FROM {checkpoints} AS c WHERE c.thread_id > ids.thread_id),
+           ids.n + 1
+    FROM ids
+    WHERE ids.thread_id IS NOT NULL AND ids.n < %(scan)s
+)"""
+
+# A thread's latest checkpoint: the root namespace's newest, else (a thread with subgraph
+# checkpoints only) its last namespace's newest. Each branch is one backward index probe.
+_HEAD_OF = """(
+    (SELECT h.checkpoint_id, h.metadata, h.checkpoint ->> 'ts' AS ts, {ts_h} AS at
+     FROM {checkpoints} AS h
+     WHERE h.thread_id = {t} AND h.checkpoint_ns = ''
+     ORDER BY h.checkpoint_id DESC LIMIT 1)
+    UNION ALL
+    (SELECT h.checkpoint_id, h.metadata, h.checkpoint ->> 'ts', {ts_h}
+     FROM {checkpoints} AS h
+     WHERE h.thread_id = {t}
+     ORDER BY h.checkpoint_ns DESC, h.checkpoint_id DESC LIMIT 1)
+    LIMIT 1
+)"""
+
+
+def _head_of(thread_expr: str) -> str:
+    return _HEAD_OF.replace("{t}", thread_expr).replace("{ts_h}", _ts_of("h"))
+
+
+# Per thread of a page: its checkpoints (all namespaces) and stored bytes (pg_column_size of
+# checkpoint + metadata, blobs and writes), each an index range scan on the thread's prefix.
+_THREAD_STATS = """
+SELECT p.thread_id, p.checkpoint_id, p.ts, p.metadata, cs.n,
+       cs.bytes + coalesce(bs.bytes, 0) + coalesce(ws.bytes, 0)
+FROM page AS p
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n,
+           coalesce(sum(pg_column_size(c.checkpoint) + pg_column_size(c.metadata)), 0) AS bytes
+    FROM {checkpoints} AS c WHERE c.thread_id = p.thread_id
+) AS cs
+CROSS JOIN LATERAL (
+    SELECT sum(pg_column_size(b.blob)) AS bytes FROM {blobs} AS b WHERE b.thread_id = p.thread_id
+) AS bs
+CROSS JOIN LATERAL (
+    SELECT sum(pg_column_size(w.blob)) AS bytes FROM {writes} AS w WHERE w.thread_id = p.thread_id
+) AS ws
+ORDER BY p.thread_id"""
+
+# A page of threads walked from the cursor, filtered on their latest checkpoint.
+_LIST_THREADS_WALK = (
+    _THREAD_IDS
+    + """, page AS MATERIALIZED (
+    SELECT ids.thread_id, head.checkpoint_id, head.ts, head.metadata
+    FROM ids CROSS JOIN LATERAL {head} AS head
+    WHERE ids.thread_id IS NOT NULL {where}
+    LIMIT %(limit)s
+)"""
+    + _THREAD_STATS
+)
+
+# With a metadata filter: candidate threads come from root checkpoints matching it, through
+# the GIN index `checkpoints_metadata_idx`; then each one's latest checkpoint must match too.
+_LIST_THREADS_FILTERED = (
+    """
+WITH candidates AS (
+    SELECT DISTINCT c.thread_id FROM {checkpoints} AS c
+    WHERE c.metadata @> %(metadata)s AND c.checkpoint_ns = '' AND c.thread_id {cmp} %(after)s
+), page AS MATERIALIZED (
+    SELECT cand.thread_id, head.checkpoint_id, head.ts, head.metadata
+    FROM candidates AS cand CROSS JOIN LATERAL {head} AS head
+    WHERE TRUE {where}
+    ORDER BY cand.thread_id
+    LIMIT %(limit)s
+)"""
+    + _THREAD_STATS
+)
+
+_IDLE_HEAD = " AND coalesce(head.at < now() - %(idle_for)s::interval, false)"
+
+
+@cache
+def list_threads_statement(schema: str | None, *, first: bool, metadata: bool, idle: bool) -> str:
+    """The `list_threads` page query for one combination of arguments."""
+    template = _LIST_THREADS_FILTERED if metadata else _LIST_THREADS_WALK
+    thread = "cand.thread_id" if metadata else "ids.thread_id"
+    where = (" AND head.metadata @> %(metadata)s" if metadata else "") + (
+        _IDLE_HEAD if idle else ""
+    )
+    text = template.replace("{head}", _head_of(thread)).replace("{where}", where)
+    return render(text.replace("{cmp}", ">=" if first else ">"), schema)
+
+
+# One retention batch, step 1: the next `scan` threads from the cursor, each one's latest
+# checkpoint, whether it is idle (by that checkpoint's ts against the server clock) and whether
+# it has anything for keep_latest to prune (more than `keep` root checkpoints, or subgraph
+# namespaces). The threads with work are locked for this transaction with a non-blocking
+# advisory lock: a thread another sweeper holds comes back `locked = false` and is left to it.
+_RETENTION_PICK = (
+    _THREAD_IDS
+    + """, scanned AS MATERIALIZED (
+    SELECT ids.thread_id,
+           coalesce(head.at < now() - %(idle_for)s::interval, false) AS idle,
+           CASE WHEN %(keep)s::int IS NULL THEN false ELSE (
+               EXISTS (SELECT 1 FROM {checkpoints} AS p
+                       WHERE p.thread_id = ids.thread_id AND p.checkpoint_ns = ''
+                       ORDER BY p.checkpoint_id DESC OFFSET %(keep)s LIMIT 1)
+               OR EXISTS (SELECT 1 FROM {checkpoints} AS p
+                          WHERE p.thread_id = ids.thread_id AND p.checkpoint_ns > '')
+           ) END AS prunable
+    FROM ids CROSS JOIN LATERAL {head} AS head
+    WHERE ids.thread_id IS NOT NULL
+)
+SELECT s.thread_id, s.idle, s.prunable,
+       CASE WHEN s.idle OR s.prunable
+            THEN pg_try_advisory_xact_lock(hashtextextended(%(lock_prefix)s || s.thread_id, 0))
+            ELSE false END AS locked
+FROM scanned AS s
+ORDER BY s.thread_id"""
+)
+
+# Step 2: delete the locked idle threads whole, re-checking idleness in this statement's own
+# snapshot over every checkpoint of every namespace: a thread that got a checkpoint since the
+# pick (or has any recent or undated one) stays. Returns what it deleted, per thread.
+_RETENTION_DELETE_IDLE = (
+    """
+WITH idle AS (
+    SELECT t.thread_id FROM unnest(%(threads)s::text[]) AS t(thread_id)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {checkpoints} AS k
+        WHERE k.thread_id = t.thread_id
+          AND NOT coalesce("""
+    + _ts_of("k")
+    + """ < now() - %(idle_for)s::interval, false))
+), gone AS (
+    DELETE FROM {checkpoints} AS c USING idle WHERE c.thread_id = idle.thread_id
+    RETURNING c.thread_id
+), gone_writes AS (
+    DELETE FROM {writes} AS w USING idle WHERE w.thread_id = idle.thread_id RETURNING 1
+), gone_blobs AS (
+    DELETE FROM {blobs} AS b USING idle WHERE b.thread_id = idle.thread_id RETURNING 1
+), per_thread AS (
+    SELECT thread_id, count(*) AS n FROM gone GROUP BY thread_id
+)
+SELECT (SELECT array_agg(thread_id ORDER BY thread_id) FROM per_thread),
+       (SELECT array_agg(n ORDER BY thread_id) FROM per_thread),
+       (SELECT count(*) FROM gone_writes), (SELECT count(*) FROM gone_blobs)"""
+)
+
+# Step 3, in a new snapshot: which of the deleted threads have a checkpoint again (a put that
+# committed while step 2 ran). The batch then rolls back to before step 2 and leaves them.
+_RETENTION_VERIFY = """
+SELECT DISTINCT thread_id FROM {checkpoints} WHERE thread_id = ANY(%(threads)s::text[])"""
+
+
+@dataclass(frozen=True)
+class RetentionStatements:
+    pick_first: str
+    pick_after: str
+    delete_idle: str
+    verify: str
+    savepoint: str
+    rollback_to_savepoint: str
+
+
+@cache
+def retention_statements_for(schema: str | None) -> RetentionStatements:
+    """The retention sweep statements for `schema`."""
+    pick = _RETENTION_PICK.replace("{head}", _head_of("ids.thread_id"))
+    return RetentionStatements(
+        pick_first=render(pick.replace("{cmp}", ">="), schema),
+        pick_after=render(pick.replace("{cmp}", ">"), schema),
+        delete_idle=render(_RETENTION_DELETE_IDLE, schema),
+        verify=render(_RETENTION_VERIFY, schema),
+        savepoint="SAVEPOINT checkpoint_pg_retention",
+        rollback_to_savepoint="ROLLBACK TO SAVEPOINT checkpoint_pg_retention",
+    )

@@ -20,6 +20,7 @@ from psycopg import AsyncConnection, AsyncPipeline
 from psycopg_pool import AsyncConnectionPool
 
 from checkpoint_pg._core import SaverCore
+from checkpoint_pg._retention_shell import AsyncRetention
 from checkpoint_pg._shell import AsyncShell, connect_async
 from checkpoint_pg.retry import RetryPolicy
 
@@ -28,7 +29,7 @@ __all__ = ["AsyncPostgresSaver"]
 T = TypeVar("T")
 
 
-class AsyncPostgresSaver(AsyncShell, SaverCore):
+class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
     """Async checkpoint saver on PostgreSQL, drop-in for the official `AsyncPostgresSaver`.
 
     Its blocking methods (`get_tuple`, `put`, …) may be called from other threads while its

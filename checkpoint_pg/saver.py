@@ -20,13 +20,14 @@ from psycopg import Connection, Pipeline
 from psycopg_pool import ConnectionPool
 
 from checkpoint_pg._core import SaverCore
+from checkpoint_pg._retention_shell import SyncRetention
 from checkpoint_pg._shell import SyncShell, connect_sync
 from checkpoint_pg.retry import RetryPolicy
 
 __all__ = ["PostgresSaver"]
 
 
-class PostgresSaver(SyncShell, SaverCore):
+class PostgresSaver(SyncRetention, SyncShell, SaverCore):
     """Checkpoint saver on PostgreSQL, drop-in for the official `PostgresSaver`.
 
     Args:

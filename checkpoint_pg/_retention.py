@@ -1,0 +1,222 @@
+"""Retention sweeps and thread listing as I/O-free operations (the shells run them).
+
+A sweep walks every thread in thread_id order, `batch_size` threads per batch, each batch one
+short transaction (no lock is held between batches):
+
+1. pick: the next threads from the cursor (one index probe each), whether each is idle
+   (its latest checkpoint's ``ts`` older than ``now() - idle_for``) and whether keep_latest has
+   anything to prune in it; the ones with work are locked with ``pg_try_advisory_xact_lock``
+   (keyed by schema and thread id). A thread another sweeper holds is skipped, never waited
+   for, so sweepers in many processes never block or deadlock each other, and a thread is
+   worked on by one of them at a time.
+2. delete the idle threads, re-checking idleness in the delete's own snapshot over every
+   checkpoint of every namespace (a thread that received a checkpoint since step 1 stays).
+3. verify, in a new snapshot, that no deleted thread has a checkpoint again (a put that
+   committed while step 2 ran); if one has, the batch rolls back to a savepoint taken before
+   step 2 and deletes again without it, so that put keeps the blobs its checkpoint refers to.
+4. keep_latest on the other locked threads: `_prune.keep_latest` with ``keep=N``
+   (DeltaChannel-aware; every deleting statement counts only rows it deleted itself).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from checkpoint_pg import _prune
+from checkpoint_pg._protocol import Operation, Query, Rows, Steps, one
+from checkpoint_pg._sql import list_threads_statement, retention_statements_for
+from checkpoint_pg.retention import (
+    RetentionPolicy,
+    RetentionReport,
+    ThreadInfo,
+    ThreadPage,
+    check_list_threads_args,
+    checkpoint_time,
+)
+
+__all__ = ["RetentionRun", "list_threads_op"]
+
+# A listing walks threads until its page is full: no bound on how many it looks at.
+_UNBOUNDED = 2**31 - 1
+# How many times a batch deletes again after puts raced it, before it leaves its idle threads.
+_RACE_ATTEMPTS = 3
+
+
+def lock_prefix(schema: str | None) -> str:
+    """The advisory lock key prefix of one schema's retention (locks are per database)."""
+    return f"checkpoint_pg.retention:{schema or ''}:"
+
+
+def list_threads_op(
+    schema: str | None,
+    *,
+    filter: Mapping[str, Any] | None,
+    limit: int,
+    after: str | None,
+    idle_for: timedelta | None,
+) -> Operation[ThreadPage]:
+    """One page of threads (one statement, one round trip)."""
+    metadata, limit, after, idle = check_list_threads_args(filter, limit, after, idle_for)
+    sql = list_threads_statement(
+        schema, first=after is None, metadata=metadata is not None, idle=idle is not None
+    )
+    params: dict[str, Any] = {"after": after or "", "limit": limit + 1, "scan": _UNBOUNDED}
+    if metadata is not None:
+        params["metadata"] = Jsonb(metadata)
+    if idle is not None:
+        params["idle_for"] = idle
+
+    def page(rows: Rows) -> ThreadPage:
+        more = len(rows) > limit
+        threads = [
+            ThreadInfo(
+                thread_id=thread_id,
+                latest_checkpoint_id=checkpoint_id,
+                latest_ts=checkpoint_time(ts, checkpoint_id),
+                checkpoints=int(n),
+                bytes=int(size),
+                metadata=dict(meta or {}),
+            )
+            for thread_id, checkpoint_id, ts, meta, n, size in rows[:limit]
+        ]
+        return ThreadPage(threads, threads[-1].thread_id if more else None)
+
+    query = Query(sql, params, fetch=True)
+    return Operation(one(query, page), name="checkpoint_pg.list_threads")
+
+
+@dataclass
+class BatchResult:
+    """What one batch did (merged into the report once its transaction committed)."""
+
+    examined: int = 0
+    deleted: int = 0
+    pruned: int = 0
+    skipped: int = 0
+    checkpoints: int = 0
+    blobs: int = 0
+    writes: int = 0
+    next_after: str | None = None
+    deleted_ids: list[str] = field(default_factory=list)
+
+
+class RetentionRun:
+    """One sweep over every thread: the next batch's operation, and the report so far."""
+
+    def __init__(self, schema: str | None, policy: RetentionPolicy) -> None:
+        if not isinstance(policy, RetentionPolicy):
+            from checkpoint_pg.errors import InvalidRetentionPolicyError
+
+            raise InvalidRetentionPolicyError(
+                f"policy must be a RetentionPolicy, not {type(policy).__name__}"
+            )
+        self.schema = schema
+        self.policy = policy
+        self.report = RetentionReport()
+        self._after: str | None = None
+        self._done = False
+        self._started = time.monotonic()
+
+    def next_operation(self) -> Operation[BatchResult] | None:
+        """The next batch, or None when every thread has been examined."""
+        if self._done:
+            return None
+        return Operation(
+            self._batch(self._after),
+            transactional=True,
+            writes=True,
+            name="checkpoint_pg.retention_batch",
+        )
+
+    def record(self, result: BatchResult) -> int:
+        """Account for a committed batch; returns how many threads were examined so far."""
+        r = self.report
+        r.batches += 1
+        r.threads_examined += result.examined
+        r.threads_deleted += result.deleted
+        r.threads_pruned += result.pruned
+        r.threads_skipped += result.skipped
+        r.checkpoints_deleted += result.checkpoints
+        r.blobs_deleted += result.blobs
+        r.writes_deleted += result.writes
+        r.elapsed_s = time.monotonic() - self._started
+        self._after = result.next_after
+        self._done = result.next_after is None
+        return r.threads_examined
+
+    def finish(self) -> RetentionReport:
+        self.report.elapsed_s = time.monotonic() - self._started
+        return self.report
+
+    def _batch(self, after: str | None) -> Steps[BatchResult]:
+        policy = self.policy
+        sql = retention_statements_for(self.schema)
+        picked = yield Query(
+            sql.pick_first if after is None else sql.pick_after,
+            {
+                "after": after or "",
+                "scan": policy.batch_size,
+                "idle_for": policy.idle_for,
+                "keep": policy.keep_latest,
+                "lock_prefix": lock_prefix(self.schema),
+            },
+            fetch=True,
+        )
+        result = BatchResult(examined=len(picked))
+        if len(picked) >= policy.batch_size:
+            result.next_after = picked[-1][0]
+        idle = [t for t, is_idle, _, locked in picked if locked and is_idle]
+        prunable = [t for t, is_idle, prunable, locked in picked if locked and not is_idle]
+        result.skipped = sum(1 for _, i, p, locked in picked if (i or p) and not locked)
+        if idle:
+            yield from self._delete_idle(idle, result)
+            # An idle thread that turned out active (a recent checkpoint somewhere) and still
+            # holds old checkpoints is pruned like the others.
+            if policy.keep_latest is not None:
+                gone = set(result.deleted_ids)
+                prunable += [t for t in idle if t not in gone]
+        if prunable and policy.keep_latest is not None:
+            counts = yield from _prune.keep_latest(self.schema, prunable, policy.keep_latest)
+            result.pruned = counts.threads
+            result.checkpoints += counts.checkpoints
+            result.writes += counts.writes
+            result.blobs += counts.blobs
+        return result
+
+    def _delete_idle(self, idle: list[str], result: BatchResult) -> Steps[None]:
+        sql = retention_statements_for(self.schema)
+        threads = list(idle)
+        params: dict[str, Any] = {"threads": threads, "idle_for": self.policy.idle_for}
+        answers = yield [Query(sql.savepoint), Query(sql.delete_idle, params, fetch=True)]
+        for _ in range(_RACE_ATTEMPTS):
+            ids, counts, writes, blobs = answers[1][0]
+            ids, counts = list(ids or []), list(counts or [])
+            if not ids:
+                return None
+            raced = yield Query(sql.verify, {"threads": ids}, fetch=True)
+            if not raced:
+                result.deleted += len(ids)
+                result.deleted_ids = ids
+                result.checkpoints += sum(int(n) for n in counts)
+                result.writes += int(writes)
+                result.blobs += int(blobs)
+                return None
+            # Puts landed on threads being deleted: undo the deletion, leave those threads.
+            active = {row[0] for row in raced}
+            result.skipped += len(active)
+            threads = [t for t in threads if t not in active]
+            params["threads"] = threads
+            answers = yield [
+                Query(sql.rollback_to_savepoint),
+                Query(sql.delete_idle, params, fetch=True),
+            ]
+        # Still racing: give up on this batch's idle threads (the next sweep sees them again).
+        yield Query(sql.rollback_to_savepoint)
+        result.skipped += len(threads)
+        return None

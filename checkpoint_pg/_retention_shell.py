@@ -1,0 +1,281 @@
+"""Retention and thread listing on the savers: sync and async shells over `_retention`.
+
+The logic is in `_retention` (operations) and `retention` (types); these mixins only run the
+operations, one batch at a time, and keep a background sweeper (a daemon thread for
+`PostgresSaver`, an asyncio task for `AsyncPostgresSaver`, as the stores' TTL sweepers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from checkpoint_pg._retention import RetentionRun, list_threads_op
+from checkpoint_pg.errors import InvalidRetentionPolicyError
+from checkpoint_pg.retention import RetentionPolicy, RetentionReport, ThreadPage, check_duration
+
+if TYPE_CHECKING:
+    from checkpoint_pg._protocol import Operation
+
+logger = logging.getLogger("checkpoint_pg")
+
+Progress = Callable[[int], object]
+T = TypeVar("T")
+
+
+def _interval(interval: object) -> float:
+    return check_duration(interval, "interval", InvalidRetentionPolicyError).total_seconds()
+
+
+def _check_policy(policy: object) -> RetentionPolicy:
+    if not isinstance(policy, RetentionPolicy):
+        raise InvalidRetentionPolicyError(
+            f"policy must be a RetentionPolicy, not {type(policy).__name__}"
+        )
+    return policy
+
+
+def _check_progress(progress: object) -> Progress | None:
+    if progress is not None and not callable(progress):
+        raise InvalidRetentionPolicyError(
+            f"progress must be a callable taking an int, or None, not {type(progress).__name__}"
+        )
+    return progress
+
+
+def _log_report(report: RetentionReport) -> None:
+    if report.threads_deleted or report.checkpoints_deleted:
+        logger.info(
+            "retention sweep: %d threads deleted, %d pruned, %d checkpoints deleted in %.2fs",
+            report.threads_deleted,
+            report.threads_pruned,
+            report.checkpoints_deleted,
+            report.elapsed_s,
+        )
+
+
+class SyncRetention:
+    """`list_threads`, `apply_retention` and the sweeper thread for `PostgresSaver`."""
+
+    schema: str | None
+    _retention_sweeper: threading.Thread | None = None
+    _retention_stop: threading.Event | None = None
+
+    if TYPE_CHECKING:
+
+        def _run(self, op: Operation[T]) -> T: ...
+
+    def list_threads(
+        self,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        idle_for: timedelta | None = None,
+    ) -> ThreadPage:
+        """One page of threads, by ascending thread_id, with their latest checkpoint and size.
+
+        Args:
+            filter: keep threads whose latest checkpoint's metadata contains this (as
+                `list(filter=...)` matches).
+            limit: threads per page (1 to 10,000).
+            after: the previous page's `next_after`.
+            idle_for: keep threads whose latest checkpoint is older than this.
+        """
+        op = list_threads_op(
+            self.schema, filter=filter, limit=limit, after=after, idle_for=idle_for
+        )
+        page: ThreadPage = self._run(op)
+        return page
+
+    def apply_retention(
+        self,
+        policy: RetentionPolicy,
+        progress: Progress | None = None,
+        *,
+        _stop: threading.Event | None = None,
+    ) -> RetentionReport:
+        """Apply `policy` to every thread, `policy.batch_size` threads per transaction.
+
+        `progress`, if given, is called after each batch with the number of threads examined
+        so far. Safe to run from several processes at once (see `checkpoint_pg._retention`).
+        """
+        run = RetentionRun(self.schema, _check_policy(policy))
+        progress = _check_progress(progress)
+        while (op := run.next_operation()) is not None:
+            examined = run.record(self._run(op))
+            if progress is not None:
+                progress(examined)
+            if _stop is not None and _stop.is_set():
+                break
+        return run.finish()
+
+    async def alist_threads(
+        self,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        idle_for: timedelta | None = None,
+    ) -> ThreadPage:
+        """`list_threads`, run in a worker thread."""
+        return await asyncio.to_thread(
+            lambda: self.list_threads(filter=filter, limit=limit, after=after, idle_for=idle_for)
+        )
+
+    async def aapply_retention(
+        self, policy: RetentionPolicy, progress: Progress | None = None
+    ) -> RetentionReport:
+        """`apply_retention`, run in a worker thread."""
+        return await asyncio.to_thread(self.apply_retention, policy, progress)
+
+    def start_retention_sweeper(
+        self, policy: RetentionPolicy, interval: timedelta | float
+    ) -> concurrent.futures.Future[None]:
+        """Apply `policy` every `interval` (a timedelta or seconds) in a daemon thread.
+
+        The first sweep runs one interval after the start. A failed sweep is logged and tried
+        again at the next interval. Returns a future that completes when the sweeper stops
+        (cancelling it stops the sweeper); a running sweeper is kept as it is.
+        """
+        policy = _check_policy(policy)
+        seconds = _interval(interval)
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if self._retention_sweeper is not None and self._retention_sweeper.is_alive():
+            return future
+        stop = threading.Event()
+
+        def loop() -> None:
+            try:
+                while not stop.wait(seconds):
+                    try:
+                        _log_report(self.apply_retention(policy, _stop=stop))
+                    except Exception:
+                        logger.exception(
+                            "retention sweep failed; trying again at the next interval"
+                        )
+            finally:
+                if not future.done():
+                    future.set_result(None)
+
+        future.add_done_callback(lambda f: stop.set() if f.cancelled() else None)
+        self._retention_stop = stop
+        self._retention_sweeper = threading.Thread(
+            target=loop, name="checkpoint-pg-retention-sweeper", daemon=True
+        )
+        self._retention_sweeper.start()
+        return future
+
+    def stop_retention_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper thread (after its current batch); True once it has stopped."""
+        thread, stop = self._retention_sweeper, self._retention_stop
+        if thread is None or stop is None or not thread.is_alive():
+            self._retention_sweeper = None
+            return True
+        stop.set()
+        thread.join(timeout)
+        stopped = not thread.is_alive()
+        if stopped:
+            self._retention_sweeper = None
+        return stopped
+
+
+class AsyncRetention:
+    """`alist_threads`, `aapply_retention` and the sweeper task for `AsyncPostgresSaver`."""
+
+    schema: str | None
+    _retention_sweeper: asyncio.Task[None] | None = None
+
+    if TYPE_CHECKING:
+
+        async def _run(self, op: Operation[T]) -> T: ...
+
+        def _blocking(self, coro: Coroutine[Any, Any, T]) -> T: ...
+
+    async def alist_threads(
+        self,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        idle_for: timedelta | None = None,
+    ) -> ThreadPage:
+        """One page of threads (see `PostgresSaver.list_threads`)."""
+        op = list_threads_op(
+            self.schema, filter=filter, limit=limit, after=after, idle_for=idle_for
+        )
+        page: ThreadPage = await self._run(op)
+        return page
+
+    async def aapply_retention(
+        self, policy: RetentionPolicy, progress: Progress | None = None
+    ) -> RetentionReport:
+        """Apply `policy` to every thread (see `PostgresSaver.apply_retention`)."""
+        run = RetentionRun(self.schema, _check_policy(policy))
+        progress = _check_progress(progress)
+        while (op := run.next_operation()) is not None:
+            examined = run.record(await self._run(op))
+            if progress is not None:
+                progress(examined)
+        return run.finish()
+
+    def list_threads(
+        self,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        idle_for: timedelta | None = None,
+    ) -> ThreadPage:
+        """Blocking twin of `alist_threads`, for callers on other threads."""
+        page: ThreadPage = self._blocking(
+            self.alist_threads(filter=filter, limit=limit, after=after, idle_for=idle_for)
+        )
+        return page
+
+    def apply_retention(
+        self, policy: RetentionPolicy, progress: Progress | None = None
+    ) -> RetentionReport:
+        """Blocking twin of `aapply_retention`, for callers on other threads."""
+        report: RetentionReport = self._blocking(self.aapply_retention(policy, progress))
+        return report
+
+    async def start_retention_sweeper(
+        self, policy: RetentionPolicy, interval: timedelta | float
+    ) -> asyncio.Task[None]:
+        """Apply `policy` every `interval` in a background task (see the sync sweeper)."""
+        policy = _check_policy(policy)
+        seconds = _interval(interval)
+        if self._retention_sweeper is not None and not self._retention_sweeper.done():
+            return self._retention_sweeper
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    _log_report(await self.aapply_retention(policy))
+                except Exception:
+                    logger.exception("retention sweep failed; trying again at the next interval")
+
+        self._retention_sweeper = asyncio.create_task(loop(), name="checkpoint-pg-retention")
+        return self._retention_sweeper
+
+    async def stop_retention_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper task; True once it has stopped (or was not running)."""
+        task, self._retention_sweeper = self._retention_sweeper, None
+        if task is None or task.done():
+            return True
+        task.cancel()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except asyncio.CancelledError:
+            return True
+        except asyncio.TimeoutError:
+            self._retention_sweeper = task
+            return False
+        return task.done()
