@@ -1,3 +1,276 @@
-import click
+"""`history`, `show` and `diff`: look at one thread's checkpoints.
 
-COMMANDS: list[click.Command] = []
+`history` reads the checkpoint rows with plain read-only SQL (no value is deserialised, so it
+costs the same for big states); `show` and `diff` go through the saver (`get_tuple`), so the
+values are decoded by the same serializer a graph uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from langgraph.checkpoint.base import CheckpointTuple
+
+from checkpoint_pg.ops.common import NotFoundError, Session, operator_command
+from checkpoint_pg.ops.output import emit_json, jsonable, kv_table, preview, table
+
+__all__ = ["COMMANDS"]
+
+ns_option = click.option(
+    "--ns",
+    "checkpoint_ns",
+    default="",
+    show_default="'' (the root graph)",
+    metavar="NS",
+    help="Checkpoint namespace (a subgraph's, e.g. 'child:<task id>').",
+)
+
+
+def _history_rows(
+    session: Session, thread_id: str, ns: str | None, limit: int, before: str | None
+) -> list[tuple[Any, ...]]:
+    checkpoints = session.table("checkpoints")
+    writes = session.table("checkpoint_writes")
+    where = ["c.thread_id = %(thread)s"]
+    if ns is not None:
+        where.append("c.checkpoint_ns = %(ns)s")
+    if before is not None:
+        where.append("c.checkpoint_id < %(before)s")
+    query = f"""
+        SELECT c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint_ns,
+               c.metadata -> 'step', c.metadata ->> 'source', c.checkpoint ->> 'ts',
+               (SELECT count(*) FROM {writes} AS w
+                WHERE w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
+                  AND w.checkpoint_id = c.checkpoint_id) AS writes,
+               c.metadata
+        FROM {checkpoints} AS c
+        WHERE {" AND ".join(where)}
+        ORDER BY c.checkpoint_id DESC, c.checkpoint_ns
+        LIMIT %(limit)s"""
+    params = {"thread": thread_id, "ns": ns, "before": before, "limit": limit}
+    return [tuple(r) for r in session.conn.execute(query, params).fetchall()]
+
+
+def _thread_exists(session: Session, thread_id: str) -> bool:
+    row = session.conn.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {session.table('checkpoints')} WHERE thread_id = %s)",
+        (thread_id,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+@operator_command("history", short_help="A thread's checkpoints, newest first.")
+@click.argument("thread_id")
+@click.option(
+    "--ns",
+    "checkpoint_ns",
+    default=None,
+    metavar="NS",
+    help="Only this checkpoint namespace ('' = the root graph); default: all.",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Most rows."
+)
+@click.option("--before", metavar="CHECKPOINT_ID", help="Only checkpoints older than this one.")
+def history(
+    session: Session, thread_id: str, checkpoint_ns: str | None, limit: int, before: str | None
+) -> None:
+    """A thread's checkpoints, newest first: id, parent, step, source, time, pending writes."""
+    rows = _history_rows(session, thread_id, checkpoint_ns, limit, before)
+    if not rows and not _thread_exists(session, thread_id):
+        raise NotFoundError(f"no such thread: {thread_id}")
+    records = [
+        {
+            "checkpoint_id": cid,
+            "parent_checkpoint_id": parent,
+            "checkpoint_ns": ns,
+            "step": step,
+            "source": source,
+            "ts": ts,
+            "writes": int(writes),
+            "metadata": metadata,
+        }
+        for cid, parent, ns, step, source, ts, writes, metadata in rows
+    ]
+    if session.json:
+        emit_json({"thread_id": thread_id, "checkpoints": records})
+        return
+    show_ns = any(r["checkpoint_ns"] for r in records)
+    columns = ["checkpoint_id", "parent", *(["ns"] if show_ns else []), "step", "source", "ts"]
+    table(
+        [*columns, "writes"],
+        [
+            (
+                r["checkpoint_id"],
+                r["parent_checkpoint_id"] or "-",
+                *([r["checkpoint_ns"] or "''"] if show_ns else []),
+                r["step"],
+                r["source"],
+                r["ts"],
+                r["writes"],
+            )
+            for r in records
+        ],
+        title=f"thread {thread_id}: {len(records)} checkpoint(s), newest first",
+        right=("step", "writes"),
+    )
+
+
+def _tuple(
+    session: Session, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
+) -> CheckpointTuple:
+    configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    found = session.saver().get_tuple({"configurable": configurable})
+    if found is not None:
+        return found
+    if not _thread_exists(session, thread_id):
+        raise NotFoundError(f"no such thread: {thread_id}")
+    where = f" in namespace {checkpoint_ns!r}" if checkpoint_ns else ""
+    if checkpoint_id:
+        raise NotFoundError(f"no checkpoint {checkpoint_id} in thread {thread_id}{where}")
+    raise NotFoundError(f"thread {thread_id} has no checkpoint{where}")
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    if isinstance(value, list) and value:
+        inner = {type(v).__name__ for v in value}
+        return f"list[{inner.pop()}]" if len(inner) == 1 else "list"
+    return kind.__name__
+
+
+def _describe(found: CheckpointTuple) -> dict[str, Any]:
+    cp = found.checkpoint
+    conf = found.config["configurable"]
+    parent = (found.parent_config or {}).get("configurable", {}).get("checkpoint_id")
+    return {
+        "thread_id": conf["thread_id"],
+        "checkpoint_ns": conf.get("checkpoint_ns", ""),
+        "checkpoint_id": conf["checkpoint_id"],
+        "parent_checkpoint_id": parent,
+        "ts": cp.get("ts"),
+        "metadata": dict(found.metadata or {}),
+        "channel_versions": dict(cp.get("channel_versions") or {}),
+        "channel_values": dict(cp.get("channel_values") or {}),
+        "pending_writes": [
+            {"task_id": task_id, "channel": channel, "value": value}
+            for task_id, channel, value in found.pending_writes or []
+        ],
+    }
+
+
+@operator_command("show", short_help="One checkpoint with its channel values decoded.")
+@click.argument("thread_id")
+@click.argument("checkpoint_id", required=False)
+@ns_option
+@click.option(
+    "--width", type=click.IntRange(min=10), default=72, show_default=True, help="Preview width."
+)
+def show(
+    session: Session, thread_id: str, checkpoint_id: str | None, checkpoint_ns: str, width: int
+) -> None:
+    """A checkpoint (default: the thread's latest) with its channel values decoded and its
+    pending writes. Tables shorten values to --width; --json prints them whole."""
+    info = _describe(_tuple(session, thread_id, checkpoint_ns, checkpoint_id))
+    if session.json:
+        emit_json(info)
+        return
+    meta = info["metadata"]
+    kv_table(
+        [
+            ("thread", info["thread_id"]),
+            ("namespace", info["checkpoint_ns"] or "'' (root)"),
+            ("checkpoint", info["checkpoint_id"]),
+            ("parent", info["parent_checkpoint_id"] or "-"),
+            ("time", info["ts"]),
+            ("step", meta.get("step")),
+            ("source", meta.get("source")),
+            ("metadata", preview(meta, width * 2)),
+        ]
+    )
+    values = info["channel_values"]
+    versions = info["channel_versions"]
+    table(
+        ["channel", "version", "type", "value"],
+        [
+            (ch, versions.get(ch, ""), _type_name(v), preview(v, width))
+            for ch, v in sorted(values.items())
+        ],
+        title=f"{len(values)} channel value(s)",
+    )
+    writes = info["pending_writes"]
+    if writes:
+        table(
+            ["task_id", "channel", "value"],
+            [(w["task_id"], w["channel"], preview(w["value"], width)) for w in writes],
+            title=f"{len(writes)} pending write(s)",
+        )
+    else:
+        click.echo("no pending writes")
+
+
+@operator_command("diff", short_help="What changed between two checkpoints of a thread.")
+@click.argument("thread_id")
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@ns_option
+@click.option(
+    "--width", type=click.IntRange(min=10), default=48, show_default=True, help="Preview width."
+)
+@click.option("--all", "show_all", is_flag=True, help="List unchanged channels too.")
+def diff(
+    session: Session,
+    thread_id: str,
+    a: str,
+    b: str,
+    checkpoint_ns: str,
+    width: int,
+    show_all: bool,
+) -> None:
+    """Channels added, removed and changed from checkpoint A to checkpoint B, with previews."""
+    first = _describe(_tuple(session, thread_id, checkpoint_ns, a))
+    second = _describe(_tuple(session, thread_id, checkpoint_ns, b))
+    before, after = first["channel_values"], second["channel_values"]
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    common = sorted(set(before) & set(after))
+    changed = [ch for ch in common if jsonable(before[ch]) != jsonable(after[ch])]
+    unchanged = [ch for ch in common if ch not in changed]
+    if session.json:
+        emit_json(
+            {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "a": {k: first[k] for k in ("checkpoint_id", "ts", "metadata")},
+                "b": {k: second[k] for k in ("checkpoint_id", "ts", "metadata")},
+                "added": {ch: after[ch] for ch in added},
+                "removed": {ch: before[ch] for ch in removed},
+                "changed": {ch: {"a": before[ch], "b": after[ch]} for ch in changed},
+                "unchanged": unchanged,
+            }
+        )
+        return
+
+    def label(info: dict[str, Any]) -> str:
+        meta = info["metadata"]
+        return f"{info['checkpoint_id']} (step {meta.get('step')}, {meta.get('source')})"
+
+    click.echo(f"A: {label(first)}\nB: {label(second)}")
+    rows: list[tuple[str, str, str, str]] = []
+    rows += [(ch, "added", "", preview(after[ch], width)) for ch in added]
+    rows += [(ch, "removed", preview(before[ch], width), "") for ch in removed]
+    rows += [
+        (ch, "changed", preview(before[ch], width), preview(after[ch], width)) for ch in changed
+    ]
+    if show_all:
+        rows += [(ch, "same", preview(before[ch], width), "") for ch in unchanged]
+    if rows:
+        table(["channel", "change", "A", "B"], rows)
+    summary = f"{len(added)} added, {len(removed)} removed, {len(changed)} changed"
+    click.echo(f"{summary}, {len(unchanged)} unchanged")
+
+
+COMMANDS = [history, show, diff]

@@ -85,7 +85,9 @@ def kv_table(pairs: Sequence[tuple[str, Any]], *, title: str | None = None) -> N
     from rich.table import Table
     from rich.text import Text
 
-    grid = Table(title=title, box=box.SIMPLE, show_header=False, title_justify="left")
+    grid = Table(
+        title=title, box=box.SIMPLE, show_header=False, title_justify="left", show_edge=False
+    )
     grid.add_column("key", style="bold")
     grid.add_column("value", overflow="fold")
     for key, value in pairs:
@@ -211,7 +213,7 @@ def preview(value: Any, width: int = PREVIEW_WIDTH) -> str:
     if _is_message(value):
         return _shorten(_message_preview(value), width)
     if isinstance(value, (list, tuple)) and value and all(_is_message(v) for v in value):
-        head = f"{len(value)} messages, last "
+        head = f"{len(value)} message{'s' if len(value) > 1 else ''}, last "
         return _shorten(head + _message_preview(value[-1]), width)
     if isinstance(value, str):
         return _shorten(json.dumps(value, ensure_ascii=False), width)
