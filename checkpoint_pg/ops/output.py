@@ -100,13 +100,17 @@ def note(message: str) -> None:
     click.echo(message, err=True)
 
 
+def bars_shown(enabled: bool = True) -> bool:
+    """Whether `progress` draws a bar (stderr is a terminal): skip costly totals otherwise."""
+    return enabled and sys.stderr.isatty()
+
+
 @contextmanager
 def progress(
     description: str, total: int | None, *, enabled: bool = True
 ) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr; yields ``advance(n)``. A no-op off a terminal or if disabled."""
-    stream = sys.stderr
-    if not enabled or not stream.isatty():
+    if not bars_shown(enabled):
         yield lambda n: None
         return
     from rich.progress import (

@@ -1,3 +1,269 @@
+"""`threads` and `prune`: list threads, apply a retention policy.
+
+Both use the savers' retention API (`saver.list_threads`, `saver.apply_retention` with a
+`RetentionPolicy`, see `checkpoint_pg.retention`). `prune --dry-run` only reads: the threads
+that would be deleted come from `list_threads(idle_for=...)`, and the checkpoints
+``--keep-latest`` would remove are counted with one read-only query (an upper bound: the real
+prune also keeps the ancestors a kept checkpoint's delta channels need).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from checkpoint_pg.ops.common import DURATION, Session, endpoint, operator_command
+from checkpoint_pg.ops.output import (
+    bars_shown,
+    emit_json,
+    human_bytes,
+    note,
+    preview,
+    progress,
+    table,
+)
+
+__all__ = ["COMMANDS"]
+
+PAGE = 1000
+
+
+def _metadata_filter(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--filter") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--filter")
+    return value
+
+
+def _when(info: Any) -> str:
+    ts = info.latest_ts
+    return ts.strftime("%Y-%m-%d %H:%M:%S") if ts is not None else "?"
+
+
+@operator_command("threads", short_help="List threads: latest checkpoint, size, metadata.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=50,
+    show_default=True,
+    help="Threads per page.",
+)
+@click.option("--after", metavar="THREAD_ID", help="Start after this thread (the next page).")
+@click.option(
+    "--idle-for",
+    type=DURATION,
+    default=None,
+    help="Only threads whose latest checkpoint is older than this (7d, 12h, 1d12h).",
+)
+@click.option(
+    "--filter",
+    "metadata",
+    metavar="JSON",
+    help='Only threads whose latest metadata contains this, e.g. \'{"source": "loop"}\'.',
+)
+@click.option("--all", "every", is_flag=True, help="Every page, not only the first.")
+def threads(
+    session: Session,
+    limit: int,
+    after: str | None,
+    idle_for: timedelta | None,
+    metadata: str | None,
+    every: bool,
+) -> None:
+    """Threads by thread id: latest checkpoint and its time, checkpoints, bytes, metadata.
+
+    Pages by thread id: the last line says how to get the next page (--after).
+    """
+    metadata_filter = _metadata_filter(metadata)
+    saver = session.saver()
+    found: list[Any] = []
+    cursor = after
+    with progress("listing threads", None, enabled=every and not session.json) as advance:
+        while True:
+            page = saver.list_threads(
+                filter=metadata_filter, limit=limit, after=cursor, idle_for=idle_for
+            )
+            found.extend(page.threads)
+            advance(len(page.threads))
+            cursor = page.next_after
+            if cursor is None or not every:
+                break
+    if session.json:
+        emit_json({"threads": [t.to_dict() for t in found], "next_after": cursor})
+        return
+    if not found:
+        click.echo("no threads")
+        return
+    table(
+        ["thread_id", "latest_checkpoint_id", "latest (UTC)", "checkpoints", "size", "metadata"],
+        [
+            (
+                t.thread_id,
+                t.latest_checkpoint_id,
+                _when(t),
+                t.checkpoints,
+                human_bytes(t.bytes),
+                preview(t.metadata, 48),
+            )
+            for t in found
+        ],
+        right=("checkpoints", "size"),
+    )
+    if cursor is not None:
+        note(f"more threads: add --after {cursor} (or --all)")
+
+
+def _count_threads(session: Session) -> int:
+    row = session.conn.execute(
+        f"SELECT count(DISTINCT thread_id) FROM {session.table('checkpoints')}"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _dry_run(
+    session: Session, idle_for: timedelta | None, keep_latest: int | None
+) -> dict[str, Any]:
+    saver = session.saver()
+    idle: list[Any] = []
+    if idle_for is not None:
+        cursor: str | None = None
+        while True:
+            page = saver.list_threads(limit=PAGE, after=cursor, idle_for=idle_for)
+            idle.extend(page.threads)
+            cursor = page.next_after
+            if cursor is None:
+                break
+    pruned = 0
+    if keep_latest is not None:
+        row = session.conn.execute(
+            f"""SELECT count(*) FROM (
+                    SELECT row_number() OVER (
+                        PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS n
+                    FROM {session.table("checkpoints")}
+                    WHERE thread_id <> ALL(%s::text[])) AS ranked
+                WHERE n > %s""",
+            ([t.thread_id for t in idle], keep_latest),
+        ).fetchone()
+        pruned = int(row[0]) if row else 0
+    return {
+        "dry_run": True,
+        "threads_deleted": len(idle),
+        "checkpoints_deleted": sum(t.checkpoints for t in idle),
+        "bytes_deleted": sum(t.bytes for t in idle),
+        "checkpoints_pruned_at_most": pruned,
+        "threads": [t.thread_id for t in idle],
+    }
+
+
+def _policy_text(idle_for: timedelta | None, keep_latest: int | None) -> str:
+    parts = []
+    if idle_for is not None:
+        parts.append(f"delete every thread idle for more than {idle_for}")
+    if keep_latest is not None:
+        parts.append(
+            f"keep only the newest {keep_latest} checkpoint(s) of each namespace of "
+            + ("the other threads" if idle_for is not None else "every thread")
+        )
+    return " and ".join(parts)
+
+
+@operator_command("prune", short_help="Delete idle threads and/or old checkpoints.")
+@click.option(
+    "--idle-for",
+    type=DURATION,
+    default=None,
+    help="Delete threads whose latest checkpoint is older than this (7d, 12h, 1d12h).",
+)
+@click.option(
+    "--idle-days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="The same as --idle-for, in days.",
+)
+@click.option(
+    "--keep-latest",
+    type=click.IntRange(min=1),
+    default=None,
+    help="In the other threads keep the newest N checkpoints of each namespace.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="Threads per transaction.",
+)
+@click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def prune(
+    session: Session,
+    idle_for: timedelta | None,
+    idle_days: float | None,
+    keep_latest: int | None,
+    batch_size: int,
+    dry_run: bool,
+    yes: bool,
+) -> None:
+    """Apply a retention policy to every thread, in batches (safe beside running graphs and
+    other pruners). Asks for confirmation unless --yes or --dry-run."""
+    from checkpoint_pg.retention import RetentionPolicy
+
+    if idle_for is not None and idle_days is not None:
+        raise click.UsageError("give --idle-for or --idle-days, not both")
+    if idle_days is not None:
+        idle_for = timedelta(days=idle_days)
+    if idle_for is None and keep_latest is None:
+        raise click.UsageError("say what to prune: --idle-for/--idle-days, --keep-latest or both")
+    policy = RetentionPolicy(idle_for=idle_for, keep_latest=keep_latest, batch_size=batch_size)
+    what = _policy_text(idle_for, keep_latest)
+    if dry_run:
+        plan = _dry_run(session, idle_for, keep_latest)
+        if session.json:
+            emit_json({**plan, "policy": policy.to_dict()})
+            return
+        click.echo(f"dry run: would {what}:")
+        click.echo(
+            f"  {plan['threads_deleted']} thread(s) deleted "
+            f"({plan['checkpoints_deleted']} checkpoints, {human_bytes(plan['bytes_deleted'])})"
+        )
+        if keep_latest is not None:
+            click.echo(
+                f"  at most {plan['checkpoints_pruned_at_most']} checkpoint(s) pruned from "
+                "the others (fewer when delta channels need older ones)"
+            )
+        return
+    if not yes:
+        click.confirm(f"{what.capitalize()} in {endpoint(session.dsn)}?", abort=True, err=True)
+    saver = session.saver()
+    total = _count_threads(session) if bars_shown(not session.json) else None
+    with progress("pruning threads", total, enabled=not session.json) as advance:
+        seen = 0
+
+        def step(examined: int) -> None:
+            nonlocal seen
+            advance(examined - seen)
+            seen = examined
+
+        report = saver.apply_retention(policy, progress=step)
+    if session.json:
+        emit_json({**report.to_dict(), "policy": policy.to_dict()})
+        return
+    click.echo(
+        f"{report.threads_deleted} thread(s) deleted, {report.threads_pruned} pruned, "
+        f"{report.checkpoints_deleted} checkpoint(s), {report.blobs_deleted} blob(s) and "
+        f"{report.writes_deleted} write(s) deleted; {report.threads_examined} thread(s) "
+        f"examined in {report.elapsed_s:.2f}s"
+    )
+    if report.threads_skipped:
+        note(f"{report.threads_skipped} thread(s) skipped (busy): left for the next prune")
+
+
+COMMANDS = [threads, prune]
