@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import os
+import shutil
 import socket
+import struct
+import subprocess
 import threading
 import time
 import uuid
@@ -223,11 +227,13 @@ class TcpProxy:
         with self.lock:
             pairs, self.pairs = self.pairs, []
         for client, server in pairs:
-            client.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-            )
-            client.close()
-            server.close()
+            # Linger 0: closing sends RST. SHUT_RD first wakes the pump threads blocked in
+            # recv, which otherwise keep the sockets open (close alone would send nothing).
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            for sock in (client, server):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RD)
+                sock.close()
         return len(pairs)
 
     def close(self) -> None:
@@ -243,3 +249,53 @@ def proxy(pg_server: TestServer) -> Iterator[TcpProxy]:
         yield p
     finally:
         p.close()
+
+
+# -- a real packet drop (nftables) -------------------------------------------------------------
+
+
+def nft_unavailable() -> str | None:
+    """Why nftables cannot drop packets here (None: it can)."""
+    nft = shutil.which("nft")
+    if nft is None:
+        return "nftables is not installed (apt-get install -y nftables) so no stall can be made"
+    if os.geteuid() != 0:
+        return "dropping packets with nftables needs root"
+    probe = subprocess.run([nft, "list", "tables"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        return f"nft cannot manage rules here: {probe.stderr.strip()[:200]}"
+    return None
+
+
+class Stall:
+    """Silently drop every packet to and from one local TCP port, as a dead link would.
+
+    The drop happens on input, after the sender's kernel accepted the packet: nobody ACKs,
+    nobody resets, so only TCP keepalives and tcp_user_timeout can tell. One nftables table
+    per port, removed by `heal`.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.table = f"cpg_faults_{port}"
+        self.port = port
+        self.active = False
+        self.lock = threading.Lock()
+
+    def _nft(self, *args: str) -> None:
+        subprocess.run(["nft", *args], check=True, capture_output=True)
+
+    def start(self) -> None:
+        self._nft("add", "table", "inet", self.table)
+        self._nft(
+            "add", "chain", "inet", self.table, "in",
+            "{ type filter hook input priority -10 ; }",
+        )  # fmt: skip
+        self._nft("add", "rule", "inet", self.table, "in", "tcp", "dport", str(self.port), "drop")
+        self._nft("add", "rule", "inet", self.table, "in", "tcp", "sport", str(self.port), "drop")
+        self.active = True
+
+    def heal(self) -> None:
+        with self.lock:
+            if self.active:
+                self._nft("delete", "table", "inet", self.table)
+                self.active = False
