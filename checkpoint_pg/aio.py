@@ -70,9 +70,7 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         async with connect_async(
             conn_string, pipeline=pipeline, pool_size=pool_size, pooler=pooler
         ) as (conn, pipe):
-            yield cls(
-                conn, pipe, serde=serde, schema=schema, retry=retry, partitions=partitions
-            )
+            yield cls(conn, pipe, serde=serde, schema=schema, retry=retry, partitions=partitions)
 
     # -- plumbing ----------------------------------------------------------------------------
 

@@ -89,9 +89,7 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
             conn,
             pipe,
         ):
-            yield cls(
-                conn, pipe, serde=serde, schema=schema, retry=retry, partitions=partitions
-            )
+            yield cls(conn, pipe, serde=serde, schema=schema, retry=retry, partitions=partitions)
 
     # -- BaseCheckpointSaver ------------------------------------------------------------------
 
