@@ -148,6 +148,19 @@ def _value_json(value: Any) -> str:
     return text
 
 
+def _index_fields(index: Any) -> None:
+    """A put's ``index=``: None (the store's fields), False (none) or a list of field paths."""
+    if index is None or index is False:
+        return
+    if isinstance(index, str) or not isinstance(index, (list, tuple)):
+        raise InvalidValueError(
+            f"index must be False, None or a list of field paths, not {type(index).__name__}"
+        )
+    for path in index:
+        if not isinstance(path, str) or not path or "\x00" in path or lone_surrogate(path):
+            raise InvalidValueError(f"index holds {path!r}, which is not a field path")
+
+
 def _ttl(ttl: Any) -> float | None:
     if ttl is None or isinstance(ttl, NotProvided):
         return None
@@ -521,6 +534,7 @@ def plan_batch(ops: Iterable[Op], names: StoreNames, index: VectorIndex | None) 
             if op.value is not None:
                 plan.values[(op.namespace, key)] = _value_json(op.value)
                 _ttl(op.ttl)
+                _index_fields(op.index)
             plan.puts.pop((op.namespace, key), None)  # last wins, in batch order
             plan.puts[(op.namespace, key)] = op._replace(key=key)
         elif isinstance(op, SearchOp):
