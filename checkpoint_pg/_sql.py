@@ -788,7 +788,8 @@ SELECT (SELECT array_agg(thread_id ORDER BY thread_id) FROM per_thread),
 # Step 3, in a new snapshot: which of the deleted threads have a checkpoint again (a put that
 # committed while step 2 ran). The batch then rolls back to before step 2 and leaves them.
 _RETENTION_VERIFY = """
-SELECT DISTINCT thread_id FROM {checkpoints} WHERE thread_id = ANY(%(threads)s::text[])"""
+SELECT t.thread_id FROM unnest(%(threads)s::text[]) AS t(thread_id)
+WHERE EXISTS (SELECT 1 FROM {checkpoints} AS k WHERE k.thread_id = t.thread_id)"""
 
 
 @dataclass(frozen=True)

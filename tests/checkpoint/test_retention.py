@@ -23,6 +23,7 @@ from checkpoint_pg import (
 )
 from checkpoint_pg._protocol import Operation, Steps
 from checkpoint_pg._retention import BatchResult, RetentionRun
+from checkpoint_pg._sql import retention_statements_for
 from tests.checkpoint.helpers import checkpoint, config, count_rows
 from tests.checkpoint.test_graphs import (
     TURNS,
@@ -35,6 +36,13 @@ from tests.checkpoint.test_graphs import (
     root,
     run_delta_turns,
     thread,
+)
+from tests.checkpoint.test_threads import (  # noqa: F401
+    big_db,
+    other_schema,
+    plan,
+    rows_sorted,
+    scans,
 )
 
 OLD = datetime.now(timezone.utc) - timedelta(days=30)
@@ -437,9 +445,12 @@ async def test_the_async_saver_applies_retention_and_its_blocking_twin_works(dsn
     assert threads_left(dsn) == {"a"}
 
 
-def test_a_saver_with_a_schema_sweeps_its_own_tables(dsn: str) -> None:
+def test_a_saver_with_a_schema_sweeps_its_own_tables(
+    dsn: str,
+    other_schema: str,  # noqa: F811
+) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        plain, other = PostgresSaver(conn), PostgresSaver(conn, schema="elsewhere")
+        plain, other = PostgresSaver(conn), PostgresSaver(conn, schema=other_schema)
         plain.setup()
         other.setup()
         put(plain, "mine", ts=OLD)
@@ -521,3 +532,43 @@ async def test_bad_arguments_to_the_async_sweeper_are_refused(dsn: str) -> None:
             await saver.start_retention_sweeper(IDLE, 0)
         with pytest.raises(InvalidRetentionPolicyError, match="RetentionPolicy"):
             await saver.aapply_retention(None)  # type: ignore[arg-type]
+
+
+# -- plan shapes ---------------------------------------------------------------------------------
+
+
+def test_a_batch_picks_its_threads_by_index_probes(
+    big_db: psycopg.Connection[Any],  # noqa: F811
+) -> None:
+    sql = retention_statements_for(None)
+    params = {
+        "after": "th0100",
+        "scan": 100,
+        "idle_for": timedelta(days=1),
+        "keep": 10,
+        "lock_prefix": "plan-test:",
+    }
+    with big_db.transaction(force_rollback=True):
+        nodes = plan(big_db, sql.pick_after, params)
+    assert not [s for s in scans(nodes) if s[0] == "Seq Scan"]
+    # each thread's head: a backward probe of the primary key ("Index Scan Backward" before
+    # PostgreSQL 18, which names the direction apart)
+    assert {("Index Scan", "checkpoints_pkey"), ("Index Scan Backward", "checkpoints_pkey")} & (
+        scans(nodes)
+    )
+    assert rows_sorted(nodes) <= 100
+    # 100 threads, each a handful of index probes (skip scan, head, keep+1 entries, subgraph
+    # namespaces): ~21 blocks a thread, whatever the table's size
+    assert nodes[0]["Shared Hit Blocks"] + nodes[0].get("Shared Read Blocks", 0) < 3000
+
+
+def test_deleting_idle_threads_reads_only_their_rows(
+    big_db: psycopg.Connection[Any],  # noqa: F811
+) -> None:
+    sql = retention_statements_for(None)
+    params = {"threads": ["th0101", "th0102"], "idle_for": timedelta(days=1)}
+    with big_db.transaction(force_rollback=True):
+        nodes = plan(big_db, sql.delete_idle, params)
+        verify = plan(big_db, sql.verify, {"threads": ["th0101", "th0102"]})
+    assert not [s for s in scans(nodes) | scans(verify) if s[0] == "Seq Scan"]
+    assert sum(n["Actual Rows"] for n in nodes if n["Node Type"] == "ModifyTable") == 300

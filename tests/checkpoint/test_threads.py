@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from checkpoint_pg import (
@@ -39,7 +40,9 @@ def put(
     if ts is not None:
         cp["ts"] = ts.isoformat()
     latest = saver.get_tuple(config(thread_id, ns))
-    parent = config(thread_id, ns, latest.config["configurable"]["checkpoint_id"] if latest else None)
+    parent = config(
+        thread_id, ns, latest.config["configurable"]["checkpoint_id"] if latest else None
+    )
     saved = saver.put(parent, cp, metadata or {"source": "loop", "step": 1}, cp["channel_versions"])
     return str(saved["configurable"]["checkpoint_id"])
 
@@ -175,7 +178,7 @@ def test_idle_for_keeps_threads_whose_latest_checkpoint_is_older(
 def test_an_unreadable_ts_falls_back_to_the_uuid6_time(sync_saver: PostgresSaver, dsn: str) -> None:
     put(sync_saver, "t")
     with psycopg.connect(dsn) as conn:
-        conn.execute("UPDATE checkpoints SET checkpoint = checkpoint || '{\"ts\": \"soon\"}'")
+        conn.execute('UPDATE checkpoints SET checkpoint = checkpoint || \'{"ts": "soon"}\'')
     info = sync_saver.list_threads().threads[0]
     assert info.latest_ts is not None
     assert abs(info.latest_ts - datetime.now(timezone.utc)) < timedelta(minutes=1)
@@ -195,9 +198,18 @@ def test_to_dict_is_json_friendly(sync_saver: PostgresSaver) -> None:
     assert datetime.fromisoformat(data["threads"][0]["latest_ts"]).tzinfo is not None
 
 
-def test_a_saver_with_a_schema_lists_its_own_threads(dsn: str) -> None:
+@pytest.fixture
+def other_schema(dsn: str) -> Iterator[str]:
+    """A schema of its own (schemas are per database: the name must not collide)."""
+    name = f"elsewhere_{secrets.token_hex(4)}"
+    yield name
     with psycopg.connect(dsn, autocommit=True) as conn:
-        plain, other = PostgresSaver(conn), PostgresSaver(conn, schema="elsewhere")
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def test_a_saver_with_a_schema_lists_its_own_threads(dsn: str, other_schema: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        plain, other = PostgresSaver(conn), PostgresSaver(conn, schema=other_schema)
         plain.setup()
         other.setup()
         put(plain, "mine")
