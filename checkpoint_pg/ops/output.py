@@ -72,10 +72,11 @@ def table(
     grid = Table(
         title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False, pad_edge=False
     )
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
     for column in columns:
         grid.add_column(column, justify="right" if column in right else "left", overflow="fold")
-    for row in rows:
-        grid.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+    for row in cells:
+        grid.add_row(*(Text(cell) for cell in row))
     _console().print(grid)
 
 
