@@ -270,12 +270,13 @@ def _tables(session: Session, saver_version: int | None, store_version: int | No
                     )
                 )
             continue
-        size, rows = _one(
+        size, rows, unanalyzed = _one(
             session,
             # A partitioned table's own size is 0: add its partitions (pg_partition_tree
             # returns nothing for a plain table).
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint,"
-            " coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint FROM pg_class AS c"
+            " coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint, bool_or(c.reltuples < 0)"
+            " FROM pg_class AS c"
             " WHERE c.oid = to_regclass(%(t)s)"
             " OR c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass(%(t)s)))",
             {"t": session.table(name)},
@@ -284,7 +285,8 @@ def _tables(session: Session, saver_version: int | None, store_version: int | No
             Check(
                 f"table: {name}",
                 "ok",
-                f"{human_bytes(size)}, ~{rows:,} rows (estimate)",
+                f"{human_bytes(size)}, "
+                + ("rows not estimated yet (never analyzed)" if unanalyzed else f"~{rows:,} rows"),
                 {"table": name, "exists": True, "bytes": int(size), "rows_estimate": int(rows)},
             )
         )
