@@ -18,8 +18,8 @@ async def test_soak_smoke_without_the_retry_policy(database_dsn: str) -> None:
         seed=7,
         retry=False,
     )
-    assert result.kill_events >= 3
-    assert result.backends_killed >= 3
+    assert result.kill_events >= 2
+    assert result.backends_killed >= 1
     assert result.runs_finished > 0
     assert result.checkpoints_lost == 0
     assert result.runs_stuck == 0
