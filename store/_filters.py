@@ -56,6 +56,17 @@ def _dumps(value: Any, what: str) -> str:
     return jsonb_text(value, f"{what} value", InvalidFilterError)
 
 
+def _equal_texts(wanted: Any, where: str) -> list[str]:
+    """The JSON texts of every value Python finds equal to scalar `wanted`, as the in-memory
+    store compares: ``True == 1 == 1.0`` and ``False == 0 == 0.0`` (JSONB tells them apart)."""
+    texts = [_dumps(wanted, where)]
+    if isinstance(wanted, bool):
+        texts.append(_dumps(int(wanted), where))
+    elif isinstance(wanted, (int, float)) and wanted in (0, 1):
+        texts.append(_dumps(bool(wanted), where))
+    return texts
+
+
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
@@ -156,8 +167,13 @@ def _match(out: CompiledFilter, path: Path, wanted: Any, number_fn: str) -> Any:
         for index, element in enumerate(wanted):
             _match(out, [*path, index], element, number_fn)
         return _NOTHING
+    texts = _equal_texts(wanted, where)
+    if len(texts) > 1:  # a boolean or 0/1: no one containment document implies it
+        out.predicates.append(f"coalesce({_expr(path, out)}, 'null'::jsonb) = ANY(%s::jsonb[])")
+        out.params.append(texts)
+        return _NOTHING
     out.predicates.append(f"coalesce({_expr(path, out)}, 'null'::jsonb) = %s::jsonb")
-    out.params.append(_dumps(wanted, where))
+    out.params.append(texts[0])
     return _NOTHING if wanted is None else wanted
 
 
@@ -174,12 +190,18 @@ def _operators(
             out.predicates.append(f"{number_fn}({_expr(path, out)}) {RANGE_OPERATORS[op]} %s")
             out.params.append(_number(operand, where))
         elif op in ("$eq", "$ne"):
-            comparison = "=" if op == "$eq" else "<>"
+            texts = _equal_texts(operand, where)
+            comparison = "= ANY" if op == "$eq" else "<> ALL"
             out.predicates.append(
-                f"coalesce({_expr(path, out)}, 'null'::jsonb) {comparison} %s::jsonb"
+                f"coalesce({_expr(path, out)}, 'null'::jsonb) {comparison}(%s::jsonb[])"
             )
-            out.params.append(_dumps(operand, where))
-            if op == "$eq" and operand is not None and not isinstance(operand, (list, tuple)):
+            out.params.append(texts)
+            if (
+                op == "$eq"
+                and len(texts) == 1
+                and operand is not None
+                and not isinstance(operand, (list, tuple))
+            ):
                 implied = operand
         elif op in ("$in", "$nin"):
             if not isinstance(operand, (list, tuple)):
@@ -188,7 +210,7 @@ def _operators(
             out.predicates.append(
                 f"{negate}(coalesce({_expr(path, out)}, 'null'::jsonb) = ANY(%s::jsonb[]))"
             )
-            out.params.append([_dumps(v, where) for v in operand])
+            out.params.append([text for v in operand for text in _equal_texts(v, where)])
         else:  # $exists
             if not isinstance(operand, bool):
                 raise InvalidFilterError(f"{where}: $exists takes true or false")

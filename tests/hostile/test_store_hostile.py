@@ -49,6 +49,7 @@ def env(dsn: str) -> Iterator[Env]:
         store.put(("seed",), "a", {"n": 1, "text": "hello", "tags": ["x"]})
         store.put(("seed",), "b", {"n": 10, "text": "world"}, ttl=60)
         store.put(("seed", "sub"), "c", {"n": 5, "nested": {"k": "v"}})
+        store.put(("big",), "d", {"n": 10**400, "s": "1e999"})
         yield Env(dsn, store)
 
 
@@ -225,6 +226,18 @@ CASES: list[Case[Env]] = [
         "search", "filter-sql-value", lambda e: search(e, filter={"text": "' OR '1'='1"}), []
     ),
     unchanged("search", "prefix-wildcard", lambda e: search(e, ("se%",)), []),
+    unchanged(
+        "search",
+        "range-over-numbers-beyond-a-double",
+        lambda e: (
+            search(e, ("big",), filter={"n": {"$gt": 0}})
+            + search(e, ("big",), filter={"s": {"$lt": 0}})
+        ),
+        [],
+    ),
+    unchanged(
+        "search", "true-equals-one-as-in-memory", lambda e: search(e, filter={"n": True}), ["a"]
+    ),
     unchanged("search", "prefix-underscore", lambda e: search(e, ("see_",)), []),
     # list_namespaces
     refused(
