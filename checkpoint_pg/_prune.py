@@ -38,9 +38,7 @@ class PruneCounts:
     blobs: int = 0
 
 
-def keep_latest(
-    schema: str | None, thread_ids: Sequence[str], keep: int = 1
-) -> Steps[PruneCounts]:
+def keep_latest(schema: str | None, thread_ids: Sequence[str], keep: int = 1) -> Steps[PruneCounts]:
     """Steps of one prune keeping the `keep` latest checkpoints of each of their namespaces."""
     sql = prune_statements_for(schema)
     heads = yield Query(

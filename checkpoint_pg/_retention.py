@@ -31,6 +31,7 @@ from psycopg.types.json import Jsonb
 from checkpoint_pg import _prune
 from checkpoint_pg._protocol import Operation, Query, Rows, Steps, one
 from checkpoint_pg._sql import list_threads_statement, retention_statements_for
+from checkpoint_pg.errors import InvalidRetentionPolicyError
 from checkpoint_pg.retention import (
     RetentionPolicy,
     RetentionReport,
@@ -59,7 +60,7 @@ def list_threads_op(
     filter: Mapping[str, Any] | None,
     limit: int,
     after: str | None,
-    idle_for: timedelta | None,
+    idle_for: timedelta | float | None,
 ) -> Operation[ThreadPage]:
     """One page of threads (one statement, one round trip)."""
     metadata, limit, after, idle = check_list_threads_args(filter, limit, after, idle_for)
@@ -111,8 +112,6 @@ class RetentionRun:
 
     def __init__(self, schema: str | None, policy: RetentionPolicy) -> None:
         if not isinstance(policy, RetentionPolicy):
-            from checkpoint_pg.errors import InvalidRetentionPolicyError
-
             raise InvalidRetentionPolicyError(
                 f"policy must be a RetentionPolicy, not {type(policy).__name__}"
             )

@@ -76,7 +76,7 @@ class SyncRetention:
         filter: Mapping[str, Any] | None = None,
         limit: int = 100,
         after: str | None = None,
-        idle_for: timedelta | None = None,
+        idle_for: timedelta | float | None = None,
     ) -> ThreadPage:
         """One page of threads, by ascending thread_id, with their latest checkpoint and size.
 
@@ -85,7 +85,8 @@ class SyncRetention:
                 `list(filter=...)` matches).
             limit: threads per page (1 to 10,000).
             after: the previous page's `next_after`.
-            idle_for: keep threads whose latest checkpoint is older than this.
+            idle_for: keep threads whose latest checkpoint is older than this (a timedelta,
+                or seconds).
         """
         op = list_threads_op(
             self.schema, filter=filter, limit=limit, after=after, idle_for=idle_for
@@ -121,7 +122,7 @@ class SyncRetention:
         filter: Mapping[str, Any] | None = None,
         limit: int = 100,
         after: str | None = None,
-        idle_for: timedelta | None = None,
+        idle_for: timedelta | float | None = None,
     ) -> ThreadPage:
         """`list_threads`, run in a worker thread."""
         return await asyncio.to_thread(
@@ -203,7 +204,7 @@ class AsyncRetention:
         filter: Mapping[str, Any] | None = None,
         limit: int = 100,
         after: str | None = None,
-        idle_for: timedelta | None = None,
+        idle_for: timedelta | float | None = None,
     ) -> ThreadPage:
         """One page of threads (see `PostgresSaver.list_threads`)."""
         op = list_threads_op(
@@ -230,7 +231,7 @@ class AsyncRetention:
         filter: Mapping[str, Any] | None = None,
         limit: int = 100,
         after: str | None = None,
-        idle_for: timedelta | None = None,
+        idle_for: timedelta | float | None = None,
     ) -> ThreadPage:
         """Blocking twin of `alist_threads`, for callers on other threads."""
         page: ThreadPage = self._blocking(

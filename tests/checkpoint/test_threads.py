@@ -43,7 +43,8 @@ def put(
     parent = config(
         thread_id, ns, latest.config["configurable"]["checkpoint_id"] if latest else None
     )
-    saved = saver.put(parent, cp, metadata or {"source": "loop", "step": 1}, cp["channel_versions"])
+    meta: Any = metadata or {"source": "loop", "step": 1}
+    saved = saver.put(parent, cp, meta, cp["channel_versions"])
     return str(saved["configurable"]["checkpoint_id"])
 
 
