@@ -50,13 +50,18 @@ VALUES = st.recursive(
     max_leaves=12,
 )
 
-# Metadata is JSON in a JSONB column: keys and strings without NUL or lone surrogates, finite
-# numbers (JSONB gives integral floats of 1e16 and more back as ints, equal in value).
+# Metadata is JSON in a JSONB column (the official format): keys and strings without NUL or
+# lone surrogates, finite floats below 1e16 (JSONB keeps numbers as decimals and prints 1e16
+# and beyond without a fraction, so they come back as ints, of the decimal's value).
 META_TEXT = st.text(
     st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=10
 )
 META_LEAVES = (
-    st.none() | st.booleans() | INT64 | st.floats(allow_nan=False, allow_infinity=False) | META_TEXT
+    st.none()
+    | st.booleans()
+    | INT64
+    | st.floats(allow_nan=False, allow_infinity=False, min_value=-1e15, max_value=1e15)
+    | META_TEXT
 )
 METADATA = st.dictionaries(
     META_TEXT.filter(lambda k: not k.startswith("__")),
