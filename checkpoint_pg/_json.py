@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+# A NUL character as json.dumps writes it: ``\u0000`` after an even number of backslashes (an
+# odd number means the text held a literal backslash followed by "u0000", which is fine).
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def lone_surrogate(text: str) -> str | None:
@@ -29,7 +34,7 @@ def jsonb_text(value: Any, what: str, error: type[Exception]) -> str:
         raise error(f"{what} is not JSON-serialisable: {exc}") from None
     except RecursionError:
         raise error(f"{what} is nested too deeply to serialise") from None
-    if "\\u0000" in text or "\x00" in text:
+    if "\\u0000" in text and _ESCAPED_NUL.search(text):
         raise error(f"{what} contains a NUL character, which PostgreSQL JSONB cannot store")
     bad = lone_surrogate(text)
     if bad is not None:

@@ -145,6 +145,12 @@ def unchanged(surface: str, id: str, run: Any, expect: Any) -> Case[Env]:
     return Case(id=id, surface=surface, run=run, check=check)
 
 
+def _metadata_is(env: Env, saved: RunnableConfig, want: dict[str, Any]) -> None:
+    got = env.saver.get_tuple(saved)
+    assert got is not None
+    assert {k: got.metadata.get(k) for k in want} == want
+
+
 def seed_values(env: Env, thread: str) -> None:
     want = env.saver.get_tuple(config("seed"))
     got = env.saver.get_tuple(config(thread))
@@ -291,6 +297,13 @@ CASES: list[Case[Env]] = [
     ),
     named(stores({"doc": {SQL_TEXT: "'\\%_", "$ne": None}}), "value-sql-and-operator-keys"),
     named(stores({"doc": "x" * BIG}), "value-50mb-string"),
+    Case(
+        id="literal-backslash-u0000-text",
+        surface="metadata",
+        run=lambda e: put(e, metadata={"\\u0000": "a\\u0000"}),
+        check=lambda e, saved: _metadata_is(e, saved, {"\\u0000": "a\\u0000"}),
+        changes=lambda e: thread_rows("t"),
+    ),
     # put_writes
     refused(
         "put_writes",

@@ -158,6 +158,7 @@ CASES: list[Case[Env]] = [
     # int of the same value (the official store does the same; there is no blob to move it to).
     stores("integral-float", {"f": 1e16, "g": 2.5e20}, reads={"f": 10**16, "g": 25 * 10**19}),
     stores("key-int-as-text", {"v": 1}, key=5),
+    stores("literal-backslash-u0000-text", {"\\u0000": "a\\u0000b\\\\u0000"}),
     stores("nested-200", nested_dicts(200)),
     stores("nested-lists-200", {"l": nested_lists(200)}),
     stores("unicode", {"ключ": "値", "👩‍👩‍👧": ["\u200b", "\u202e", "\U0001f600"]}),
