@@ -66,13 +66,19 @@ OWN_MIGRATIONS: tuple[str, ...] = (
         END $$""",
     # The exact TTL in minutes (the official INT column rounds 0.5 minutes away); read first.
     "ALTER TABLE {store} ADD COLUMN IF NOT EXISTS ttl_exact_minutes DOUBLE PRECISION",
-    # The same function, NULL (no match) instead of an error for a number beyond a double's
-    # range (JSONB keeps 1e400 exactly; a cast to double precision failed the whole search,
-    # and any put to a field with a range index): Python's float() cannot compare them either.
+    # The same function without errors for numbers beyond a double's range (JSONB keeps 1e400
+    # exactly; the cast failed the whole search, and any put to a field with a range index).
+    # As Python's float() has it: a numeric string beyond the range is an infinity, one below
+    # the smallest double is 0; a JSON number beyond the range (an int to Python) cannot be
+    # compared, so it matches nothing.
     r"""CREATE OR REPLACE FUNCTION {number}(v jsonb) RETURNS double precision
         LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT CASE WHEN n = 0 OR abs(n) BETWEEN 5e-324 AND 1.7976931348623157e308
-                    THEN n::double precision END
+        SELECT CASE
+            WHEN n IS NULL THEN NULL
+            WHEN abs(n) > 1.7976931348623157e308 THEN CASE WHEN is_text THEN
+                CASE WHEN n > 0 THEN 'Infinity'::float8 ELSE '-Infinity'::float8 END END
+            WHEN abs(n) < 5e-324 THEN 0.0
+            ELSE n::double precision END
         FROM (SELECT CASE jsonb_typeof(v)
             WHEN 'number' THEN (v #>> '{{}}')::numeric
             WHEN 'boolean' THEN CASE WHEN v = 'true'::jsonb THEN 1 ELSE 0 END
@@ -80,7 +86,7 @@ OWN_MIGRATIONS: tuple[str, ...] = (
                 WHEN length(v #>> '{{}}') <= 1000
                      AND (v #>> '{{}}') ~ '^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d{{1,4}})?\s*$'
                 THEN (v #>> '{{}}')::numeric END
-        END AS n) AS parsed $$""",
+        END AS n, jsonb_typeof(v) = 'string' AS is_text) AS parsed $$""",
 )
 
 

@@ -127,7 +127,7 @@ def _memory_selects(value: dict[str, Any], filter: dict[str, Any]) -> bool:
     memory.put(("m",), "k", value)
     try:
         return bool(memory.search(("m",), filter=filter))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
 
 
