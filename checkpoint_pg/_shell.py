@@ -93,6 +93,41 @@ class _Retrying:
             return exc
         return None
 
+    conn: Any
+    pipe: Any
+
+    def _plan_retry(
+        self, op: Operation[Any], exc: Exception, attempts: int, started: float
+    ) -> tuple[float, bool]:
+        """The delay before attempt ``attempts + 1`` of `op` after `exc`, and whether to weed
+        the pool first; raises what the caller must see instead when `op` may not run again."""
+        if isinstance(exc, PoolTimeout):
+            raise _pool_exhausted(self.conn) from exc
+        if (fault := classify(exc)) is None:
+            raise exc
+        pool = self.conn if isinstance(self.conn, (ConnectionPool, AsyncConnectionPool)) else None
+        refusal = self._refusal(
+            op,
+            exc,
+            fault,
+            pooled=pool is not None,
+            piped=self.pipe is not None,
+            single=self.conn,
+            in_transaction=op.transactional
+            or not (_pool_autocommit(pool) if pool else self.conn.autocommit),
+        )
+        if refusal is exc:
+            raise exc
+        if refusal is not None:
+            raise refusal from exc
+        delay = self.retry.next_delay(attempts, time.monotonic() - started)
+        if delay is None:
+            raise self._exhausted(exc, attempts, started) from exc
+        log_retry(type(self).__name__, exc, attempts, self.retry, delay)
+        # After a lost connection the server may have dropped all of them (restart, failover):
+        # weed out the dead idle ones now rather than one failed attempt at a time.
+        return delay, pool is not None and fault == "lost"
+
     def _exhausted(self, exc: Exception, attempts: int, started: float) -> RetriesExhaustedError:
         p = self.retry
         return RetriesExhaustedError(
@@ -160,51 +195,22 @@ class SyncShell(_Retrying):
     def _run(self, op: Operation[T]) -> T:
         try:
             return self._attempt(op)
-        except PoolTimeout as exc:
-            raise _pool_exhausted(self.conn) from exc  # type: ignore[arg-type]
         except Exception as exc:
-            if (fault := classify(exc)) is None:
-                raise
-            return self._run_again(op, exc, fault)
+            return self._run_again(op, exc)
 
-    def _run_again(self, op: Operation[T], exc: Exception, fault: Fault) -> T:
-        """Retry `op` after the transient fault `exc`, as the policy allows."""
-        pool = self.conn if isinstance(self.conn, ConnectionPool) else None
-        started = time.monotonic()
-        attempts = 1
+    def _run_again(self, op: Operation[T], exc: Exception) -> T:
+        """Retry `op` after `exc`, as `_plan_retry` and the policy allow."""
+        started, attempts = time.monotonic(), 1
         while True:
-            refusal = self._refusal(
-                op,
-                exc,
-                fault,
-                pooled=pool is not None,
-                piped=self.pipe is not None,
-                single=self.conn,
-                in_transaction=op.transactional
-                or not (_pool_autocommit(pool) if pool else self.conn.autocommit),  # type: ignore[union-attr]
-            )
-            if refusal is exc:
-                raise exc
-            if refusal is not None:
-                raise refusal from exc
-            delay = self.retry.next_delay(attempts, time.monotonic() - started)
-            if delay is None:
-                raise self._exhausted(exc, attempts, started) from exc
-            log_retry(type(self).__name__, exc, attempts, self.retry, delay)
-            if pool is not None and fault == "lost":
-                # The server may have dropped every connection (restart, failover): weed out
-                # the dead idle ones now rather than one failed attempt at a time.
-                pool.check()
+            delay, weed = self._plan_retry(op, exc, attempts, started)
+            if weed:
+                self.conn.check()  # type: ignore[union-attr]
             time.sleep(delay)
             attempts += 1
             try:
                 return self._attempt(op)
-            except PoolTimeout as again:
-                raise _pool_exhausted(self.conn) from again  # type: ignore[arg-type]
             except Exception as again:
-                if (next_fault := classify(again)) is None:
-                    raise
-                exc, fault = again, next_fault
+                exc = again
 
 
 class AsyncShell(_Retrying):
@@ -248,49 +254,22 @@ class AsyncShell(_Retrying):
     async def _run(self, op: Operation[T]) -> T:
         try:
             return await self._attempt(op)
-        except PoolTimeout as exc:
-            raise _pool_exhausted(self.conn) from exc  # type: ignore[arg-type]
         except Exception as exc:
-            if (fault := classify(exc)) is None:
-                raise
-            return await self._run_again(op, exc, fault)
+            return await self._run_again(op, exc)
 
-    async def _run_again(self, op: Operation[T], exc: Exception, fault: Fault) -> T:
+    async def _run_again(self, op: Operation[T], exc: Exception) -> T:
         """Async twin of `SyncShell._run_again`."""
-        pool = self.conn if isinstance(self.conn, AsyncConnectionPool) else None
-        started = time.monotonic()
-        attempts = 1
+        started, attempts = time.monotonic(), 1
         while True:
-            refusal = self._refusal(
-                op,
-                exc,
-                fault,
-                pooled=pool is not None,
-                piped=self.pipe is not None,
-                single=self.conn,
-                in_transaction=op.transactional
-                or not (_pool_autocommit(pool) if pool else self.conn.autocommit),  # type: ignore[union-attr]
-            )
-            if refusal is exc:
-                raise exc
-            if refusal is not None:
-                raise refusal from exc
-            delay = self.retry.next_delay(attempts, time.monotonic() - started)
-            if delay is None:
-                raise self._exhausted(exc, attempts, started) from exc
-            log_retry(type(self).__name__, exc, attempts, self.retry, delay)
-            if pool is not None and fault == "lost":
-                await pool.check()
+            delay, weed = self._plan_retry(op, exc, attempts, started)
+            if weed:
+                await self.conn.check()  # type: ignore[union-attr]
             await asyncio.sleep(delay)
             attempts += 1
             try:
                 return await self._attempt(op)
-            except PoolTimeout as again:
-                raise _pool_exhausted(self.conn) from again  # type: ignore[arg-type]
             except Exception as again:
-                if (next_fault := classify(again)) is None:
-                    raise
-                exc, fault = again, next_fault
+                exc = again
 
 
 # Checking a connection on every checkout cost a round trip per operation (1.85x slower across
