@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from checkpoint_pg._periodic import PeriodicTask, PeriodicThread
 from checkpoint_pg._retention import RetentionRun, list_threads_op
 from checkpoint_pg.errors import InvalidRetentionPolicyError
 from checkpoint_pg.retention import RetentionPolicy, RetentionReport, ThreadPage, check_duration
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("checkpoint_pg")
 
 Progress = Callable[[int], object]
+_SWEEPER = "checkpoint-pg-retention-sweeper"
+_SWEEP_FAILED = "retention sweep failed; trying again at the next interval"
 T = TypeVar("T")
 
 
@@ -63,8 +66,7 @@ class SyncRetention:
     """`list_threads`, `apply_retention` and the sweeper thread for `PostgresSaver`."""
 
     schema: str | None
-    _retention_sweeper: threading.Thread | None = None
-    _retention_stop: threading.Event | None = None
+    _retention_sweeper: PeriodicThread | None = None
 
     if TYPE_CHECKING:
 
@@ -146,51 +148,22 @@ class SyncRetention:
         """
         policy = _check_policy(policy)
         seconds = _interval(interval)
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        if self._retention_sweeper is not None and self._retention_sweeper.is_alive():
-            return future
-        stop = threading.Event()
-
-        def loop() -> None:
-            try:
-                while not stop.wait(seconds):
-                    try:
-                        _log_report(self.apply_retention(policy, _stop=stop))
-                    except Exception:
-                        logger.exception(
-                            "retention sweep failed; trying again at the next interval"
-                        )
-            finally:
-                if not future.done():
-                    future.set_result(None)
-
-        future.add_done_callback(lambda f: stop.set() if f.cancelled() else None)
-        self._retention_stop = stop
-        self._retention_sweeper = threading.Thread(
-            target=loop, name="checkpoint-pg-retention-sweeper", daemon=True
+        if self._retention_sweeper is None:
+            self._retention_sweeper = PeriodicThread(_SWEEPER, logger, _SWEEP_FAILED)
+        return self._retention_sweeper.start(
+            lambda stop: _log_report(self.apply_retention(policy, _stop=stop)), seconds
         )
-        self._retention_sweeper.start()
-        return future
 
     def stop_retention_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper thread (after its current batch); True once it has stopped."""
-        thread, stop = self._retention_sweeper, self._retention_stop
-        if thread is None or stop is None or not thread.is_alive():
-            self._retention_sweeper = None
-            return True
-        stop.set()
-        thread.join(timeout)
-        stopped = not thread.is_alive()
-        if stopped:
-            self._retention_sweeper = None
-        return stopped
+        return self._retention_sweeper is None or self._retention_sweeper.stop(timeout)
 
 
 class AsyncRetention:
     """`alist_threads`, `aapply_retention` and the sweeper task for `AsyncPostgresSaver`."""
 
     schema: str | None
-    _retention_sweeper: asyncio.Task[None] | None = None
+    _retention_sweeper: PeriodicTask | None = None
 
     if TYPE_CHECKING:
 
@@ -252,31 +225,14 @@ class AsyncRetention:
         """Apply `policy` every `interval` in a background task (see the sync sweeper)."""
         policy = _check_policy(policy)
         seconds = _interval(interval)
-        if self._retention_sweeper is not None and not self._retention_sweeper.done():
-            return self._retention_sweeper
+        if self._retention_sweeper is None:
+            self._retention_sweeper = PeriodicTask(_SWEEPER, logger, _SWEEP_FAILED)
 
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(seconds)
-                try:
-                    _log_report(await self.aapply_retention(policy))
-                except Exception:
-                    logger.exception("retention sweep failed; trying again at the next interval")
+        async def sweep() -> None:
+            _log_report(await self.aapply_retention(policy))
 
-        self._retention_sweeper = asyncio.create_task(loop(), name="checkpoint-pg-retention")
-        return self._retention_sweeper
+        return self._retention_sweeper.start(sweep, seconds)
 
     async def stop_retention_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper task; True once it has stopped (or was not running)."""
-        task, self._retention_sweeper = self._retention_sweeper, None
-        if task is None or task.done():
-            return True
-        task.cancel()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
-        except asyncio.CancelledError:
-            return True
-        except asyncio.TimeoutError:
-            self._retention_sweeper = task
-            return False
-        return task.done()
+        return self._retention_sweeper is None or await self._retention_sweeper.stop(timeout)

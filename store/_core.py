@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -15,6 +16,13 @@ from store._sql import names_for
 from store.errors import InvalidValueError
 
 DEFAULT_SWEEP_BATCH = 1000
+SWEEP_FAILED = "store TTL sweep failed; retrying at the next interval"
+logger = logging.getLogger("store")
+
+
+def log_sweep(deleted: int) -> None:
+    if deleted:
+        logger.info("store TTL sweep deleted %d expired items", deleted)
 
 
 class StoreCore(BaseStore):
@@ -49,6 +57,11 @@ class StoreCore(BaseStore):
                 raise InvalidValueError(
                     f"ttl['default_ttl'] must be a positive number of minutes, got {default!r}"
                 )
+
+    def _sweep_seconds(self, sweep_interval_minutes: float | None) -> float:
+        """The sweeper's interval: the argument, else the TTL config's, else 5 minutes."""
+        minutes = sweep_interval_minutes or (self.ttl_config or {}).get("sweep_interval_minutes")
+        return float(minutes or 5) * 60
 
     def _setup_op(self) -> Operation[None]:
         return Operation(

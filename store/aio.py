@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,13 +11,12 @@ from langgraph.store.base import Op, Result, TTLConfig
 from psycopg import AsyncConnection, AsyncPipeline
 from psycopg_pool import AsyncConnectionPool
 
+from checkpoint_pg._periodic import PeriodicTask
 from checkpoint_pg._shell import AsyncShell, connect_async
 from checkpoint_pg.retry import RetryPolicy
-from store._core import DEFAULT_SWEEP_BATCH, StoreCore
+from store._core import DEFAULT_SWEEP_BATCH, SWEEP_FAILED, StoreCore, log_sweep, logger
 
 __all__ = ["AsyncPostgresStore"]
-
-logger = logging.getLogger("store")
 
 
 class AsyncPostgresStore(AsyncShell, StoreCore):
@@ -42,7 +40,7 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
             self, index=index, ttl=ttl, schema=schema, range_index_fields=range_index_fields
         )
         self._attach(conn, pipe, retry)
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper = PeriodicTask("store-ttl-sweeper", logger, SWEEP_FAILED)
 
     @classmethod
     @asynccontextmanager
@@ -105,34 +103,13 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
         self, sweep_interval_minutes: float | None = None
     ) -> asyncio.Task[None]:
         """Sweep expired items every interval in a background task, until stopped."""
-        if self._sweeper is not None and not self._sweeper.done():
-            return self._sweeper
-        interval = float(
-            sweep_interval_minutes or (self.ttl_config or {}).get("sweep_interval_minutes") or 5
-        )
+        seconds = self._sweep_seconds(sweep_interval_minutes)
 
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(interval * 60)
-                try:
-                    if deleted := await self.sweep_ttl():
-                        logger.info("store TTL sweep deleted %d expired items", deleted)
-                except Exception:
-                    logger.exception("store TTL sweep failed; retrying at the next interval")
+        async def sweep() -> None:
+            log_sweep(await self.sweep_ttl())
 
-        self._sweeper = asyncio.create_task(loop(), name="store-ttl-sweeper")
-        return self._sweeper
+        return self._sweeper.start(sweep, seconds)
 
     async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper task; True when it has stopped (or was not running)."""
-        task, self._sweeper = self._sweeper, None
-        if task is None or task.done():
-            return True
-        task.cancel()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
-        except asyncio.CancelledError:
-            return True
-        except asyncio.TimeoutError:
-            return False
-        return task.done()
+        return await self._sweeper.stop(timeout)

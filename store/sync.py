@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import logging
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -13,13 +11,12 @@ from langgraph.store.base import Op, Result, TTLConfig
 from psycopg import Connection, Pipeline
 from psycopg_pool import ConnectionPool
 
+from checkpoint_pg._periodic import PeriodicThread
 from checkpoint_pg._shell import SyncShell, connect_sync
 from checkpoint_pg.retry import RetryPolicy
-from store._core import DEFAULT_SWEEP_BATCH, StoreCore
+from store._core import DEFAULT_SWEEP_BATCH, SWEEP_FAILED, StoreCore, log_sweep, logger
 
 __all__ = ["PostgresStore"]
-
-logger = logging.getLogger("store")
 
 
 class PostgresStore(SyncShell, StoreCore):
@@ -53,8 +50,7 @@ class PostgresStore(SyncShell, StoreCore):
             self, index=index, ttl=ttl, schema=schema, range_index_fields=range_index_fields
         )
         self._attach(conn, pipe, retry)
-        self._sweeper: threading.Thread | None = None
-        self._sweeper_stop = threading.Event()
+        self._sweeper = PeriodicThread("store-ttl-sweeper", logger, SWEEP_FAILED)
 
     @classmethod
     @contextmanager
@@ -108,36 +104,9 @@ class PostgresStore(SyncShell, StoreCore):
         self, sweep_interval_minutes: float | None = None
     ) -> concurrent.futures.Future[None]:
         """Sweep expired items every interval in a daemon thread, until stopped."""
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        if self._sweeper is not None and self._sweeper.is_alive():
-            future.add_done_callback(lambda f: self._sweeper_stop.set() if f.cancelled() else None)
-            return future
-        interval = float(
-            sweep_interval_minutes or (self.ttl_config or {}).get("sweep_interval_minutes") or 5
-        )
-        self._sweeper_stop.clear()
-
-        def loop() -> None:
-            while not self._sweeper_stop.wait(interval * 60):
-                try:
-                    if deleted := self.sweep_ttl():
-                        logger.info("store TTL sweep deleted %d expired items", deleted)
-                except Exception:
-                    logger.exception("store TTL sweep failed; retrying at the next interval")
-            future.set_result(None)
-
-        self._sweeper = threading.Thread(target=loop, name="store-ttl-sweeper", daemon=True)
-        self._sweeper.start()
-        future.add_done_callback(lambda f: self._sweeper_stop.set() if f.cancelled() else None)
-        return future
+        seconds = self._sweep_seconds(sweep_interval_minutes)
+        return self._sweeper.start(lambda _stop: log_sweep(self.sweep_ttl()), seconds)
 
     def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper thread; True when it has stopped (or was not running)."""
-        if self._sweeper is None or not self._sweeper.is_alive():
-            return True
-        self._sweeper_stop.set()
-        self._sweeper.join(timeout)
-        stopped = not self._sweeper.is_alive()
-        if stopped:
-            self._sweeper = None
-        return stopped
+        return self._sweeper.stop(timeout)

@@ -393,7 +393,8 @@ def test_cancelling_the_sync_sweepers_future_stops_it(dsn: str) -> None:
         saver.setup()
         future = saver.start_retention_sweeper(IDLE, interval=0.05)
         future.cancel()
-        thread = saver._retention_sweeper
+        assert saver._retention_sweeper is not None
+        thread = saver._retention_sweeper.thread
         assert thread is not None
         thread.join(5)
         assert not thread.is_alive()
