@@ -319,12 +319,23 @@ def parse_database_url(raw: str, *, pooler: bool | None = None) -> ConnectionTar
             raise InvalidDatabaseURLError(f"port {port!r} is not a number")
 
     conninfo = tuned_dsn(make_conninfo("", **params))
+    detected = pooler is None
     if pooler is None:
         hinted = _bool_param("pgbouncer", app["pgbouncer"]) if "pgbouncer" in app else False
         try:
             pooler = hinted or is_pooled(conninfo)
         except InvalidDSNError as exc:
             raise InvalidDatabaseURLError(str(exc)) from None
+    # Only when the URL itself says pooler: callers pass pooler=True also to get a one-shot
+    # engine (no client pool, no prepared statements), as the migrations do.
+    if pooler and "options" in params and detected:
+        # PgBouncer refuses the startup parameter, or (ignore_startup_parameters) drops it:
+        # the tables would then be looked for in the role's default search_path.
+        raise InvalidDatabaseURLError(
+            "schema=/options= cannot reach the server through a transaction pooler (PgBouncer "
+            "refuses or drops startup options): set the schema on the role instead "
+            "(ALTER ROLE … SET search_path = …) or connect without the pooler"
+        )
     return ConnectionTarget(conninfo=conninfo, pooler=pooler)
 
 

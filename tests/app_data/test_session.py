@@ -458,3 +458,10 @@ def test_settings_objects_can_be_passed_with_overrides() -> None:
     db = Database(base, pool_size=3)
     assert db.settings.pool_size == 3
     assert base.pool_size == 5
+
+
+def test_a_schema_through_a_transaction_pooler_is_refused_naming_the_fix() -> None:
+    with pytest.raises(InvalidDatabaseURLError, match="ALTER ROLE"):
+        parse_database_url("postgresql://h:6432/db?schema=app")
+    with pytest.raises(InvalidDatabaseURLError, match="transaction pooler"):
+        parse_database_url("postgresql://h/db?options=-csearch_path%3Dapp&pgbouncer=true")
