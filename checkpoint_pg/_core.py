@@ -27,10 +27,15 @@ from psycopg.types.json import Jsonb
 from checkpoint_pg import _prune, _rows, _schema
 from checkpoint_pg._protocol import Operation, Query, Rows, one
 from checkpoint_pg._sql import (
+    BLOB_ARRAYS,
     TASKS_CHANNEL,
+    WRITE_ARRAYS,
     delta_history_statement,
     list_statement,
+    put_statement,
+    spread,
     statements_for,
+    writes_statement,
 )
 from checkpoint_pg.errors import InvalidConfigError
 from checkpoint_pg.serde import CompressingSerializer
@@ -234,7 +239,8 @@ class SaverCore(BaseCheckpointSaver[str]):
             new_versions,
             inline_primitives=self.inline_primitives,
         )
-        query = Query(self._sql.upsert_checkpoint, params)
+        sql = put_statement(self.schema, len(params["channels"]))
+        query = Query(sql, spread(params, BLOB_ARRAYS))
         return Operation(one(query, lambda _: next_config), writes=True, name="checkpoint_pg.put")
 
     def _put_writes_op(
@@ -247,10 +253,9 @@ class SaverCore(BaseCheckpointSaver[str]):
         if not writes:
             return None
         upsert, params = _rows.writes_params(self.serde, config, writes, task_id, task_path)
-        sql = self._sql.upsert_writes if upsert else self._sql.insert_writes
-        return Operation(
-            one(Query(sql, params), lambda _: None), writes=True, name="checkpoint_pg.put_writes"
-        )
+        sql = writes_statement(self.schema, len(params["channels"]), upsert)
+        query = Query(sql, spread(params, WRITE_ARRAYS))
+        return Operation(one(query, lambda _: None), writes=True, name="checkpoint_pg.put_writes")
 
     def _delta_history_op(
         self, config: RunnableConfig, channels: Sequence[str]
