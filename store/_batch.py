@@ -38,6 +38,7 @@ from langgraph.store.base import (
 
 from checkpoint_pg._json import jsonb_text, lone_surrogate
 from checkpoint_pg._protocol import Operation, Query, Rows, Steps
+from checkpoint_pg._sql import MAX_VALUES_ROWS
 from store._filters import CompiledFilter, compile_filter
 from store._index import VectorIndex
 from store._sql import REFRESHED_EXPIRY, StoreNames
@@ -406,6 +407,26 @@ class Plan:
             )"""
             )
             params += [[ns_text(ns) for ns, _ in deletes], [key for _, key in deletes]]
+        if upserts and not deletes and self.index is None and len(upserts) <= MAX_VALUES_ROWS:
+            # The common case (a few puts, no vectors): VALUES rows, no CTE and no arrays to
+            # build or unnest (a single put: ~145 against ~175 us of statement).
+            rows = ", ".join(
+                "(%s, %s, %s::jsonb, now(), now(), now() + make_interval(secs => %s::float8 * 60),"
+                " ceil(%s::float8)::int, %s::float8)"
+                for _ in upserts
+            )
+            for (ns, key, _), ttl in zip(upserts, ttls, strict=True):
+                params += [ns_text(ns), key, self.values[(ns, key)], ttl, ttl, ttl]
+            return Query(
+                f"""INSERT INTO {n.store} AS s (prefix, key, value, created_at, updated_at,
+                                            expires_at, ttl_minutes, ttl_exact_minutes)
+                VALUES {rows}
+                ON CONFLICT (prefix, key) DO UPDATE
+                SET value = EXCLUDED.value, updated_at = now(), expires_at = EXCLUDED.expires_at,
+                    ttl_minutes = EXCLUDED.ttl_minutes,
+                    ttl_exact_minutes = EXCLUDED.ttl_exact_minutes""",
+                params,
+            )
         if upserts:
             parts.append(
                 f"""upserted AS (
