@@ -7,11 +7,9 @@ the user's own transaction, a savepoint) around each operation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
-    contextmanager,
     nullcontext,
 )
 from typing import Any, TypeVar
@@ -32,7 +30,7 @@ def ensure_usable(conn: Connection[Any] | AsyncConnection[Any]) -> None:
     """Refuse a closed connection or one stuck in a failed transaction, saying which."""
     if conn.closed:
         raise ConnectionUnusableError("the PostgreSQL connection given to the saver is closed")
-    if conn.info.transaction_status == TransactionStatus.INERROR:
+    if conn.pgconn.transaction_status == TransactionStatus.INERROR:
         raise ConnectionUnusableError(
             "the PostgreSQL connection given to the saver is in a failed transaction: "
             "roll it back before using the saver"
@@ -55,16 +53,15 @@ def _prepare(conn: Connection[Any] | AsyncConnection[Any], query: Query) -> bool
     return query.prepare
 
 
-@contextmanager
-def translated_errors() -> Iterator[None]:
-    """Turn errors with a known remedy into this package's typed errors."""
-    try:
-        yield
-    except (errors.UndefinedTable, errors.UndefinedColumn, errors.UndefinedFunction) as exc:
-        raise SchemaNotReadyError(
-            f"the schema is missing or older than this version ({exc.diag.message_primary}): "
-            "call setup() once before using the saver or store"
-        ) from exc
+# Errors with a known remedy, turned into this package's typed errors (`schema_not_ready`).
+_SCHEMA_MISSING = (errors.UndefinedTable, errors.UndefinedColumn, errors.UndefinedFunction)
+
+
+def schema_not_ready(exc: psycopg.Error) -> SchemaNotReadyError:
+    return SchemaNotReadyError(
+        f"the schema is missing or older than this version ({exc.diag.message_primary}): "
+        "call setup() once before using the saver or store"
+    )
 
 
 @_observe.traced
@@ -74,17 +71,20 @@ def run(conn: Connection[Any], op: Operation[T], pipeline: psycopg.Pipeline | No
     tx: AbstractContextManager[Any] = (
         conn.transaction() if _needs_transaction(conn, op) else nullcontext()
     )
-    with translated_errors(), conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
+    try:
+        with conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
 
-        def execute(step: Step) -> Any:
-            if isinstance(step, list):
-                return _run_together(conn, step)
-            cur.execute(step.sql, step.params, prepare=_prepare(conn, step))
-            return cur.fetchall() if step.fetch else []
+            def execute(step: Step) -> Any:
+                if isinstance(step, list):
+                    return _run_together(conn, step)
+                cur.execute(step.sql, step.params, prepare=_prepare(conn, step))
+                return cur.fetchall() if step.fetch else []
 
-        result = drive(op, execute)
-        if pipeline is not None and op.writes:
-            pipeline.sync()
+            result = drive(op, execute)
+            if pipeline is not None and op.writes:
+                pipeline.sync()
+    except _SCHEMA_MISSING as exc:
+        raise schema_not_ready(exc) from exc
     return result
 
 
@@ -111,7 +111,7 @@ async def arun(
     tx: AbstractAsyncContextManager[Any] = (
         conn.transaction() if _needs_transaction(conn, op) else nullcontext()
     )
-    with translated_errors():
+    try:
         async with conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
 
             async def execute(step: Step) -> Any:
@@ -123,6 +123,8 @@ async def arun(
             result = await adrive(op, execute)
             if pipeline is not None and op.writes:
                 await pipeline.sync()
+    except _SCHEMA_MISSING as exc:
+        raise schema_not_ready(exc) from exc
     return result
 
 
