@@ -87,6 +87,31 @@ OWN_MIGRATIONS: tuple[str, ...] = (
                      AND (v #>> '{{}}') ~ '^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d{{1,4}})?\s*$'
                 THEN (v #>> '{{}}')::numeric END
         END AS n, jsonb_typeof(v) = 'string' AS is_text) AS parsed $$""",
+    # The same answers as one expression: a SQL function PostgreSQL can inline (no FROM), so an
+    # index on it (range_index_fields) and range filters evaluate it in ~1 us instead of
+    # running the function executor (~12 us per row: puts to a range-indexed store paid it).
+    # Plain JSON numbers (no exponent, under 300 characters) cannot leave a double's range
+    # and take the direct cast; the others go through numeric as above.
+    r"""CREATE OR REPLACE FUNCTION {number}(v jsonb) RETURNS double precision
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT CASE jsonb_typeof(v)
+            WHEN 'number' THEN CASE
+                WHEN length(v #>> '{{}}') < 300 AND strpos(v #>> '{{}}', 'e') = 0
+                     AND strpos(v #>> '{{}}', 'E') = 0 THEN (v #>> '{{}}')::double precision
+                WHEN abs((v #>> '{{}}')::numeric) > 1.7976931348623157e308 THEN NULL
+                WHEN abs((v #>> '{{}}')::numeric) < 5e-324 THEN 0.0
+                ELSE (v #>> '{{}}')::numeric::double precision END
+            WHEN 'boolean' THEN CASE WHEN v = 'true'::jsonb THEN 1.0 ELSE 0.0 END
+            WHEN 'string' THEN CASE
+                WHEN length(v #>> '{{}}') > 1000
+                     OR (v #>> '{{}}') !~ '^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d{{1,4}})?\s*$'
+                THEN NULL
+                WHEN abs((v #>> '{{}}')::numeric) > 1.7976931348623157e308 THEN
+                    CASE WHEN (v #>> '{{}}')::numeric > 0 THEN 'Infinity'::float8
+                         ELSE '-Infinity'::float8 END
+                WHEN abs((v #>> '{{}}')::numeric) < 5e-324 THEN 0.0
+                ELSE (v #>> '{{}}')::numeric::double precision END
+        END $$""",
 )
 
 
