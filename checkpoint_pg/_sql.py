@@ -266,20 +266,24 @@ def list_statement(schema: str | None, predicates: frozenset[str]) -> str:
 # One statement stores the new blobs and the checkpoint: atomic, one round trip. The arrays
 # travel in binary (`%(…)b`): as text, psycopg hex-escapes every blob and the server parses an
 # array literal, which made a 64 KB put 1.6x slower (benchmarks/RESULTS.md).
-_UPSERT_CHECKPOINT = """
-WITH new_blobs AS (
-    INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, x.channel, x.version, x.type, x.blob
-    FROM unnest(%(channels)b::text[], %(versions)b::text[], %(types)b::text[],
-                %(blobs)b::bytea[]) AS x(channel, version, type, blob)
-    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
-)
+_INSERT_CHECKPOINT = """
 INSERT INTO {checkpoints}
     (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
 VALUES (%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_checkpoint_id)s,
         %(checkpoint)s, %(metadata)s)
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
 DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata"""
+_UPSERT_CHECKPOINT = (
+    """
+WITH new_blobs AS (
+    INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT %(thread_id)s, %(checkpoint_ns)s, x.channel, x.version, x.type, x.blob
+    FROM unnest(%(channels)b::text[], %(versions)b::text[], %(types)b::text[],
+                %(blobs)b::bytea[]) AS x(channel, version, type, blob)
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+)"""
+    + _INSERT_CHECKPOINT
+)
 
 _WRITES_INSERT = """
 INSERT INTO {writes}
@@ -312,13 +316,6 @@ _WRITE_ROW = (
     "(%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,"
     " %(idxs_{i})s::int, %(channels_{i})s, %(types_{i})s, %(blobs_{i})b)"
 )
-_INSERT_CHECKPOINT = """
-INSERT INTO {checkpoints}
-    (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
-VALUES (%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_checkpoint_id)s,
-        %(checkpoint)s, %(metadata)s)
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
-DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata"""
 _INSERT_BLOB_ROWS = """
 WITH new_blobs AS (
     INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
