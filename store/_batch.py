@@ -428,34 +428,39 @@ class Plan:
             # build or unnest (a single put: ~145 against ~175 us of statement).
             rows = ", ".join(
                 "(%s, %s, %s::jsonb, now(), now(), now() + make_interval(secs => %s::float8 * 60),"
-                " ceil(%s::float8)::int, %s::float8)"
+                " ceil(%s::float8)::int, %s::float8, now())"
                 for _ in upserts
             )
             for (ns, key, _), ttl in zip(upserts, ttls, strict=True):
                 params += [ns_text(ns), key, self.values[(ns, key)], ttl, ttl, ttl]
             return Query(
                 f"""INSERT INTO {n.store} AS s (prefix, key, value, created_at, updated_at,
-                                            expires_at, ttl_minutes, ttl_exact_minutes)
+                                            expires_at, ttl_minutes, ttl_exact_minutes,
+                                            ttl_exact_at)
                 VALUES {rows}
                 ON CONFLICT (prefix, key) DO UPDATE
                 SET value = EXCLUDED.value, updated_at = now(), expires_at = EXCLUDED.expires_at,
                     ttl_minutes = EXCLUDED.ttl_minutes,
-                    ttl_exact_minutes = EXCLUDED.ttl_exact_minutes""",
+                    ttl_exact_minutes = EXCLUDED.ttl_exact_minutes,
+                    ttl_exact_at = EXCLUDED.ttl_exact_at""",
                 params,
             )
         if upserts:
             parts.append(
                 f"""upserted AS (
                 INSERT INTO {n.store} AS s (prefix, key, value, created_at, updated_at,
-                                            expires_at, ttl_minutes, ttl_exact_minutes)
+                                            expires_at, ttl_minutes, ttl_exact_minutes,
+                                            ttl_exact_at)
                 SELECT u.prefix, u.key, u.value::jsonb, now(), now(),
-                       now() + make_interval(secs => u.ttl * 60), ceil(u.ttl)::int, u.ttl
+                       now() + make_interval(secs => u.ttl * 60), ceil(u.ttl)::int, u.ttl,
+                       now()
                 FROM unnest(%b::text[], %b::text[], %b::text[], %b::float8[])
                      AS u(prefix, key, value, ttl)
                 ON CONFLICT (prefix, key) DO UPDATE
                 SET value = EXCLUDED.value, updated_at = now(), expires_at = EXCLUDED.expires_at,
                     ttl_minutes = EXCLUDED.ttl_minutes,
-                    ttl_exact_minutes = EXCLUDED.ttl_exact_minutes
+                    ttl_exact_minutes = EXCLUDED.ttl_exact_minutes,
+                    ttl_exact_at = EXCLUDED.ttl_exact_at
             )"""
             )
             params += [

@@ -112,6 +112,10 @@ OWN_MIGRATIONS: tuple[str, ...] = (
                 WHEN abs((v #>> '{{}}')::numeric) < 5e-324 THEN 0.0
                 ELSE (v #>> '{{}}')::numeric::double precision END
         END $$""",
+    # Which write set ttl_exact_minutes: the updated_at of that write. The official store
+    # overwrites an item without touching ttl_exact_minutes; its new updated_at then tells
+    # that the exact value is stale (see REFRESHED_EXPIRY).
+    "ALTER TABLE {store} ADD COLUMN IF NOT EXISTS ttl_exact_at TIMESTAMPTZ",
 )
 
 
@@ -168,6 +172,9 @@ def names_for(schema: str | None) -> StoreNames:
 # How a refresh-on-read moves an item's expiry: by its exact TTL when known. The exact value
 # counts only while it agrees with `ttl_minutes` (which this store writes as its ceiling): an
 # official store's later put changes `ttl_minutes` and leaves the exact value stale.
+# The exact TTL counts only if the write that set it is still the item's last write (rows
+# written before ttl_exact_at existed: if it still agrees with the official column).
 REFRESHED_EXPIRY = """now() + make_interval(secs => 60 * CASE
-        WHEN s.ttl_exact_minutes IS NOT NULL AND ceil(s.ttl_exact_minutes) = s.ttl_minutes
+        WHEN s.ttl_exact_minutes IS NOT NULL AND (s.ttl_exact_at = s.updated_at
+             OR (s.ttl_exact_at IS NULL AND ceil(s.ttl_exact_minutes) = s.ttl_minutes))
         THEN s.ttl_exact_minutes ELSE s.ttl_minutes END)"""

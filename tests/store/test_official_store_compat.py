@@ -366,7 +366,7 @@ def test_setup_creates_the_same_vector_schema_as_the_official_store(
             " WHERE c.table_schema = current_schema()"
             "   AND table_name IN ('store', 'store_vectors', 'store_migrations',"
             "                      'vector_migrations')"
-            "   AND column_name <> 'ttl_exact_minutes'"
+            "   AND column_name NOT IN ('ttl_exact_minutes', 'ttl_exact_at')"
             " ORDER BY 1, 2",
         )
         indexes = query_all(
@@ -485,12 +485,6 @@ def test_ours_refreshes_its_own_fractional_ttl_exactly(dsn: str) -> None:
             0.5,
             1,
             id="new-ttl-equals-the-ceiling",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="store bug: an official put leaves ours' ttl_exact_minutes behind; when"
-                " the new ttl_minutes happens to equal its ceiling, ours refreshes by the stale"
-                " exact value (30 s) instead of the official TTL (60 s)",
-            ),
         ),
     ],
 )
@@ -655,3 +649,15 @@ async def test_async_vectors_written_by_one_are_found_by_the_other(
         assert found[0].score == pytest.approx(1.0)
         assert scored(found) == scored(await w.asearch(("docs",), query="cherry tart", limit=2))
         assert all(math.isfinite(float(f.score or 0)) for f in found)
+
+
+def test_an_exact_ttl_written_before_its_marker_column_existed_is_still_refreshed_exactly(
+    dsn: str,
+) -> None:
+    with open_store("ours", dsn) as ours:
+        ours.put(NS, "a", {"v": 1}, ttl=0.5)
+        with psycopg.connect(dsn, autocommit=True) as conn:  # as a row from before the column
+            conn.execute("UPDATE store SET ttl_exact_at = NULL")
+        expire_soon(dsn, NS, "a", 5)
+        assert ours.get(NS, "a", refresh_ttl=True) is not None
+        assert seconds_left(dsn, NS, "a") == pytest.approx(30, abs=5)
