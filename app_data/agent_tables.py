@@ -195,6 +195,7 @@ class StoreItem(AgentBase):
     expires_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
     ttl_minutes: Mapped[int | None] = mapped_column(Integer)
     ttl_exact_minutes: Mapped[float | None] = mapped_column(Double)
+    ttl_exact_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
 
 
 class StoreVector(AgentBase):
