@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import psycopg
+import pytest
 from psycopg import sql
 
 E = TypeVar("E")
@@ -111,3 +112,19 @@ def ids(cases: Sequence[Case[Any]]) -> list[str]:
     seen = [f"{c.surface}:{c.id}" for c in cases]
     assert len(seen) == len(set(seen)), "case ids must be unique"
     return seen
+
+
+def run_case(case: Case[E], env: E, dsn: str, tables: Sequence[str]) -> None:
+    """Run one case: its typed error naming the problem, or its check; and in both cases
+    the tables hold exactly what they held, apart from the rows the case says it changes."""
+    leave_out = case.changes(env) if case.changes else None
+    before = snapshot(dsn, tables, leave_out)
+    if case.error is not None:
+        with pytest.raises(case.error) as caught:
+            case.run(env)
+        assert case.match in str(caught.value)
+    else:
+        result = case.run(env)
+        if case.check is not None:
+            case.check(env, result)
+    assert snapshot(dsn, tables, leave_out) == before

@@ -27,8 +27,8 @@ from tests.hostile.cases import (
     count,
     ids,
     nested_dicts,
+    run_case,
     same,
-    snapshot,
 )
 
 TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
@@ -513,17 +513,7 @@ CASES: list[Case[Env]] = [
 
 @pytest.mark.parametrize("case", CASES, ids=ids(CASES))
 def test_hostile_input_to_the_saver(env: Env, case: Case[Env]) -> None:
-    leave_out = case.changes(env) if case.changes else None
-    before = snapshot(env.dsn, TABLES, leave_out)
-    if case.error is not None:
-        with pytest.raises(case.error) as caught:
-            case.run(env)
-        assert case.match in str(caught.value)
-    else:
-        result = case.run(env)
-        if case.check is not None:
-            case.check(env, result)
-    assert snapshot(env.dsn, TABLES, leave_out) == before
+    run_case(case, env, env.dsn, TABLES)
 
 
 def test_unserialisable_values_are_also_type_errors_as_from_langgraph(env: Env) -> None:
