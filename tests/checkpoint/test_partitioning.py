@@ -36,6 +36,7 @@ from checkpoint_pg.errors import SchemaMismatchError
 from checkpoint_pg.testing import DatabaseFactory
 from tests.checkpoint.conftest import test_partitions
 from tests.checkpoint.helpers import checkpoint, config
+from tests.checkpoint.plans import history_fill
 
 TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
 N = 8
@@ -312,24 +313,7 @@ def test_a_threads_rows_live_in_one_partition_of_each_table(dsn: str) -> None:
             assert len(suffixes) == 1, found
 
 
-_FILL = """
-INSERT INTO checkpoints
-    (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
-SELECT t, '', lpad(i::text, 12, '0'),
-       CASE WHEN i > 1 THEN lpad((i - 1)::text, 12, '0') END,
-       jsonb_build_object('v', 4, 'id', lpad(i::text, 12, '0'), 'ts', '',
-                          'channel_values', '{}'::jsonb, 'versions_seen', '{}'::jsonb,
-                          'channel_versions', jsonb_build_object('doc', i::text)),
-       jsonb_build_object('step', i, 'source', 'loop', 'run_id', t || '-' || (i / 10))
-FROM (SELECT 'big' AS t, g AS i FROM generate_series(1, 3000) AS g
-      UNION ALL
-      SELECT 'th' || (g % 300), g FROM generate_series(3001, 15000) AS g) AS s;
-INSERT INTO checkpoint_blobs
-SELECT thread_id, '', 'doc', checkpoint -> 'channel_versions' ->> 'doc', 'json', '\\x7b7d'
-FROM checkpoints;
-INSERT INTO checkpoint_writes
-SELECT thread_id, '', checkpoint_id, 'task', 0, 'doc', 'json', '\\x7b7d', '' FROM checkpoints;
-"""
+_FILL = history_fill(big=3_000, end=15_000, other_thread="'th' || (g % 300)", write_channel="doc")
 
 
 @pytest.fixture(scope="module")

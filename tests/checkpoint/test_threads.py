@@ -22,6 +22,7 @@ from checkpoint_pg import (
 from checkpoint_pg._sql import list_threads_statement
 from checkpoint_pg.testing import DatabaseFactory
 from tests.checkpoint.helpers import checkpoint, config
+from tests.checkpoint.plans import explain_nodes, scans
 
 AGO = timedelta(days=30)
 
@@ -293,28 +294,6 @@ def big_db(db_factory: DatabaseFactory) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
-def plan(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    row = conn.execute("EXPLAIN (FORMAT JSON, ANALYZE, BUFFERS) " + sql, params).fetchone()
-    assert row is not None
-    nodes: list[dict[str, Any]] = []
-
-    def walk(node: dict[str, Any]) -> None:
-        nodes.append(node)
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(row[0][0]["Plan"])
-    return nodes
-
-
-def scans(nodes: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    return {
-        (n["Node Type"], n.get("Index Name") or n["Relation Name"])
-        for n in nodes
-        if ("Relation Name" in n or "Index Name" in n) and n.get("Actual Loops", 1) > 0
-    }
-
-
 def rows_sorted(nodes: list[dict[str, Any]]) -> int:
     """The most rows any Sort node took in."""
     return max(
@@ -331,7 +310,7 @@ def test_a_page_of_threads_probes_the_index_and_sorts_nothing(
     big_db: psycopg.Connection[Any],
 ) -> None:
     sql = list_threads_statement(None, first=False, metadata=False, idle=False)
-    nodes = plan(big_db, sql, {"after": "th0100", "limit": 11, "scan": 2**31 - 1})
+    nodes = explain_nodes(big_db, sql, {"after": "th0100", "limit": 11, "scan": 2**31 - 1})
 
     assert not [s for s in scans(nodes) if s[0] == "Seq Scan"]
     assert rows_sorted(nodes) <= 11
@@ -343,7 +322,7 @@ def test_a_page_of_threads_probes_the_index_and_sorts_nothing(
 def test_an_idle_page_walks_threads_without_sorting(big_db: psycopg.Connection[Any]) -> None:
     sql = list_threads_statement(None, first=True, metadata=False, idle=True)
     params = {"after": "", "limit": 11, "scan": 2**31 - 1, "idle_for": timedelta(days=1)}
-    nodes = plan(big_db, sql, params)
+    nodes = explain_nodes(big_db, sql, params)
     assert not [s for s in scans(nodes) if s[0] == "Seq Scan"]
     assert rows_sorted(nodes) <= 11
 
@@ -353,7 +332,7 @@ def test_a_filtered_page_finds_candidates_through_the_metadata_index(
 ) -> None:
     sql = list_threads_statement(None, first=True, metadata=True, idle=False)
     params = {"after": "", "limit": 11, "metadata": Jsonb({"user": "u7"})}
-    nodes = plan(big_db, sql, params)
+    nodes = explain_nodes(big_db, sql, params)
     assert ("Bitmap Index Scan", "checkpoints_metadata_idx") in scans(nodes)
     assert not [s for s in scans(nodes) if s[0] == "Seq Scan"]
     # what is sorted is the matching rows (50 of 105,000), not the table
