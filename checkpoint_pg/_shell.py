@@ -313,26 +313,35 @@ async def acheck_if_idle(conn: AsyncConnection[Any]) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
+def _connect_args(dsn: str, pooler: bool | None) -> tuple[str, dict[str, Any]]:
+    """The DSN with this package's network defaults, and the connection options for it."""
+    dsn = tuned_dsn(dsn)
+    return dsn, connection_kwargs(pooler=resolve_pooler(dsn, pooler))
+
+
+def _pool_args(kwargs: dict[str, Any], pool_size: int) -> dict[str, Any]:
+    """What the sync and async pools of `from_conn_string` share."""
+    return {
+        "min_size": 1,
+        "max_size": pool_size,
+        "kwargs": kwargs,
+        "name": "checkpoint-pg",
+        "open": False,
+    }
+
+
 @contextmanager
 def connect_sync(
     dsn: str, *, pipeline: bool, pool_size: int, pooler: bool | None
 ) -> Iterator[tuple[Connection[Any] | ConnectionPool[Any], Pipeline | None]]:
     """A pool (or one pipelined connection) configured the way this package wants it."""
-    dsn = tuned_dsn(dsn)
-    kwargs = connection_kwargs(pooler=resolve_pooler(dsn, pooler))
+    dsn, kwargs = _connect_args(dsn, pooler)
     if pipeline:
-        with Connection.connect(dsn, **kwargs) as conn, conn.pipeline() as pipe:  # type: ignore[arg-type]
+        with Connection.connect(dsn, **kwargs) as conn, conn.pipeline() as pipe:
             yield conn, pipe
         return
     with ConnectionPool(
-        dsn,
-        min_size=1,
-        max_size=pool_size,
-        kwargs=kwargs,
-        name="checkpoint-pg",
-        open=False,
-        check=check_if_idle,
-        configure=stamp_new,
+        dsn, **_pool_args(kwargs, pool_size), check=check_if_idle, configure=stamp_new
     ) as pool:
         yield pool, None
 
@@ -342,23 +351,15 @@ async def connect_async(
     dsn: str, *, pipeline: bool, pool_size: int, pooler: bool | None
 ) -> AsyncIterator[tuple[AsyncConnection[Any] | AsyncConnectionPool[Any], AsyncPipeline | None]]:
     """Async twin of `connect_sync`."""
-    dsn = tuned_dsn(dsn)
-    kwargs = connection_kwargs(pooler=resolve_pooler(dsn, pooler))
+    dsn, kwargs = _connect_args(dsn, pooler)
     if pipeline:
         async with (
-            await AsyncConnection.connect(dsn, **kwargs) as conn,  # type: ignore[arg-type]
+            await AsyncConnection.connect(dsn, **kwargs) as conn,
             conn.pipeline() as pipe,
         ):
             yield conn, pipe
         return
     async with AsyncConnectionPool(
-        dsn,
-        min_size=1,
-        max_size=pool_size,
-        kwargs=kwargs,
-        name="checkpoint-pg",
-        open=False,
-        check=acheck_if_idle,
-        configure=astamp_new,
+        dsn, **_pool_args(kwargs, pool_size), check=acheck_if_idle, configure=astamp_new
     ) as pool:
         yield pool, None

@@ -14,7 +14,14 @@ from psycopg_pool import AsyncConnectionPool
 from checkpoint_pg._periodic import PeriodicTask
 from checkpoint_pg._shell import AsyncShell, connect_async
 from checkpoint_pg.retry import RetryPolicy
-from store._core import DEFAULT_SWEEP_BATCH, SWEEP_FAILED, StoreCore, log_sweep, logger
+from store._core import (
+    DEFAULT_SWEEP_BATCH,
+    SWEEP_FAILED,
+    StoreCore,
+    log_sweep,
+    logger,
+    pool_size,
+)
 
 __all__ = ["AsyncPostgresStore"]
 
@@ -57,7 +64,7 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
         retry: RetryPolicy | None = None,
     ) -> AsyncIterator[AsyncPostgresStore]:
         """Async twin of `PostgresStore.from_conn_string`."""
-        size = int((pool_config or {}).get("max_size") or 10)
+        size = pool_size(pool_config)
         async with connect_async(conn_string, pipeline=pipeline, pool_size=size, pooler=pooler) as (
             conn,
             pipe,

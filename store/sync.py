@@ -14,7 +14,14 @@ from psycopg_pool import ConnectionPool
 from checkpoint_pg._periodic import PeriodicThread
 from checkpoint_pg._shell import SyncShell, connect_sync
 from checkpoint_pg.retry import RetryPolicy
-from store._core import DEFAULT_SWEEP_BATCH, SWEEP_FAILED, StoreCore, log_sweep, logger
+from store._core import (
+    DEFAULT_SWEEP_BATCH,
+    SWEEP_FAILED,
+    StoreCore,
+    log_sweep,
+    logger,
+    pool_size,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -67,7 +74,7 @@ class PostgresStore(SyncShell, StoreCore):
         retry: RetryPolicy | None = None,
     ) -> Iterator[PostgresStore]:
         """A store on a new connection pool (``pool_config['max_size']``, default 10)."""
-        size = int((pool_config or {}).get("max_size") or 10)
+        size = pool_size(pool_config)
         with connect_sync(conn_string, pipeline=pipeline, pool_size=size, pooler=pooler) as (
             conn,
             pipe,
