@@ -250,37 +250,31 @@ class Plan:
         params: list[Any] = []
         refresh_any = False
         n = self.names
-        if self.gets and only is None and len(self.gets) <= MAX_VALUES_ROWS:
-            # A few gets (a single `get` above all) as VALUES rows: the server runs this in
-            # less than half the time of the unnest join below (139 against 315 us for one
-            # get on PostgreSQL 15, TTL refresh included); from ~20 gets unnest is faster again
-            # (408 against 580 us).
-            rows = ", ".join("(%s::int, %s::text, %s::text, %s::bool)" for _ in self.gets)
+        if self.gets and only is None:
+            if len(self.gets) <= MAX_VALUES_ROWS:
+                # A few gets (a single `get` above all) as VALUES rows: the server runs this in
+                # less than half the time of the unnest join (139 against 315 us for one get
+                # on PostgreSQL 15, TTL refresh included); from ~20 gets unnest is faster
+                # again (408 against 580 us).
+                rows = ", ".join("(%s::int, %s::text, %s::text, %s::bool)" for _ in self.gets)
+                source = f"(VALUES {rows})"
+                for i, op in self.gets:
+                    params += [i, ns_text(op.namespace), op.key, bool(op.refresh_ttl)]
+            else:
+                source = "unnest(%b::int[], %b::text[], %b::text[], %b::bool[])"
+                params += [
+                    [i for i, _ in self.gets],
+                    [ns_text(op.namespace) for _, op in self.gets],
+                    [op.key for _, op in self.gets],
+                    [bool(op.refresh_ttl) for _, op in self.gets],
+                ]
             branches.append(
                 f"""SELECT w.op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
                        NULL::float8 AS score, w.refresh, w.op::bigint AS rank
-                FROM (VALUES {rows}) AS w(op, prefix, key, refresh)
+                FROM {source} AS w(op, prefix, key, refresh)
                 JOIN {n.store} AS s ON s.prefix = w.prefix AND s.key = w.key
                 WHERE {live("s")}"""
             )
-            for i, op in self.gets:
-                params += [i, ns_text(op.namespace), op.key, bool(op.refresh_ttl)]
-            refresh_any |= any(op.refresh_ttl for _, op in self.gets)
-        elif self.gets and only is None:
-            branches.append(
-                f"""SELECT w.op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
-                       NULL::float8 AS score, w.refresh, w.op::bigint AS rank
-                FROM unnest(%b::int[], %b::text[], %b::text[], %b::bool[])
-                     AS w(op, prefix, key, refresh)
-                JOIN {n.store} AS s ON s.prefix = w.prefix AND s.key = w.key
-                WHERE {live("s")}"""
-            )
-            params += [
-                [i for i, _ in self.gets],
-                [ns_text(op.namespace) for _, op in self.gets],
-                [op.key for _, op in self.gets],
-                [bool(op.refresh_ttl) for _, op in self.gets],
-            ]
             refresh_any |= any(op.refresh_ttl for _, op in self.gets)
         for search in self.searches:
             if only is not None and search.position not in only:
