@@ -25,6 +25,7 @@ from checkpoint_pg._protocol import Operation, Steps
 from checkpoint_pg._retention import BatchResult, RetentionRun
 from checkpoint_pg._sql import retention_statements_for
 from tests.checkpoint.helpers import checkpoint, config, count_rows
+from tests.checkpoint.plans import explain_nodes, scans
 from tests.checkpoint.test_graphs import (
     TURNS,
     Flavour,
@@ -40,9 +41,7 @@ from tests.checkpoint.test_graphs import (
 from tests.checkpoint.test_threads import (  # noqa: F401
     big_db,
     other_schema,
-    plan,
     rows_sorted,
-    scans,
 )
 
 OLD = datetime.now(timezone.utc) - timedelta(days=30)
@@ -553,7 +552,7 @@ def test_a_batch_picks_its_threads_by_index_probes(
         "lock_prefix": "plan-test:",
     }
     with big_db.transaction(force_rollback=True):
-        nodes = plan(big_db, sql.pick_after, params)
+        nodes = explain_nodes(big_db, sql.pick_after, params)
     assert not [s for s in scans(nodes) if s[0] == "Seq Scan"]
     # each thread's head: a backward probe of the primary key ("Index Scan Backward" before
     # PostgreSQL 18, which names the direction apart)
@@ -572,7 +571,7 @@ def test_deleting_idle_threads_reads_only_their_rows(
     sql = retention_statements_for(None)
     params = {"threads": ["th0101", "th0102"], "idle_for": timedelta(days=1)}
     with big_db.transaction(force_rollback=True):
-        nodes = plan(big_db, sql.delete_idle, params)
-        verify = plan(big_db, sql.verify, {"threads": ["th0101", "th0102"]})
+        nodes = explain_nodes(big_db, sql.delete_idle, params)
+        verify = explain_nodes(big_db, sql.verify, {"threads": ["th0101", "th0102"]})
     assert not [s for s in scans(nodes) | scans(verify) if s[0] == "Seq Scan"]
     assert sum(n["Actual Rows"] for n in nodes if n["Node Type"] == "ModifyTable") == 300
