@@ -5,9 +5,11 @@ of one branch per search or listing plus one branch for all gets, with the TTL r
 what they return as a data-modifying CTE (left out when nothing asks for a refresh, so such
 reads work on a read-only replica). Writes (every put and delete, deduplicated, last wins)
 are one statement: deletes, upserts, stale-vector deletes and vector upserts as CTEs. Both
-travel in one pipeline: one round trip for any mix of ops. A vector search that the ANN index
-answers with fewer items than asked (the index stopped early, or one item's many vectors
-filled the candidate rows) is re-run exactly and uncapped, in a second round trip.
+travel in one pipeline: one round trip for any mix of ops. Two kinds of search are run again,
+together, in a second round trip: a vector search that the ANN index answered with fewer
+items than asked (the index stopped early, or one item's many vectors filled the candidate
+rows), exactly and uncapped; and a search under a prefix holding more than
+BOUNDED_PREFIX_ITEMS items, planned with its values (see `_bounded_search_branch`).
 
 Embeddings are computed by the shell before any connection is taken: `plan_batch` names the
 texts, `Plan.operation` takes their vectors.
@@ -77,6 +79,25 @@ def _prefix_condition(alias: str, prefix: Sequence[str]) -> tuple[str, list[Any]
         rf"({alias}.prefix = %s OR {alias}.prefix LIKE %s ESCAPE '\')",
         [text, _escape_like(text) + ".%"],
     )
+
+
+# A search under a namespace prefix first reads the prefix's items by the prefix index, if it
+# holds at most this many: a prepared statement whose plan does not depend on the values, so
+# a search in one user's namespace is planned once and never ANDs the prefix with the GIN
+# index (whose bitmap for a common value costs ~2 ms at 100,000 items). A bigger prefix is
+# searched again, planned with its values, in the next round trip.
+BOUNDED_PREFIX_ITEMS = 256
+# Prefixes found beyond the bound, per store: their searches skip the bounded read. Cleared
+# when full (a prefix that shrank is then tried bounded again).
+MAX_BROAD_PREFIXES = 4096
+
+
+def _prefix_range(prefix: Sequence[str]) -> tuple[str, str]:
+    """Bounds, in byte order (the prefix index's ``text_pattern_ops``), of every namespace
+    that starts with `prefix`'s text: it and below, plus look-alikes (``a.b-c`` for ``a.b``)
+    that the exact condition removes. ``/`` is the byte after ``.``."""
+    text = ns_text(prefix)
+    return text, text + "/"
 
 
 def _match_pattern(path: Sequence[str], match_type: str) -> str:
@@ -197,6 +218,8 @@ class Plan:
     size: int
     names: StoreNames
     index: VectorIndex | None
+    # the store's prefixes known to hold more than BOUNDED_PREFIX_ITEMS items (shared, updated)
+    broad: set[str] = field(default_factory=set)
     gets: list[tuple[int, GetOp]] = field(default_factory=list)
     searches: list[_Search] = field(default_factory=list)
     listings: list[tuple[int, ListNamespacesOp]] = field(default_factory=list)
@@ -240,7 +263,7 @@ class Plan:
             if short:
                 again = self._reads(queries, exact=short, only=short)
                 if again is not None:
-                    self._collect((yield again), results)
+                    self._collect((yield again), results, only=short)
         return results
 
     def _reads(
@@ -276,12 +299,26 @@ class Plan:
                 WHERE {live("s")}"""
             )
             refresh_any |= any(op.refresh_ttl for _, op in self.gets)
+        # Prepared (planned once per text) only when every branch's plan is right for any
+        # values: gets, and searches that read a bounded prefix.
+        stable = only is None and not self.listings
         for search in self.searches:
             if only is not None and search.position not in only:
                 continue
-            sql, search_params = self._search_branch(
-                search, queries, exact=search.position in exact
+            prefix = search.op.namespace_prefix
+            bounded = (
+                only is None
+                and search.query_index is None
+                and bool(prefix)
+                and ns_text(prefix) not in self.broad
             )
+            stable &= bounded
+            if bounded:
+                sql, search_params = self._bounded_search_branch(search)
+            else:
+                sql, search_params = self._search_branch(
+                    search, queries, exact=search.position in exact
+                )
             branches.append(sql)
             params += search_params
             refresh_any |= bool(search.op.refresh_ttl)
@@ -303,11 +340,58 @@ class Plan:
             SELECT * FROM results"""
         else:
             text = f"SELECT * FROM ({union}) AS results"
-        # Gets alone have one text for any number of keys: prepared, planned once. Searches
-        # vary in shape and depend on their values (LIKE prefixes, expression indexes), so
-        # they are planned each time.
-        prepare = None if not self.searches and not self.listings else False
-        return Query(text, params, fetch=True, prepare=prepare)
+        # Gets have one text for any number of keys, bounded searches one per filter shape:
+        # prepared, planned once. Other searches depend on their values (LIKE prefixes,
+        # expression indexes, vectors), so they are planned each time.
+        return Query(text, params, fetch=True, prepare=None if stable else False)
+
+    def _bounded_search_branch(self, search: _Search) -> tuple[str, list[Any]]:
+        """A search of a prefix holding at most BOUNDED_PREFIX_ITEMS items, read through the
+        prefix index alone; for a bigger prefix, one marker row (prefix NULL) instead."""
+        op = search.op
+        n = self.names
+        low, high = _prefix_range(op.namespace_prefix)
+        ns = ns_text(op.namespace_prefix)
+        filter_sql, filter_params = search.filter.sql("s")
+        bound = BOUNDED_PREFIX_ITEMS
+        # `ORDER BY ... USING ~<~` is the prefix index's own order: with the LIMIT, an index
+        # scan is the only sensible plan, generic or custom.
+        return (
+            f"""WITH counted AS MATERIALIZED (
+                SELECT count(*) AS items FROM (
+                    SELECT 1 FROM {n.store} AS c
+                    WHERE c.prefix ~>=~ (SELECT %s::text) AND c.prefix ~<~ (SELECT %s::text)
+                    LIMIT {bound + 1}) AS c
+            )
+            (SELECT %s::int AS op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
+                   NULL::float8 AS score, %s::bool AS refresh,
+                   row_number() OVER (ORDER BY s.updated_at DESC, s.prefix, s.key) AS rank
+            FROM (SELECT * FROM {n.store} AS p
+                  WHERE p.prefix ~>=~ (SELECT %s::text) AND p.prefix ~<~ (SELECT %s::text)
+                  ORDER BY p.prefix USING ~<~ LIMIT {bound + 1}) AS s
+            WHERE (SELECT items FROM counted) <= {bound}
+              AND (s.prefix = %s OR s.prefix ~>=~ %s) AND {filter_sql} AND {live("s")}
+            ORDER BY s.updated_at DESC, s.prefix, s.key
+            LIMIT %s OFFSET %s)
+            UNION ALL
+            SELECT %s::int, NULL::text, NULL::text, NULL::jsonb, NULL::timestamptz,
+                   NULL::timestamptz, NULL::float8, false, 0::bigint
+            FROM counted WHERE items > {bound}""",
+            [
+                low,
+                high,
+                search.position,
+                bool(op.refresh_ttl),
+                low,
+                high,
+                ns,
+                ns + ".",
+                *filter_params,
+                op.limit,
+                op.offset,
+                search.position,
+            ],
+        )
 
     def _search_branch(
         self, search: _Search, queries: list[str], *, exact: bool
@@ -506,17 +590,29 @@ class Plan:
 
     # -- results ---------------------------------------------------------------------------
 
-    def _collect(self, rows: Rows, results: list[Result]) -> set[int]:
-        """Fill `results` from read rows; return the ANN searches that came back short."""
+    def _collect(
+        self, rows: Rows, results: list[Result], *, only: set[int] | None = None
+    ) -> set[int]:
+        """Fill `results` from read rows (of the searches in `only`, on a second round);
+        return the searches to run again: ANN searches that came back short, and searches
+        of a prefix beyond the bound."""
         by_op: dict[int, list[tuple[Any, ...]]] = {}
         for row in rows:
             by_op.setdefault(row[0], []).append(row)
-        for position, _ in self.gets:
+        for position, _ in self.gets if only is None else []:
             for row in by_op.get(position, []):
                 results[position] = _item(row)
         short: set[int] = set()
         for search in self.searches:
+            if only is not None and search.position not in only:
+                continue
             found = sorted(by_op.get(search.position, []), key=lambda r: r[8])
+            if found and found[0][1] is None:  # the marker of a prefix beyond the bound
+                if len(self.broad) >= MAX_BROAD_PREFIXES:
+                    self.broad.clear()
+                self.broad.add(ns_text(search.op.namespace_prefix))
+                short.add(search.position)
+                continue
             results[search.position] = [_search_item(r) for r in found]
             # Short: the ANN index stopped early, or a few items' many vectors filled the
             # candidate rows. The exact re-run ranks every matching vector, uncapped.
@@ -526,7 +622,7 @@ class Plan:
                 and len(found) < search.op.limit
             ):
                 short.add(search.position)
-        for position, _ in self.listings:
+        for position, _ in self.listings if only is None else []:
             found = sorted(by_op.get(position, []), key=lambda r: r[8])
             results[position] = [ns_tuple(r[1]) for r in found]
         return short
@@ -555,10 +651,16 @@ def _search_item(row: Sequence[Any]) -> SearchItem:
     )
 
 
-def plan_batch(ops: Iterable[Op], names: StoreNames, index: VectorIndex | None) -> Plan:
-    """Validate `ops` and plan them; raises a typed error before anything is sent."""
+def plan_batch(
+    ops: Iterable[Op],
+    names: StoreNames,
+    index: VectorIndex | None,
+    broad: set[str] | None = None,
+) -> Plan:
+    """Validate `ops` and plan them; raises a typed error before anything is sent. `broad`:
+    the store's set of prefixes known to be beyond the bounded read, kept up to date."""
     ops = list(ops)
-    plan = Plan(size=len(ops), names=names, index=index)
+    plan = Plan(size=len(ops), names=names, index=index, broad=set() if broad is None else broad)
     for position, op in enumerate(ops):
         op = _with_tuple_namespace(op)
         validate_op_namespace(op)

@@ -52,6 +52,7 @@ class StoreCore(BaseStore):
         self.index_config = dict(index) if index else None
         self.embeddings = self.vector_index.embeddings if self.vector_index else None
         self.range_index_fields = tuple(range_index_fields)
+        self._broad_prefixes: set[str] = set()  # see store._batch.BOUNDED_PREFIX_ITEMS
         for field in self.range_index_fields:
             _schema.range_index_ddl(schema, field)  # validates now, not at setup
         self.ttl_config = ttl
@@ -78,7 +79,7 @@ class StoreCore(BaseStore):
         )
 
     def _plan(self, ops: Iterable[Op]) -> Plan:
-        return plan_batch(ops, self.names, self.vector_index)
+        return plan_batch(ops, self.names, self.vector_index, self._broad_prefixes)
 
     def _sweep_op(self, batch_size: int) -> Operation[int]:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:

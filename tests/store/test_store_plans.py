@@ -75,6 +75,63 @@ def test_a_namespace_scoped_search_uses_the_prefix_index(
     assert not [s for s in scans if s[0] == "Seq Scan"]
 
 
+def test_a_search_in_a_small_namespace_reads_it_by_the_prefix_index_alone(
+    big_store: psycopg.Connection[Any],
+) -> None:
+    # 200 items, 1 in 7 with the value: ANDing with the value index's bitmap (28,000 entries)
+    # would cost more than reading the namespace's 200 rows.
+    scans = _scans(big_store, SearchOp(("users", "5"), filter={"tag": "t3"}, limit=10))
+    assert ("Index Scan", "store_prefix_idx") in scans
+    assert not [s for s in scans if s[1] == "store_value_idx" or s[0] == "Seq Scan"]
+
+
+def test_the_bounded_search_is_one_prepared_text_for_any_namespace_and_value() -> None:
+    def query(namespace: tuple[str, ...], tag: str) -> Any:
+        op = SearchOp(namespace, filter={"tag": tag}, limit=5)
+        return plan_batch([op], names_for(None), None)._reads([], exact=set())
+
+    first, second = query(("users", "5"), "t3"), query(("teams", "x", "y"), "t1")
+    assert first.sql == second.sql
+    assert first.prepare is None  # psycopg prepares it after a few runs
+    assert first.params != second.params
+
+
+def test_the_bounded_search_keeps_its_generic_plan_on_the_prefix_index(
+    big_store: psycopg.Connection[Any],
+) -> None:
+    # PostgreSQL switches a prepared statement to its generic plan only if that plan does not
+    # look costlier than the custom ones; the bounds are sub-selects so both estimate alike.
+    query = plan_batch(
+        [SearchOp(("users", "5"), filter={"tag": "t3"}, limit=10)], names_for(None), None
+    )._reads([], exact=set())
+    assert query is not None
+    with psycopg.connect(big_store.info.dsn, autocommit=True) as conn:
+        for _ in range(8):
+            conn.execute(query.sql, query.params, prepare=True)
+        row = conn.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+        ).fetchone()
+    assert row is not None
+    generic, custom = row
+    assert generic >= 2
+    assert custom <= 6
+
+
+def test_a_search_beyond_the_bound_is_run_again_and_then_remembered(dsn: str) -> None:
+    from store._batch import BOUNDED_PREFIX_ITEMS
+
+    with psycopg.connect(dsn, autocommit=True, cursor_factory=CountingCursor) as conn:
+        store = PostgresStore(conn)
+        store.setup()
+        store.batch([PutOp(("wide",), f"k{i}", {"i": i}) for i in range(BOUNDED_PREFIX_ITEMS + 1)])
+        CountingCursor.executed.clear()
+        assert [i.key for i in store.search(("wide",), filter={"i": 7})] == ["k7"]
+        assert len(CountingCursor.executed) == 2  # the bounded read, then the full one
+        CountingCursor.executed.clear()
+        assert [i.key for i in store.search(("wide",), filter={"i": 8})] == ["k8"]
+        assert len(CountingCursor.executed) == 1
+
+
 class CountingCursor(psycopg.Cursor[Any]):
     executed: ClassVar[list[str]] = []
 

@@ -131,3 +131,51 @@ async def test_list_namespaces_is_empty_on_an_empty_store(
     store: BaseStore, depth: int | None
 ) -> None:
     assert await store.alist_namespaces(max_depth=depth) == []
+
+
+async def test_a_search_beyond_the_bounded_prefix_read_pages_newest_first(
+    store: BaseStore,
+) -> None:
+    # More items under the prefix than the bounded first read takes: the search is answered
+    # by its second form, with the same items, order and pages as in a small namespace.
+    from store._batch import BOUNDED_PREFIX_ITEMS
+
+    count = BOUNDED_PREFIX_ITEMS + 40
+    for i in range(count):  # one by one: each a newer updated_at than the last
+        await store.aput(("big", f"n{i % 3}"), f"k{i:04}", {"i": i, "tag": f"t{i % 4}"})
+    for prefix, labels in [(("big",), range(3)), (("big", "n1"), [1])]:
+        for search_filter in [None, {"tag": "t2"}]:
+            newest_first = [
+                f"k{i:04}"
+                for i in reversed(range(count))
+                if i % 3 in labels and (search_filter is None or i % 4 == 2)
+            ]
+            for limit, offset in [(7, 0), (7, 7), (400, 0)]:
+                found = await store.asearch(
+                    prefix, filter=search_filter, limit=limit, offset=offset
+                )
+                assert [i.key for i in found] == newest_first[offset : offset + limit]
+
+
+async def test_a_batch_mixing_a_broad_search_with_other_reads_keeps_every_result(
+    store: BaseStore,
+) -> None:
+    from store._batch import BOUNDED_PREFIX_ITEMS
+
+    await store.abatch(
+        [PutOp(("wide",), f"k{i}", {"i": i}) for i in range(BOUNDED_PREFIX_ITEMS + 1)]
+        + [PutOp(("narrow",), "only", {"i": -1})]
+    )
+    got, wide, narrow, listed = await store.abatch(
+        [
+            GetOp(("narrow",), "only"),
+            SearchOp(("wide",), filter={"i": 3}),
+            SearchOp(("narrow",)),
+            ListNamespacesOp(match_conditions=None, max_depth=1),
+        ]
+    )
+    assert got is not None
+    assert got.value == {"i": -1}
+    assert [i.key for i in wide] == ["k3"]
+    assert [i.key for i in narrow] == ["only"]
+    assert listed == [("narrow",), ("wide",)]
