@@ -179,17 +179,12 @@ class SyncShell(_Retrying):
         """The connection pool's statistics (`_observe.POOL_STAT_KEYS`); None without a pool."""
         return _observe.pool_stats(self.conn)
 
-    @contextmanager
-    def _connection(self) -> Iterator[Connection[Any]]:
-        if isinstance(self.conn, ConnectionPool):
-            with self.conn.connection() as conn:
-                yield conn
-        else:
-            with self.lock:
-                yield self.conn
-
     def _attempt(self, op: Operation[T]) -> T:
-        with self._connection() as conn:
+        conn = self.conn
+        if isinstance(conn, ConnectionPool):
+            with conn.connection() as pooled:
+                return _driver.run(pooled, op, self.pipe)
+        with self.lock:
             return _driver.run(conn, op, self.pipe)
 
     def _run(self, op: Operation[T]) -> T:

@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 from langgraph.store.base import (
@@ -135,17 +136,18 @@ def _labels(labels: Any, what: str) -> tuple[str, ...]:
                 f"namespace label {label!r} contains a lone surrogate (U+{ord(bad):04X}), "
                 "which is not valid Unicode"
             )
-    return tuple(labels)
+    return labels if isinstance(labels, tuple) else tuple(labels)
 
 
 def _with_tuple_namespace(op: Op) -> Op:
-    """`op` with its namespace checked by `_labels` and made a tuple."""
-    if isinstance(op, GetOp):
-        return op._replace(namespace=_labels(op.namespace, "a namespace"))
-    if isinstance(op, PutOp):
-        return op._replace(namespace=_labels(op.namespace, "a namespace"))
+    """`op` with its namespace checked by `_labels` and made a tuple (`op` itself when it
+    already is one: a copy costs more than the whole check)."""
+    if isinstance(op, (GetOp, PutOp)):
+        namespace = _labels(op.namespace, "a namespace")
+        return op if namespace is op.namespace else op._replace(namespace=namespace)
     if isinstance(op, SearchOp):
-        return op._replace(namespace_prefix=_labels(op.namespace_prefix, "a namespace prefix"))
+        prefix = _labels(op.namespace_prefix, "a namespace prefix")
+        return op if prefix is op.namespace_prefix else op._replace(namespace_prefix=prefix)
     if isinstance(op, ListNamespacesOp):
         for condition in op.match_conditions or ():
             _labels(condition.path, f"a {condition.match_type} to match")
@@ -504,25 +506,9 @@ class Plan:
         if upserts and not deletes and self.index is None and len(upserts) <= MAX_VALUES_ROWS:
             # The common case (a few puts, no vectors): VALUES rows, no CTE and no arrays to
             # build or unnest (a single put: ~145 against ~175 us of statement).
-            rows = ", ".join(
-                "(%s, %s, %s::jsonb, now(), now(), now() + make_interval(secs => %s::float8 * 60),"
-                " ceil(%s::float8)::int, %s::float8, now())"
-                for _ in upserts
-            )
             for (ns, key, _), ttl in zip(upserts, ttls, strict=True):
                 params += [ns_text(ns), key, self.values[(ns, key)], ttl, ttl, ttl]
-            return Query(
-                f"""INSERT INTO {n.store} AS s (prefix, key, value, created_at, updated_at,
-                                            expires_at, ttl_minutes, ttl_exact_minutes,
-                                            ttl_exact_at)
-                VALUES {rows}
-                ON CONFLICT (prefix, key) DO UPDATE
-                SET value = EXCLUDED.value, updated_at = now(), expires_at = EXCLUDED.expires_at,
-                    ttl_minutes = EXCLUDED.ttl_minutes,
-                    ttl_exact_minutes = EXCLUDED.ttl_exact_minutes,
-                    ttl_exact_at = EXCLUDED.ttl_exact_at""",
-                params,
-            )
+            return Query(_upsert_rows_sql(n.store, len(upserts)), params)
         if upserts:
             parts.append(
                 f"""upserted AS (
@@ -628,6 +614,24 @@ class Plan:
         return short
 
 
+@cache
+def _upsert_rows_sql(store: str, rows: int) -> str:
+    """The upsert of `rows` items as VALUES rows (built once per table and row count)."""
+    values = ", ".join(
+        "(%s, %s, %s::jsonb, now(), now(), now() + make_interval(secs => %s::float8 * 60),"
+        " ceil(%s::float8)::int, %s::float8, now())"
+        for _ in range(rows)
+    )
+    return f"""INSERT INTO {store} AS s (prefix, key, value, created_at, updated_at,
+                                    expires_at, ttl_minutes, ttl_exact_minutes, ttl_exact_at)
+        VALUES {values}
+        ON CONFLICT (prefix, key) DO UPDATE
+        SET value = EXCLUDED.value, updated_at = now(), expires_at = EXCLUDED.expires_at,
+            ttl_minutes = EXCLUDED.ttl_minutes,
+            ttl_exact_minutes = EXCLUDED.ttl_exact_minutes,
+            ttl_exact_at = EXCLUDED.ttl_exact_at"""
+
+
 def _item(row: Sequence[Any]) -> Item:
     _, prefix, key, value, created_at, updated_at = row[:6]
     return Item(
@@ -665,7 +669,8 @@ def plan_batch(
         op = _with_tuple_namespace(op)
         validate_op_namespace(op)
         if isinstance(op, GetOp):
-            plan.gets.append((position, op._replace(key=_key(op.key))))
+            _key(op.key)
+            plan.gets.append((position, op))
         elif isinstance(op, PutOp):
             _put_namespace(op.namespace)
             key = _key(op.key)
@@ -674,7 +679,7 @@ def plan_batch(
                 _ttl(op.ttl)
                 _index_fields(op.index)
             plan.puts.pop((op.namespace, key), None)  # last wins, in batch order
-            plan.puts[(op.namespace, key)] = op._replace(key=key)
+            plan.puts[(op.namespace, key)] = op
         elif isinstance(op, SearchOp):
             _count(op.limit, "limit")
             _count(op.offset, "offset")
