@@ -16,7 +16,8 @@ Columns, keys and indexes match the savers' DDL (official 3.2.0 migrations plus 
 own) exactly; the drift test in ``tests/app_data`` proves it with alembic's schema comparison.
 Not mapped: ``store_vectors_embedding_idx`` (its kind and parameters depend on the store's index
 configuration, and a flat index has none), the store's optional range-filter expression indexes
-(``store_range_*_idx``, configured per deployment) and the SQL function ``store_jsonb_number``.
+(``store_range_*_idx``, configured per deployment) and the SQL functions ``store_jsonb_number``
+and ``store_jsonb_number_full``.
 """
 
 from __future__ import annotations

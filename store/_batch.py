@@ -9,7 +9,7 @@ travel in one pipeline: one round trip for any mix of ops. Two kinds of search a
 together, in a second round trip: a vector search that the ANN index answered with fewer
 items than asked (the index stopped early, or one item's many vectors filled the candidate
 rows), exactly and uncapped; and a search under a prefix holding more than
-BOUNDED_PREFIX_ITEMS items, planned with its values (see `_bounded_search_branch`).
+BOUNDED_PREFIX_ITEMS items, planned with its values (see `_bounded_searches_branch`).
 
 Embeddings are computed by the shell before any connection is taken: `plan_batch` names the
 texts, `Plan.operation` takes their vectors.
@@ -42,7 +42,7 @@ from langgraph.store.base import (
 from checkpoint_pg._json import jsonb_text, lone_surrogate
 from checkpoint_pg._protocol import Operation, Query, Rows, Steps
 from checkpoint_pg._sql import MAX_VALUES_ROWS
-from store._filters import CompiledFilter, compile_filter
+from store._filters import CompiledFilter, columnar, compile_filter, shape_of
 from store._index import VectorIndex
 from store._sql import REFRESHED_EXPIRY, StoreNames
 from store.errors import InvalidValueError
@@ -91,14 +91,6 @@ BOUNDED_PREFIX_ITEMS = 256
 # Prefixes found beyond the bound, per store: their searches skip the bounded read. Cleared
 # when full (a prefix that shrank is then tried bounded again).
 MAX_BROAD_PREFIXES = 4096
-
-
-def _prefix_range(prefix: Sequence[str]) -> tuple[str, str]:
-    """Bounds, in byte order (the prefix index's ``text_pattern_ops``), of every namespace
-    that starts with `prefix`'s text: it and below, plus look-alikes (``a.b-c`` for ``a.b``)
-    that the exact condition removes. ``/`` is the byte after ``.``."""
-    text = ns_text(prefix)
-    return text, text + "/"
 
 
 def _match_pattern(path: Sequence[str], match_type: str) -> str:
@@ -304,6 +296,8 @@ class Plan:
         # Prepared (planned once per text) only when every branch's plan is right for any
         # values: gets, and searches that read a bounded prefix.
         stable = only is None and not self.listings
+        # bounded searches by filter shape: each shape is one branch, whatever its count
+        shapes: dict[tuple[str, tuple[type, ...]], list[tuple[_Search, list[Any]]]] = {}
         for search in self.searches:
             if only is not None and search.position not in only:
                 continue
@@ -315,15 +309,22 @@ class Plan:
                 and ns_text(prefix) not in self.broad
             )
             stable &= bounded
+            refresh_any |= bool(search.op.refresh_ttl)
             if bounded:
-                sql, search_params = self._bounded_search_branch(search)
-            else:
-                sql, search_params = self._search_branch(
-                    search, queries, exact=search.position in exact
+                filter_sql, filter_params = search.filter.sql("s")
+                shapes.setdefault(shape_of(filter_sql, filter_params), []).append(
+                    (search, filter_params)
                 )
+                continue
+            sql, search_params = self._search_branch(
+                search, queries, exact=search.position in exact
+            )
             branches.append(sql)
             params += search_params
-            refresh_any |= bool(search.op.refresh_ttl)
+        for (filter_sql, _), group in shapes.items():
+            sql, search_params = self._bounded_searches_branch(filter_sql, group)
+            branches.append(sql)
+            params += search_params
         for position, listing in self.listings if only is None else []:
             sql, listing_params = self._listing_branch(position, listing)
             branches.append(sql)
@@ -347,51 +348,57 @@ class Plan:
         # expression indexes, vectors), so they are planned each time.
         return Query(text, params, fetch=True, prepare=None if stable else False)
 
-    def _bounded_search_branch(self, search: _Search) -> tuple[str, list[Any]]:
-        """A search of a prefix holding at most BOUNDED_PREFIX_ITEMS items, read through the
-        prefix index alone; for a bigger prefix, one marker row (prefix NULL) instead."""
-        op = search.op
+    def _bounded_searches_branch(
+        self, filter_sql: str, group: list[tuple[_Search, list[Any]]]
+    ) -> tuple[str, list[Any]]:
+        """Searches whose filters share `filter_sql`, each under a prefix holding at most
+        BOUNDED_PREFIX_ITEMS items, read through the prefix index alone: one branch, its
+        values in arrays (one text and one plan for any number of such searches). A search
+        whose prefix holds more returns one marker row (prefix NULL) instead.
+
+        The prefix's items lie in ``[ns, ns || '/')`` in byte order (the prefix index's
+        ``text_pattern_ops``; ``/`` is the byte after ``.``): the namespace itself, those
+        below it, and look-alikes (``a.b-c`` for ``a.b``) that the exact condition removes.
+        ``ORDER BY ... USING ~<~`` is that index's own order: with the LIMIT, an index scan
+        is the only sensible plan, generic or custom."""
         n = self.names
-        low, high = _prefix_range(op.namespace_prefix)
-        ns = ns_text(op.namespace_prefix)
-        filter_sql, filter_params = search.filter.sql("s")
         bound = BOUNDED_PREFIX_ITEMS
-        # `ORDER BY ... USING ~<~` is the prefix index's own order: with the LIMIT, an index
-        # scan is the only sensible plan, generic or custom.
+        sql, columns, arrays = columnar(filter_sql, [p for _, p in group], "q")
+        searches = [search for search, _ in group]
+        fields = "".join(f", f{k}" for k in range(len(columns)))
+        # Each array as a sub-select: a custom plan would see a constant array's length and
+        # cost less than the generic plan, which then never replaces it (one planning a call).
+        arrays_sql = ", ".join(
+            f"(SELECT {c})"
+            for c in ["%b::int[]", "%b::text[]", "%b::bool[]", "%b::int8[]", "%b::int8[]", *columns]
+        )
         return (
-            f"""WITH counted AS MATERIALIZED (
-                SELECT count(*) AS items FROM (
-                    SELECT 1 FROM {n.store} AS c
-                    WHERE c.prefix ~>=~ (SELECT %s::text) AND c.prefix ~<~ (SELECT %s::text)
-                    LIMIT {bound + 1}) AS c
-            )
-            (SELECT %s::int AS op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
-                   NULL::float8 AS score, %s::bool AS refresh,
-                   row_number() OVER (ORDER BY s.updated_at DESC, s.prefix, s.key) AS rank
-            FROM (SELECT * FROM {n.store} AS p
-                  WHERE p.prefix ~>=~ (SELECT %s::text) AND p.prefix ~<~ (SELECT %s::text)
-                  ORDER BY p.prefix USING ~<~ LIMIT {bound + 1}) AS s
-            WHERE (SELECT items FROM counted) <= {bound}
-              AND (s.prefix = %s OR s.prefix ~>=~ %s) AND {filter_sql} AND {live("s")}
-            ORDER BY s.updated_at DESC, s.prefix, s.key
-            LIMIT %s OFFSET %s)
-            UNION ALL
-            SELECT %s::int, NULL::text, NULL::text, NULL::jsonb, NULL::timestamptz,
-                   NULL::timestamptz, NULL::float8, false, 0::bigint
-            FROM counted WHERE items > {bound}""",
+            f"""SELECT q.op, r.prefix, r.key, r.value, r.created_at, r.updated_at,
+                   NULL::float8 AS score, q.refresh, coalesce(r.rank, 0) AS rank
+            FROM unnest({arrays_sql}) AS q(op, ns, refresh, lim, skip{fields})
+            CROSS JOIN LATERAL (
+                SELECT count(*) AS items, array_agg(p.p) AS rows FROM (
+                    SELECT p FROM {n.store} AS p
+                    WHERE p.prefix ~>=~ q.ns AND p.prefix ~<~ (q.ns || '/')
+                    ORDER BY p.prefix USING ~<~ LIMIT {bound + 1}) AS p
+            ) AS counted
+            LEFT JOIN LATERAL (
+                SELECT s.prefix, s.key, s.value, s.created_at, s.updated_at,
+                       row_number() OVER (ORDER BY s.updated_at DESC, s.prefix, s.key) AS rank
+                FROM unnest(counted.rows) AS s
+                WHERE counted.items <= {bound}
+                  AND (s.prefix = q.ns OR s.prefix ~>=~ (q.ns || '.')) AND {sql} AND {live("s")}
+                ORDER BY s.updated_at DESC, s.prefix, s.key
+                LIMIT q.lim OFFSET q.skip
+            ) AS r ON true
+            WHERE r.key IS NOT NULL OR counted.items > {bound}""",
             [
-                low,
-                high,
-                search.position,
-                bool(op.refresh_ttl),
-                low,
-                high,
-                ns,
-                ns + ".",
-                *filter_params,
-                op.limit,
-                op.offset,
-                search.position,
+                [s.position for s in searches],
+                [ns_text(s.op.namespace_prefix) for s in searches],
+                [bool(s.op.refresh_ttl) for s in searches],
+                [s.op.limit for s in searches],
+                [s.op.offset for s in searches],
+                *arrays,
             ],
         )
 

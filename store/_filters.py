@@ -18,7 +18,8 @@ Extensions beyond the in-memory store: ``$in``, ``$nin`` (membership in a list o
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,46 @@ class CompiledFilter:
         parts.extend(p.replace("{v}", f"{alias}.value") for p in self.predicates)
         params.extend(self.params)
         return (" AND ".join(parts) if parts else "TRUE"), params
+
+
+_PLACEHOLDER = re.compile(r"%s(::jsonb\[\]|::\w+)?")
+_ARRAY_TYPES = {str: "text[]", float: "float8[]", int: "int8[]", bool: "bool[]"}
+
+
+def shape_of(sql: str, params: Sequence[Any]) -> tuple[str, tuple[type, ...]]:
+    """What filters must share to be answered by one `columnar` statement: the same SQL and
+    the same Python type at each parameter."""
+    return sql, tuple(type(p) for p in params)
+
+
+def columnar(
+    sql: str, rows: Sequence[Sequence[Any]], source: str
+) -> tuple[str, list[str], list[Any]]:
+    """Rewrite one filter's SQL (``%s`` placeholders) to read its parameters from columns
+    ``{source}.f0``, ``f1``… of an ``unnest`` of arrays, one array per placeholder, with
+    `rows` the parameters of each filter of that shape. Returns the SQL, each array's
+    placeholder with its cast (for the ``unnest``) and the arrays. A ``jsonb[]`` parameter
+    (a list of JSON texts) travels as one JSON array text per row."""
+    columns: list[str] = []
+    arrays: list[Any] = []
+    pieces: list[str] = []
+    last = 0
+    for k, match in enumerate(_PLACEHOLDER.finditer(sql)):
+        cast = match.group(1) or ""
+        values = [row[k] for row in rows]
+        column = f"{source}.f{k}"
+        if cast == "::jsonb[]":
+            expr = f"ARRAY(SELECT jsonb_array_elements({column}::jsonb))"
+            columns.append("%b::text[]")
+            arrays.append(["[" + ",".join(v) + "]" for v in values])
+        else:
+            expr = column + cast
+            columns.append(f"%b::{_ARRAY_TYPES[type(values[0])]}")
+            arrays.append(values)
+        pieces += [sql[last : match.start()], expr]
+        last = match.end()
+    pieces.append(sql[last:])
+    return "".join(pieces), columns, arrays
 
 
 def _dumps(value: Any, what: str) -> str:

@@ -20,6 +20,7 @@ from store._sql import (
     VECTOR_INDEX,
     VECTOR_TABLE,
     names_for,
+    number_body,
     render,
 )
 from store.errors import InvalidValueError, VectorSupportMissingError
@@ -91,7 +92,15 @@ def migrate(
                 "without index="
             )
         yield from _apply(names.vector_migrations, list(_vector_migrations(schema, index)))
-    yield from _apply(names.own_migrations, [render(m, schema) for m in OWN_MIGRATIONS])
+    if schema is None:
+        rows = yield Query("SELECT current_schema()", fetch=True)
+        home = str(rows[0][0])
+    else:
+        home = schema
+    body = number_body(home)
+    yield from _apply(
+        names.own_migrations, [render(m, schema, number_body=body) for m in OWN_MIGRATIONS]
+    )
     for field in range_fields:
         yield Query(range_index_ddl(schema, field))
 

@@ -143,3 +143,20 @@ def test_sql_looking_filter_keys_are_only_data(plain_store: PostgresStore) -> No
     plain_store.put(("d",), "k", {key: 1})
     assert [i.key for i in plain_store.search(("d",), filter={key: 1})] == ["k"]
     assert [i.key for i in plain_store.search(("d",), filter={key: {"$gte": 1}})] == ["k"]
+
+
+def test_every_filter_in_one_batch_gives_what_it_gives_alone(
+    plain_store: PostgresStore,
+) -> None:
+    # Searches whose filters share a shape are answered together, their values in arrays:
+    # each must still get exactly its own answer.
+    from langgraph.store.base import SearchOp
+
+    for key, value in DATA.items():
+        plain_store.put(("d",), key, value)
+    filters = [*FILTERS, *(f for f, _ in EXTENSIONS), {"s": {"$in": ["x", "y", "z"]}}]
+    ops = [SearchOp(("d",), filter=f, limit=100) for f in filters]
+    together = plain_store.batch(ops)
+    for filter, found in zip(filters, together, strict=True):
+        alone = plain_store.search(("d",), filter=filter, limit=100)
+        assert [i.key for i in found] == [i.key for i in alone], filter
