@@ -11,6 +11,10 @@ from typing import Any
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
+# One encoder for every call: `json.dumps` with non-default options builds a new one each time.
+_ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
+
+
 def lone_surrogate(text: str) -> str | None:
     """The first lone UTF-16 surrogate in `text` (which UTF-8 cannot encode), or None."""
     if text.isascii():  # O(1) for the common case: CPython knows a string is ASCII
@@ -29,7 +33,7 @@ def jsonb_text(value: Any, what: str, error: type[Exception]) -> str:
     anywhere, and NaN and infinities (not JSON).
     """
     try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise error(f"{what} is not JSON-serialisable: {exc}") from None
     except RecursionError:

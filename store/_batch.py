@@ -9,7 +9,7 @@ travel in one pipeline: one round trip for any mix of ops. Two kinds of search a
 together, in a second round trip: a vector search that the ANN index answered with fewer
 items than asked (the index stopped early, or one item's many vectors filled the candidate
 rows), exactly and uncapped; and a search under a prefix holding more than
-BOUNDED_PREFIX_ITEMS items, planned with its values (see `_bounded_searches_branch`).
+BOUNDED_PREFIX_ITEMS items, planned with its values (see `_bounded_searches_sql`).
 
 Embeddings are computed by the shell before any connection is taken: `plan_batch` names the
 texts, `Plan.operation` takes their vectors.
@@ -17,12 +17,12 @@ texts, `Plan.operation` takes their vectors.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import Any, cast
 
 from langgraph.store.base import (
@@ -42,7 +42,13 @@ from langgraph.store.base import (
 from checkpoint_pg._json import jsonb_text, lone_surrogate
 from checkpoint_pg._protocol import Operation, Query, Rows, Steps
 from checkpoint_pg._sql import MAX_VALUES_ROWS
-from store._filters import CompiledFilter, columnar, compile_filter, shape_of
+from store._filters import (
+    CompiledFilter,
+    columnar_arrays,
+    columnar_sql,
+    compile_filter,
+    shape_of,
+)
 from store._index import VectorIndex
 from store._sql import REFRESHED_EXPIRY, StoreNames
 from store.errors import InvalidValueError
@@ -321,8 +327,8 @@ class Plan:
             )
             branches.append(sql)
             params += search_params
-        for (filter_sql, _), group in shapes.items():
-            sql, search_params = self._bounded_searches_branch(filter_sql, group)
+        for shape, group in shapes.items():
+            sql, search_params = self._bounded_searches_branch(shape, group)
             branches.append(sql)
             params += search_params
         for position, listing in self.listings if only is None else []:
@@ -349,58 +355,21 @@ class Plan:
         return Query(text, params, fetch=True, prepare=None if stable else False)
 
     def _bounded_searches_branch(
-        self, filter_sql: str, group: list[tuple[_Search, list[Any]]]
+        self, shape: tuple[str, tuple[type, ...]], group: list[tuple[_Search, list[Any]]]
     ) -> tuple[str, list[Any]]:
-        """Searches whose filters share `filter_sql`, each under a prefix holding at most
-        BOUNDED_PREFIX_ITEMS items, read through the prefix index alone: one branch, its
-        values in arrays (one text and one plan for any number of such searches). A search
-        whose prefix holds more returns one marker row (prefix NULL) instead.
-
-        The prefix's items lie in ``[ns, ns || '/')`` in byte order (the prefix index's
-        ``text_pattern_ops``; ``/`` is the byte after ``.``): the namespace itself, those
-        below it, and look-alikes (``a.b-c`` for ``a.b``) that the exact condition removes.
-        ``ORDER BY ... USING ~<~`` is that index's own order: with the LIMIT, an index scan
-        is the only sensible plan, generic or custom."""
-        n = self.names
-        bound = BOUNDED_PREFIX_ITEMS
-        sql, columns, arrays = columnar(filter_sql, [p for _, p in group], "q")
+        """Searches whose filters share `shape`, each under a prefix holding at most
+        BOUNDED_PREFIX_ITEMS items: one branch whatever their number (see
+        `_bounded_searches_sql`)."""
+        text, lists = _bounded_searches_sql(self.names.store, *shape)
         searches = [search for search, _ in group]
-        fields = "".join(f", f{k}" for k in range(len(columns)))
-        # Each array as a sub-select: a custom plan would see a constant array's length and
-        # cost less than the generic plan, which then never replaces it (one planning a call).
-        arrays_sql = ", ".join(
-            f"(SELECT {c})"
-            for c in ["%b::int[]", "%b::text[]", "%b::bool[]", "%b::int8[]", "%b::int8[]", *columns]
-        )
-        return (
-            f"""SELECT q.op, r.prefix, r.key, r.value, r.created_at, r.updated_at,
-                   NULL::float8 AS score, q.refresh, coalesce(r.rank, 0) AS rank
-            FROM unnest({arrays_sql}) AS q(op, ns, refresh, lim, skip{fields})
-            CROSS JOIN LATERAL (
-                SELECT count(*) AS items, array_agg(p.p) AS rows FROM (
-                    SELECT p FROM {n.store} AS p
-                    WHERE p.prefix ~>=~ q.ns AND p.prefix ~<~ (q.ns || '/')
-                    ORDER BY p.prefix USING ~<~ LIMIT {bound + 1}) AS p
-            ) AS counted
-            LEFT JOIN LATERAL (
-                SELECT s.prefix, s.key, s.value, s.created_at, s.updated_at,
-                       row_number() OVER (ORDER BY s.updated_at DESC, s.prefix, s.key) AS rank
-                FROM unnest(counted.rows) AS s
-                WHERE counted.items <= {bound}
-                  AND (s.prefix = q.ns OR s.prefix ~>=~ (q.ns || '.')) AND {sql} AND {live("s")}
-                ORDER BY s.updated_at DESC, s.prefix, s.key
-                LIMIT q.lim OFFSET q.skip
-            ) AS r ON true
-            WHERE r.key IS NOT NULL OR counted.items > {bound}""",
-            [
-                [s.position for s in searches],
-                [ns_text(s.op.namespace_prefix) for s in searches],
-                [bool(s.op.refresh_ttl) for s in searches],
-                [s.op.limit for s in searches],
-                [s.op.offset for s in searches],
-                *arrays,
-            ],
-        )
+        return text, [
+            [s.position for s in searches],
+            [ns_text(s.op.namespace_prefix) for s in searches],
+            [bool(s.op.refresh_ttl) for s in searches],
+            [s.op.limit for s in searches],
+            [s.op.offset for s in searches],
+            *columnar_arrays([p for _, p in group], lists),
+        ]
 
     def _search_branch(
         self, search: _Search, queries: list[str], *, exact: bool
@@ -621,7 +590,55 @@ class Plan:
         return short
 
 
-@cache
+@functools.lru_cache(maxsize=512)
+def _bounded_searches_sql(
+    store: str, filter_sql: str, types: tuple[type, ...]
+) -> tuple[str, tuple[bool, ...]]:
+    """The branch answering bounded searches of one filter shape, and which of its filter
+    arrays hold JSON lists (`columnar_arrays`): built once per shape.
+
+    The searches' values arrive in arrays, each a sub-select (a custom plan would see a
+    constant array's length, cost less than the generic plan, and PostgreSQL would never
+    switch to the generic one: one planning a call). For each search, up to
+    BOUNDED_PREFIX_ITEMS + 1 rows of its prefix are read once, counted and aggregated; under
+    the bound they are filtered in memory, beyond it the search yields one marker row
+    (prefix NULL) and is run again in its planned form.
+
+    The prefix's items lie in ``[ns, ns || '/')`` in byte order (the prefix index's
+    ``text_pattern_ops``; ``/`` is the byte after ``.``): the namespace itself, those below
+    it, and look-alikes (``a.b-c`` for ``a.b``) that the exact condition removes. ``ORDER BY
+    ... USING ~<~`` is that index's own order: with the LIMIT, an index scan is the only
+    sensible plan, generic or custom."""
+    bound = BOUNDED_PREFIX_ITEMS
+    sql, columns, lists = columnar_sql(filter_sql, types, "q")
+    fields = "".join(f", f{k}" for k in range(len(columns)))
+    arrays = ", ".join(
+        f"(SELECT {c})"
+        for c in ["%b::int[]", "%b::text[]", "%b::bool[]", "%b::int8[]", "%b::int8[]", *columns]
+    )
+    text = f"""SELECT q.op, r.prefix, r.key, r.value, r.created_at, r.updated_at,
+               NULL::float8 AS score, q.refresh, coalesce(r.rank, 0) AS rank
+        FROM unnest({arrays}) AS q(op, ns, refresh, lim, skip{fields})
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS items, array_agg(p.p) AS rows FROM (
+                SELECT p FROM {store} AS p
+                WHERE p.prefix ~>=~ q.ns AND p.prefix ~<~ (q.ns || '/')
+                ORDER BY p.prefix USING ~<~ LIMIT {bound + 1}) AS p
+        ) AS counted
+        LEFT JOIN LATERAL (
+            SELECT s.prefix, s.key, s.value, s.created_at, s.updated_at,
+                   row_number() OVER (ORDER BY s.updated_at DESC, s.prefix, s.key) AS rank
+            FROM unnest(counted.rows) AS s
+            WHERE counted.items <= {bound}
+              AND (s.prefix = q.ns OR s.prefix ~>=~ (q.ns || '.')) AND {sql} AND {live("s")}
+            ORDER BY s.updated_at DESC, s.prefix, s.key
+            LIMIT q.lim OFFSET q.skip
+        ) AS r ON true
+        WHERE r.key IS NOT NULL OR counted.items > {bound}"""
+    return text, lists
+
+
+@functools.cache
 def _upsert_rows_sql(store: str, rows: int) -> str:
     """The upsert of `rows` items as VALUES rows (built once per table and row count)."""
     values = ", ".join(

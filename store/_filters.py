@@ -17,6 +17,7 @@ Extensions beyond the in-memory store: ``$in``, ``$nin`` (membership in a list o
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -63,34 +64,44 @@ def shape_of(sql: str, params: Sequence[Any]) -> tuple[str, tuple[type, ...]]:
     return sql, tuple(type(p) for p in params)
 
 
-def columnar(
-    sql: str, rows: Sequence[Sequence[Any]], source: str
-) -> tuple[str, list[str], list[Any]]:
-    """Rewrite one filter's SQL (``%s`` placeholders) to read its parameters from columns
-    ``{source}.f0``, ``f1``… of an ``unnest`` of arrays, one array per placeholder, with
-    `rows` the parameters of each filter of that shape. Returns the SQL, each array's
-    placeholder with its cast (for the ``unnest``) and the arrays. A ``jsonb[]`` parameter
-    (a list of JSON texts) travels as one JSON array text per row."""
+@functools.lru_cache(maxsize=512)
+def columnar_sql(
+    sql: str, types: tuple[type, ...], source: str
+) -> tuple[str, tuple[str, ...], tuple[bool, ...]]:
+    """Rewrite one filter shape's SQL (``%s`` placeholders, parameters of Python `types`) to
+    read its parameters from columns ``{source}.f0``, ``f1``… of an ``unnest`` of arrays, one
+    array per placeholder. Returns the SQL, each array's placeholder with its cast (for the
+    ``unnest``) and which arrays hold lists: a ``jsonb[]`` parameter (a list of JSON texts)
+    travels as one JSON array text per row (see `columnar_arrays`)."""
     columns: list[str] = []
-    arrays: list[Any] = []
+    lists: list[bool] = []
     pieces: list[str] = []
     last = 0
     for k, match in enumerate(_PLACEHOLDER.finditer(sql)):
         cast = match.group(1) or ""
-        values = [row[k] for row in rows]
         column = f"{source}.f{k}"
         if cast == "::jsonb[]":
             expr = f"ARRAY(SELECT jsonb_array_elements({column}::jsonb))"
             columns.append("%b::text[]")
-            arrays.append(["[" + ",".join(v) + "]" for v in values])
+        elif cast == "::jsonb":  # parsed once per array, not once per row compared
+            expr = column
+            columns.append("%b::text[]::jsonb[]")
         else:
             expr = column + cast
-            columns.append(f"%b::{_ARRAY_TYPES[type(values[0])]}")
-            arrays.append(values)
+            columns.append(f"%b::{_ARRAY_TYPES[types[k]]}")
+        lists.append(cast == "::jsonb[]")
         pieces += [sql[last : match.start()], expr]
         last = match.end()
     pieces.append(sql[last:])
-    return "".join(pieces), columns, arrays
+    return "".join(pieces), tuple(columns), tuple(lists)
+
+
+def columnar_arrays(rows: Sequence[Sequence[Any]], lists: Sequence[bool]) -> list[list[Any]]:
+    """The arrays of `columnar_sql`'s columns, from each filter's parameters (`rows`)."""
+    return [
+        ["[" + ",".join(row[k]) + "]" for row in rows] if is_list else [row[k] for row in rows]
+        for k, is_list in enumerate(lists)
+    ]
 
 
 def _dumps(value: Any, what: str) -> str:
