@@ -483,8 +483,11 @@ class Plan:
             # The common case (a few puts, no vectors): VALUES rows, no CTE and no arrays to
             # build or unnest (a single put: ~145 against ~175 us of statement).
             for (ns, key, _), ttl in zip(upserts, ttls, strict=True):
-                params += [ns_text(ns), key, self.values[(ns, key)], ttl, ttl, ttl]
-            return Query(_upsert_rows_sql(n.store, len(upserts)), params)
+                params += [ns_text(ns), key, self.values[(ns, key)]]
+                if ttl is not None:
+                    params += [ttl, ttl, ttl]
+            pattern = tuple(ttl is not None for ttl in ttls)
+            return Query(_upsert_rows_sql(n.store, pattern), params)
         if upserts:
             parts.append(
                 f"""upserted AS (
@@ -638,14 +641,19 @@ def _bounded_searches_sql(
     return text, lists
 
 
-@functools.cache
-def _upsert_rows_sql(store: str, rows: int) -> str:
-    """The upsert of `rows` items as VALUES rows (built once per table and row count)."""
-    values = ", ".join(
-        "(%s, %s, %s::jsonb, now(), now(), now() + make_interval(secs => %s::float8 * 60),"
-        " ceil(%s::float8)::int, %s::float8, now())"
-        for _ in range(rows)
-    )
+_ROW_WITH_TTL = (
+    "(%s, %s, %s::jsonb, now(), now(), now() + make_interval(secs => %s::float8 * 60),"
+    " ceil(%s::float8)::int, %s::float8, now())"
+)
+# Without a TTL nothing expires and there is no exact TTL to date (see REFRESHED_EXPIRY).
+_ROW_WITHOUT_TTL = "(%s, %s, %s::jsonb, now(), now(), NULL, NULL, NULL, NULL)"
+
+
+@functools.lru_cache(maxsize=512)
+def _upsert_rows_sql(store: str, with_ttl: tuple[bool, ...]) -> str:
+    """The upsert of one VALUES row per item (`with_ttl`: whether each has a TTL), built once
+    per table and pattern."""
+    values = ", ".join(_ROW_WITH_TTL if ttl else _ROW_WITHOUT_TTL for ttl in with_ttl)
     return f"""INSERT INTO {store} AS s (prefix, key, value, created_at, updated_at,
                                     expires_at, ttl_minutes, ttl_exact_minutes, ttl_exact_at)
         VALUES {values}
