@@ -100,6 +100,8 @@ TARGETS: tuple[Target, ...] = (
     Target("store: batch of 50 mixed ops p50, through the ~1 ms proxy",
            _ours_over_official("store.batch.proxy.p50"), 0.3),
     Target("store: put p50 (no slower)", _ours_over_official("store.put.p50"), 1.0),
+    Target("store: put p50 without the opt-in range index (no slower)",
+           _ours_over_official("store.put_plain.p50"), 1.0),
     Target("store: get p50 (no slower)", _ours_over_official("store.get.p50"), 1.0),
     Target("store: vector search p50 (no slower)", _ours_over_official("store.vector.p50"), 1.0),
 )  # fmt: skip

@@ -8,7 +8,10 @@ on by equality (``status``: 4 values, ``topic``: one per 100 items), a numeric `
 (0-999) and a ``text`` of six words.
 
 What is timed, one call at a time on one connection:
-- `put` of a new item and `get` of an existing one;
+- `put` of a new item and `get` of an existing one; `put` again into a second copy of our
+  tables (schema ``bench_plain``, the same items) set up without ``range_index_fields``, so
+  the put is timed with and without that opt-in expression index (the official store has
+  no such option: its row is its usual put);
 - a search under ``("users",)`` (every item) with two equality filters (~25 matches), and
   one in a single user's namespace (100 items) with one equality filter (~25 matches);
 - a search under ``("users",)`` with a numeric range filter (a window of 50 scores, ~5%).
@@ -65,9 +68,11 @@ _BATCH = _BATCH_GETS + _BATCH_PUTS + _BATCH_SEARCHES
 _CHECKS = 5  # queries used to compare answers before timing
 _RECALL_QUERIES = 50
 _VECTOR_INDEX = "store_vectors_embedding_idx"
+_PLAIN_SCHEMA = "bench_plain"
 
 _KINDS = (
     "put",
+    "put_plain",
     "get",
     "search_eq",
     "search_ns",
@@ -89,6 +94,7 @@ _BATCH_LABEL = (
 )
 _LABELS = {
     "put": "put, new item,",
+    "put_plain": "put, new item, ours without range_index_fields (a second schema),",
     "get": "get, existing item,",
     "search_eq": "search under ('users',), 2 equality filters (~25 match), limit 10,",
     "search_ns": "search in one user's namespace (100 items), 1 equality filter, limit 5,",
@@ -205,6 +211,8 @@ class StoreWorkload(Workload):
         # (participant, route, with index=) -> store; every store of a participant uses the
         # same tables, in its own database.
         self.stores: dict[tuple[str, str, bool], BaseStore] = {}
+        # participant -> its store without range indexes (official's usual store)
+        self.plain_stores: dict[str, BaseStore] = {}
         self.proxy: ProxyProcess | None = None
         self.vectors: bool | None = None
         self.index_definitions: dict[str, str] = {}
@@ -245,6 +253,7 @@ class StoreWorkload(Workload):
         creator = self.stores[participant, "loopback", bool(self.vectors)]
         creator.setup()  # type: ignore[attr-defined]
         self._seed(participant, conn)
+        self.plain_stores[participant] = self._plain_store(participant, conn)
         self._check(participant)
         for unit in self.units():
             self.run(participant, unit, -1, ops=min(self.profile.warmup_ops, 10))
@@ -290,6 +299,19 @@ class StoreWorkload(Workload):
         row = conn.execute("SELECT count(*) AS n FROM store").fetchone()
         if row is None or row["n"] != self.items:
             raise RuntimeError(f"{participant}: seeded {row and row['n']} items, not {self.items}")
+
+    def _plain_store(self, participant: str, conn: psycopg.Connection[DictRow]) -> BaseStore:
+        """Our store in a second schema holding the same items, without range indexes; the
+        official store as it is (it has no range indexes to leave out)."""
+        if participant != OURS:
+            return self.stores[participant, "loopback", False]
+        from store import PostgresStore
+
+        plain = PostgresStore(conn, schema=_PLAIN_SCHEMA)
+        plain.setup()
+        conn.execute(f"INSERT INTO {_PLAIN_SCHEMA}.store SELECT * FROM public.store")
+        conn.execute(f"VACUUM ANALYZE {_PLAIN_SCHEMA}.store")
+        return plain
 
     def _check(self, participant: str) -> None:
         """Refuse to time searches that return the wrong thing; record what may differ."""
@@ -360,6 +382,7 @@ class StoreWorkload(Workload):
     def teardown(self, participant: str) -> None:
         for key in [k for k in self.stores if k[0] == participant]:
             del self.stores[key]
+        self.plain_stores.pop(participant, None)
         for conns in (self.conns, self.proxied_conns):
             if conn := conns.pop(participant, None):
                 conn.close()
@@ -375,7 +398,10 @@ class StoreWorkload(Workload):
         kind, _, route = unit.partition("@")
         if kind in _VECTOR_KINDS and not self.vectors:
             return
-        store = self.stores[participant, _ROUTES[route], kind in _VECTOR_KINDS]
+        if kind == "put_plain":
+            store = self.plain_stores[participant]
+        else:
+            store = self.stores[participant, _ROUTES[route], kind in _VECTOR_KINDS]
         default = self.profile.store_batches if "batch" in kind else self.profile.store_ops
         count = default if ops is None else ops
         # Same calls, in the same order, for every participant in a given round.
@@ -407,7 +433,7 @@ class StoreWorkload(Workload):
 
     def _call(self, kind: str, rng: random.Random, name: str) -> list[Op]:
         """The ops of one timed call (a single op, or a batch of 50); `name` is unique."""
-        if kind in ("put", "put_embedded"):
+        if kind in ("put", "put_plain", "put_embedded"):
             namespace = _namespace(rng.randrange(self.namespaces))
             return [PutOp(namespace, name, self._value(rng))]
         if kind == "get":

@@ -57,7 +57,7 @@ def test_store_rows_cover_every_operation_on_both_routes(
     smoke_result: SuiteResult, has_pgvector: bool
 ) -> None:
     keys = {row.key for row in smoke_result.rows if row.workload == "store"}
-    for kind in ("put", "get", "search_eq", "search_ns", "search_range", "batch"):
+    for kind in ("put", "put_plain", "get", "search_eq", "search_ns", "search_range", "batch"):
         assert {f"store.{kind}.p50", f"store.{kind}.p99"} <= keys, kind
     for kind in ("put", "get", "batch"):
         assert f"store.{kind}.proxy.p50" in keys, kind
@@ -88,7 +88,7 @@ def test_store_range_filter_row_says_whether_the_results_agree(smoke_result: Sui
 def test_store_targets_are_evaluated(smoke_result: SuiteResult, has_pgvector: bool) -> None:
     verdicts = {v.target.name: v for v in evaluate(smoke_result.rows)}
     store = {name: v for name, v in verdicts.items() if name.startswith("store:")}
-    assert len(store) == 6
+    assert len(store) == 7
     for name, verdict in store.items():
         measured = has_pgvector or "vector" not in name
         assert (verdict.value is not None) is measured, name
