@@ -317,7 +317,7 @@ class Plan:
             stable &= bounded
             refresh_any |= bool(search.op.refresh_ttl)
             if bounded:
-                filter_sql, filter_params = search.filter.sql("s")
+                filter_sql, filter_params = search.filter.sql("s", containment=False)
                 shapes.setdefault(shape_of(filter_sql, filter_params), []).append(
                     (search, filter_params)
                 )

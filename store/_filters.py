@@ -43,10 +43,12 @@ class CompiledFilter:
     params: list[Any] = field(default_factory=list)
     containment: dict[str, Any] = field(default_factory=dict)
 
-    def sql(self, alias: str) -> tuple[str, list[Any]]:
-        """The whole filter as one predicate on `alias`.value (TRUE when empty)."""
+    def sql(self, alias: str, *, containment: bool = True) -> tuple[str, list[Any]]:
+        """The whole filter as one predicate on `alias`.value (TRUE when empty). The
+        containment only lets the GIN index find candidates (the predicates are exact):
+        leave it out where rows are read otherwise."""
         parts, params = [], []
-        if self.containment:
+        if self.containment and containment:
             parts.append(f"{alias}.value @> %s::jsonb")
             params.append(_dumps(self.containment, "filter"))
         parts.extend(p.replace("{v}", f"{alias}.value") for p in self.predicates)
