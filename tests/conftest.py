@@ -11,7 +11,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from checkpoint_pg import PostgresSaver
 from checkpoint_pg.testing import DatabaseFactory, TestServer, provision_server
+from store import PostgresStore
 
 
 def _prepare_template(dsn: str) -> None:
@@ -54,6 +56,24 @@ def database_dsn(db_factory: DatabaseFactory) -> Iterator[str]:
     """DSN of a whole database for this test alone, for what a schema cannot isolate."""
     with db_factory.database() as test_dsn:
         yield test_dsn
+
+
+@pytest.fixture
+def sync_saver(dsn: str) -> Iterator[PostgresSaver]:
+    """A sync saver on a plain connection, tables set up."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        saver = PostgresSaver(conn)
+        saver.setup()
+        yield saver
+
+
+@pytest.fixture
+def plain_store(dsn: str) -> Iterator[PostgresStore]:
+    """One sync store on an autocommit connection, for tests that look at rows directly."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        s = PostgresStore(conn)
+        s.setup()
+        yield s
 
 
 @pytest.fixture(scope="session")

@@ -65,15 +65,6 @@ def partitioned_tables(request: pytest.FixtureRequest) -> None:
             PostgresSaver(conn, partitions=partitions).setup()
 
 
-@pytest.fixture
-def sync_saver(dsn: str) -> Iterator[PostgresSaver]:
-    """A sync saver on a plain connection, tables set up."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        saver = PostgresSaver(conn)
-        saver.setup()
-        yield saver
-
-
 @pytest.fixture(params=SHAPES)
 async def saver(request: pytest.FixtureRequest, dsn: str) -> AsyncIterator[AsyncFacade]:
     shape: str = request.param

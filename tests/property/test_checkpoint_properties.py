@@ -10,11 +10,8 @@ to a thread of its own, so examples never see each other's rows.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
-import psycopg
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langgraph.checkpoint.base import CheckpointTuple
@@ -78,14 +75,6 @@ WRITES = st.lists(st.tuples(st.sampled_from(["messages", "doc", "branch:a"]), VA
 _threads = itertools.count()
 
 
-@pytest.fixture
-def saver(dsn: str) -> Iterator[PostgresSaver]:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        s = PostgresSaver(conn)
-        s.setup()
-        yield s
-
-
 def _both(
     ours: PostgresSaver,
     values: dict[str, Any],
@@ -109,19 +98,19 @@ def _both(
 @SHARED_SAVER
 @given(values=CHANNELS, metadata=METADATA, writes=WRITES)
 def test_a_checkpoint_reads_back_as_from_the_in_memory_saver(
-    saver: PostgresSaver,
+    sync_saver: PostgresSaver,
     values: dict[str, Any],
     metadata: dict[str, Any],
     writes: list[tuple[str, Any]],
 ) -> None:
-    ours, theirs, thread = _both(saver, values, metadata, writes)
+    ours, theirs, thread = _both(sync_saver, values, metadata, writes)
     assert same(dict(ours.checkpoint["channel_values"]), dict(theirs.checkpoint["channel_values"]))
     rest = {k: v for k, v in ours.checkpoint.items() if k != "channel_values"}
     assert rest == {k: v for k, v in theirs.checkpoint.items() if k != "channel_values"}
     assert ours.metadata == theirs.metadata
     assert ours.config == theirs.config
     assert same(list(ours.pending_writes or []), list(theirs.pending_writes or []))
-    listed = list(saver.list(config(thread)))
+    listed = list(sync_saver.list(config(thread)))
     assert len(listed) == 1
     assert same(
         dict(listed[0].checkpoint["channel_values"]), dict(ours.checkpoint["channel_values"])
@@ -132,9 +121,9 @@ def test_a_checkpoint_reads_back_as_from_the_in_memory_saver(
 @SHARED_SAVER
 @given(metadata=METADATA)
 def test_a_checkpoint_is_found_by_each_of_its_metadata_entries(
-    saver: PostgresSaver, metadata: dict[str, Any]
+    sync_saver: PostgresSaver, metadata: dict[str, Any]
 ) -> None:
-    ours, _, thread = _both(saver, {"doc": 1}, metadata, [])
+    ours, _, thread = _both(sync_saver, {"doc": 1}, metadata, [])
     for key, value in ours.metadata.items():
-        found = list(saver.list(config(thread), filter={key: value}))
+        found = list(sync_saver.list(config(thread), filter={key: value}))
         assert [t.config for t in found] == [ours.config], key

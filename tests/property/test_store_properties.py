@@ -9,11 +9,8 @@ check is silenced on purpose; each example works under a root namespace label of
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
-import psycopg
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langgraph.store.memory import InMemoryStore
@@ -67,29 +64,21 @@ def _json_equal(got: Any, want: Any) -> bool:
     )
 
 
-@pytest.fixture
-def store(dsn: str) -> Iterator[PostgresStore]:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        s = PostgresStore(conn)
-        s.setup()
-        yield s
-
-
 @SHARED_STORE
 @given(namespace=NAMESPACES, key=TEXT.filter(bool), value=VALUES)
 def test_any_value_under_any_namespace_reads_back_exactly(
-    store: PostgresStore, namespace: tuple[str, ...], key: str, value: dict[str, Any]
+    plain_store: PostgresStore, namespace: tuple[str, ...], key: str, value: dict[str, Any]
 ) -> None:
     ns = (f"root{next(_roots)}", *namespace)
-    store.put(ns, key, value)
-    got = store.get(ns, key)
+    plain_store.put(ns, key, value)
+    got = plain_store.get(ns, key)
     assert got is not None
     assert (got.namespace, got.key) == (ns, key)
     assert _json_equal(got.value, value)
-    found = store.search(ns)
+    found = plain_store.search(ns)
     assert [(i.namespace, i.key) for i in found] == [(ns, key)]
     assert _json_equal(found[0].value, value)
-    assert store.list_namespaces(prefix=ns) == [ns]
+    assert plain_store.list_namespaces(prefix=ns) == [ns]
 
 
 # -- filters: the same selection as InMemoryStore -----------------------------------------------
@@ -134,11 +123,11 @@ def _memory_selects(value: dict[str, Any], filter: dict[str, Any]) -> bool:
 @SHARED_STORE
 @given(items=ITEMS, filter=FILTERS)
 def test_filters_select_what_the_in_memory_store_selects(
-    store: PostgresStore, items: list[dict[str, Any]], filter: dict[str, Any]
+    plain_store: PostgresStore, items: list[dict[str, Any]], filter: dict[str, Any]
 ) -> None:
     ns = (f"root{next(_roots)}",)
     for index, value in enumerate(items):
-        store.put(ns, str(index), value)
-    got = {item.key for item in store.search(ns, filter=filter, limit=100)}
+        plain_store.put(ns, str(index), value)
+    got = {item.key for item in plain_store.search(ns, filter=filter, limit=100)}
     want = {str(i) for i, value in enumerate(items) if _memory_selects(value, filter)}
     assert got == want

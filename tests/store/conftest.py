@@ -58,12 +58,3 @@ async def store(request: pytest.FixtureRequest, dsn: str) -> AsyncIterator[BaseS
     else:
         async with async_store(dsn, how) as a:
             yield a
-
-
-@pytest.fixture
-def plain_store(dsn: str) -> Iterator[PostgresStore]:
-    """One sync store on an autocommit connection, for tests that look at rows directly."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        s = PostgresStore(conn)
-        s.setup()
-        yield s
