@@ -645,8 +645,8 @@ _ROW_WITH_TTL = (
     "(%s, %s, %s::jsonb, now(), now(), now() + make_interval(secs => %s::float8 * 60),"
     " ceil(%s::float8)::int, %s::float8, now())"
 )
-# Without a TTL nothing expires and there is no exact TTL to date (see REFRESHED_EXPIRY).
-_ROW_WITHOUT_TTL = "(%s, %s, %s::jsonb, now(), now(), NULL, NULL, NULL, NULL)"
+# Without a TTL nothing expires; the row is otherwise what the unnest form writes for it.
+_ROW_WITHOUT_TTL = "(%s, %s, %s::jsonb, now(), now(), NULL, NULL, NULL, now())"
 
 
 @functools.lru_cache(maxsize=512)

@@ -48,6 +48,27 @@ VECTOR_INDEX = (
     " USING {index_kind} (embedding {opclass}){index_params}"
 )
 
+# A JSON value `v` as a number, every case (see OWN_MIGRATIONS): the body of the inlined
+# number function of migration 4 and of the full function of migration 6.
+_NUMBER_CASE = r"""CASE jsonb_typeof(v)
+            WHEN 'number' THEN CASE
+                WHEN length(v #>> '{{}}') < 300 AND strpos(v #>> '{{}}', 'e') = 0
+                     AND strpos(v #>> '{{}}', 'E') = 0 THEN (v #>> '{{}}')::double precision
+                WHEN abs((v #>> '{{}}')::numeric) > 1.7976931348623157e308 THEN NULL
+                WHEN abs((v #>> '{{}}')::numeric) < 5e-324 THEN 0.0
+                ELSE (v #>> '{{}}')::numeric::double precision END
+            WHEN 'boolean' THEN CASE WHEN v = 'true'::jsonb THEN 1.0 ELSE 0.0 END
+            WHEN 'string' THEN CASE
+                WHEN length(v #>> '{{}}') > 1000
+                     OR (v #>> '{{}}') !~ '^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d{{1,4}})?\s*$'
+                THEN NULL
+                WHEN abs((v #>> '{{}}')::numeric) > 1.7976931348623157e308 THEN
+                    CASE WHEN (v #>> '{{}}')::numeric > 0 THEN 'Infinity'::float8
+                         ELSE '-Infinity'::float8 END
+                WHEN abs((v #>> '{{}}')::numeric) < 5e-324 THEN 0.0
+                ELSE (v #>> '{{}}')::numeric::double precision END
+        END"""
+
 # This project's additions, recorded in `store_pg_migrations`; the official store ignores them.
 OWN_MIGRATIONS: tuple[str, ...] = (
     # Equality and nested-object filters become containment, answered by this index.
@@ -94,24 +115,9 @@ OWN_MIGRATIONS: tuple[str, ...] = (
     # and take the direct cast; the others go through numeric as above.
     r"""CREATE OR REPLACE FUNCTION {number}(v jsonb) RETURNS double precision
         LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT CASE jsonb_typeof(v)
-            WHEN 'number' THEN CASE
-                WHEN length(v #>> '{{}}') < 300 AND strpos(v #>> '{{}}', 'e') = 0
-                     AND strpos(v #>> '{{}}', 'E') = 0 THEN (v #>> '{{}}')::double precision
-                WHEN abs((v #>> '{{}}')::numeric) > 1.7976931348623157e308 THEN NULL
-                WHEN abs((v #>> '{{}}')::numeric) < 5e-324 THEN 0.0
-                ELSE (v #>> '{{}}')::numeric::double precision END
-            WHEN 'boolean' THEN CASE WHEN v = 'true'::jsonb THEN 1.0 ELSE 0.0 END
-            WHEN 'string' THEN CASE
-                WHEN length(v #>> '{{}}') > 1000
-                     OR (v #>> '{{}}') !~ '^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d{{1,4}})?\s*$'
-                THEN NULL
-                WHEN abs((v #>> '{{}}')::numeric) > 1.7976931348623157e308 THEN
-                    CASE WHEN (v #>> '{{}}')::numeric > 0 THEN 'Infinity'::float8
-                         ELSE '-Infinity'::float8 END
-                WHEN abs((v #>> '{{}}')::numeric) < 5e-324 THEN 0.0
-                ELSE (v #>> '{{}}')::numeric::double precision END
-        END $$""",
+        SELECT """
+    + _NUMBER_CASE
+    + " $$",
     # Which write set ttl_exact_minutes: the updated_at of that write. The official store
     # overwrites an item without touching ttl_exact_minutes; its new updated_at then tells
     # that the exact value is stale (see REFRESHED_EXPIRY).
@@ -122,24 +128,9 @@ OWN_MIGRATIONS: tuple[str, ...] = (
     r"""CREATE OR REPLACE FUNCTION {number_full}(v jsonb) RETURNS double precision
         LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
         BEGIN
-        RETURN CASE jsonb_typeof(v)
-            WHEN 'number' THEN CASE
-                WHEN length(v #>> '{{}}') < 300 AND strpos(v #>> '{{}}', 'e') = 0
-                     AND strpos(v #>> '{{}}', 'E') = 0 THEN (v #>> '{{}}')::double precision
-                WHEN abs((v #>> '{{}}')::numeric) > 1.7976931348623157e308 THEN NULL
-                WHEN abs((v #>> '{{}}')::numeric) < 5e-324 THEN 0.0
-                ELSE (v #>> '{{}}')::numeric::double precision END
-            WHEN 'boolean' THEN CASE WHEN v = 'true'::jsonb THEN 1.0 ELSE 0.0 END
-            WHEN 'string' THEN CASE
-                WHEN length(v #>> '{{}}') > 1000
-                     OR (v #>> '{{}}') !~ '^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d{{1,4}})?\s*$'
-                THEN NULL
-                WHEN abs((v #>> '{{}}')::numeric) > 1.7976931348623157e308 THEN
-                    CASE WHEN (v #>> '{{}}')::numeric > 0 THEN 'Infinity'::float8
-                         ELSE '-Infinity'::float8 END
-                WHEN abs((v #>> '{{}}')::numeric) < 5e-324 THEN 0.0
-                ELSE (v #>> '{{}}')::numeric::double precision END
-        END;
+        RETURN """
+    + _NUMBER_CASE
+    + """;
         END $fn$""",
     # The same answers, with a short inlined expression: PostgreSQL compiles a range index's
     # expression for every INSERT statement, and the whole CASE above cost a single put ~31 us
