@@ -8,8 +8,15 @@
 
 See ``app_data/session.py`` (connections), ``models.py`` (schema decisions), ``service.py``
 (error contract) and ``UNMAPPED.md`` (tables of the platform schema not mapped here).
+
+It comes with the ``app`` extra (``pip install 'checkpoint-pg[app]'``); without it, importing
+this package raises `checkpoint_pg.errors.MissingExtraError`, which says so.
 """
 
+from app_data import (
+    _requires,  # noqa: F401  (first: says which extra is missing)
+    migrations,
+)
 from app_data.errors import (
     AmbiguousEditError,
     AppDataError,
@@ -90,4 +97,5 @@ __all__ = [
     "UserRecord",
     "UserStatus",
     "get_settings",
+    "migrations",
 ]

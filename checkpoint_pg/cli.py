@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from importlib import metadata
+from pathlib import Path
 
 import click
 
-from benchmarks.cli import bench_options
+from checkpoint_pg._extras import require
 from checkpoint_pg.connection import DSN_ENV_VAR, InvalidDSNError, mask_dsn, validate_dsn
+from checkpoint_pg.errors import MissingExtraError
 from checkpoint_pg.ops import register
-from checkpoint_pg.ops.common import EXIT_CODES_HELP, schema_option, translated_errors
+from checkpoint_pg.ops.common import EXIT_CODES_HELP, EXIT_USAGE, schema_option, translated_errors
 
 __all__ = ["main"]
 
@@ -20,6 +22,19 @@ _dsn_option = click.option(
     default=None,
     help=f"PostgreSQL DSN (or ${DSN_ENV_VAR}); default: the embedded PostgreSQL.",
 )
+
+
+class MissingExtra(click.ClickException):
+    """An optional part is not installed: one line naming the ``pip install``, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def _requiring(what: str, extra: str, *needs: str) -> None:
+    try:
+        require(what, extra, needs=needs or None)
+    except MissingExtraError as exc:
+        raise MissingExtra(str(exc)) from None
 
 
 def _checked(dsn: str | None) -> str | None:
@@ -32,7 +47,31 @@ def _checked(dsn: str | None) -> str | None:
     return dsn
 
 
-@click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+def _version() -> str:
+    try:
+        return metadata.version("checkpoint-pg")
+    except metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed)"
+
+
+class _Commands(click.Group):
+    """The command group; ``bench`` is loaded from the repository checkout only when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "bench"})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "bench":
+            return _bench_command()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=_Commands,
+    epilog=EXIT_CODES_HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(_version(), "--version", "-V", prog_name="checkpoint-pg")
 def main() -> None:
     """PostgreSQL persistence for LangGraph agents."""
 
@@ -51,6 +90,7 @@ def demo(
     project_id: str | None,
 ) -> None:
     """Run an agent with project tools, kill it at an approval, resume it in a new process."""
+    _requiring("checkpoint-pg demo", "demo", "app", *(() if dsn else ("embedded",)))
     from checkpoint_pg.demo import DemoError, run_demo, run_phase
 
     try:
@@ -70,25 +110,67 @@ def demo(
 @schema_option
 def setup(dsn: str | None, schema: str | None) -> None:
     """Create or migrate the checkpoint and store tables (all migrations)."""
-    from checkpoint_pg.demo import database
+    from checkpoint_pg.embedded import dsn_or_embedded
     from checkpoint_pg.ops.common import connect
     from checkpoint_pg.saver import PostgresSaver
     from store.sync import PostgresStore
 
-    with database(_checked(dsn), click.echo) as url, translated_errors(url), connect(url) as conn:
+    if dsn is None:
+        _requiring("checkpoint-pg setup without --dsn (the embedded PostgreSQL)", "embedded")
+    with (
+        dsn_or_embedded(_checked(dsn), click.echo) as url,
+        translated_errors(url),
+        connect(url) as conn,
+    ):
         PostgresSaver(conn, schema=schema).setup()
         PostgresStore(conn, schema=schema).setup()
     click.echo(f"checkpoint and store tables are ready ({mask_dsn(url)})")
 
 
-@main.command()
-@_dsn_option
-@bench_options
-def bench(dsn: str | None, **options: Any) -> None:
-    """Benchmark against langgraph-checkpoint-postgres, side by side on one server."""
-    from benchmarks.cli import run_bench
+def _benchmarks_checkout() -> Path | None:
+    """The repository checkout this package runs from, if it has the benchmarks beside it."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "benchmarks" / "cli.py").is_file() else None
 
-    run_bench(_checked(dsn), **options)
+
+_BENCH_HELP = (
+    "Benchmark against langgraph-checkpoint-postgres, side by side on one server "
+    "(a repository tool: run it from a checkout installed with the 'bench' extra)."
+)
+_NO_CHECKOUT = (
+    "checkpoint-pg bench is a repository tool: run it from a checkout of checkpoint-pg "
+    "installed with pip install -e '.[bench]' (or python -m benchmarks there)"
+)
+
+
+def _unavailable(message: str) -> click.Command:
+    """A ``bench`` that only says why it cannot run (any arguments accepted, exit code 2)."""
+
+    def refuse() -> None:
+        raise MissingExtra(message)
+
+    return click.Command(
+        "bench",
+        callback=refuse,
+        help=_BENCH_HELP,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+
+
+def _bench_command() -> click.Command:
+    """The benchmark command of the checkout, or one that says how to get it."""
+    root = _benchmarks_checkout()
+    if root is None:
+        return _unavailable(_NO_CHECKOUT)
+    try:
+        require("checkpoint-pg bench", "bench")
+    except MissingExtraError as exc:
+        return _unavailable(str(exc))
+    if str(root) not in sys.path:
+        sys.path.append(str(root))
+    from benchmarks.cli import main as bench
+
+    return bench
 
 
 register(main)

@@ -44,7 +44,8 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
-from checkpoint_pg.connection import DSN_ENV_VAR, mask_dsn
+from checkpoint_pg.connection import DSN_ENV_VAR
+from checkpoint_pg.embedded import dsn_or_embedded as database
 from checkpoint_pg.saver import PostgresSaver
 
 __all__ = [
@@ -419,23 +420,6 @@ def _spawn(
 
 
 # -- the parent: setup, orchestration, summary --------------------------------------------------
-
-
-@contextmanager
-def database(dsn: str | None, say: Say) -> Iterator[str]:
-    """The given DSN, or the embedded server's (started for the duration of the block)."""
-    if dsn:
-        say(f"PostgreSQL: {mask_dsn(dsn)}")
-        yield dsn
-        return
-    from checkpoint_pg.embedded import start_embedded
-
-    server = start_embedded()
-    say(f"PostgreSQL: embedded server in {server.data_dir}")
-    try:
-        yield server.dsn
-    finally:
-        server.stop()
 
 
 async def _prepare(url: str) -> tuple[str, str, bool]:

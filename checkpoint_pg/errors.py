@@ -12,6 +12,7 @@ __all__ = [
     "InvalidConfigError",
     "InvalidMetadataError",
     "InvalidRetentionPolicyError",
+    "MissingExtraError",
     "OperationInterruptedError",
     "PoolExhaustedError",
     "RetriesExhaustedError",
@@ -42,6 +43,15 @@ class UnserializableValueError(InvalidConfigError, TypeError):
 
 class InvalidRetentionPolicyError(InvalidConfigError):
     """A `RetentionPolicy` (or a sweeper interval) holds a value of the wrong type or range."""
+
+
+class MissingExtraError(CheckpointPgError, ImportError):
+    """A part of the package was asked for whose optional dependencies are not installed; the
+    message names the ``pip install`` that adds them."""
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class ConnectionUnusableError(CheckpointPgError, RuntimeError):

@@ -1,9 +1,9 @@
-"""How the operator commands print: rich tables for people, JSON for scripts, progress bars.
+"""How the operator commands print: plain aligned tables for people, JSON for scripts, progress.
 
-Tables go to stdout (plain text, no colour, when stdout is not a terminal); progress bars go to
-stderr and only when stderr is a terminal and ``--json`` is off, so a pipe or a script never
-sees them. Channel values are made JSON-friendly by `jsonable` and shortened for tables by
-`preview`.
+Tables go to stdout as plain text (no colour, no markup: pipes and terminals read the same);
+progress bars go to stderr and only when stderr is a terminal and ``--json`` is off, so a pipe
+or a script never sees them. Channel values are made JSON-friendly by `jsonable` and shortened
+for tables by `preview`.
 """
 
 from __future__ import annotations
@@ -37,24 +37,34 @@ __all__ = [
 PREVIEW_WIDTH = 72
 
 
-def _console(*, stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    stream = sys.stderr if stderr else sys.stdout
-    terminal = stream.isatty()
-    # Off a terminal rich would assume 80 columns and fold the tables; pipes get long lines.
-    return Console(
-        file=stream,
-        width=None if terminal else 200,
-        no_color=not terminal,
-        highlight=False,
-        soft_wrap=False,
-    )
-
-
 def emit_json(value: Any) -> None:
     """Print `value` as indented JSON on stdout."""
     click.echo(json.dumps(jsonable(value), indent=2, ensure_ascii=False))
+
+
+def _grid(
+    header: Sequence[str] | None, rows: Sequence[Sequence[str]], right: Sequence[bool]
+) -> list[str]:
+    """Rows of cells as aligned lines: two spaces between columns, a rule under the header."""
+    lines = [list(row) for row in rows]
+    everything = ([list(header)] if header else []) + lines
+    widths = [max(len(row[i]) for row in everything) for i in range(len(everything[0]))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            cell.rjust(width) if flush else cell.ljust(width)
+            for cell, width, flush in zip(cells, widths, right, strict=True)
+        ).rstrip()
+
+    out = []
+    if header:
+        out += [line(header), "  ".join("-" * width for width in widths)]
+    return out + [line(row) for row in lines]
+
+
+def _lines(text: str | None) -> None:
+    if text:
+        click.echo(text)
 
 
 def table(
@@ -64,36 +74,19 @@ def table(
     title: str | None = None,
     right: Sequence[str] = (),
 ) -> None:
-    """Print a table; cells are printed as plain text (never read as rich markup)."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    grid = Table(
-        title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False, pad_edge=False
-    )
+    """Print a table on stdout, cells as plain text, aligned in columns."""
     cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
-    for column in columns:
-        grid.add_column(column, justify="right" if column in right else "left", overflow="fold")
-    for row in cells:
-        grid.add_row(*(Text(cell) for cell in row))
-    _console().print(grid)
+    _lines(title)
+    flush = [column in right for column in columns]
+    click.echo("\n".join(_grid(list(columns), cells, flush)))
 
 
 def kv_table(pairs: Sequence[tuple[str, Any]], *, title: str | None = None) -> None:
-    """Print key/value pairs as a two-column table without a header."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    grid = Table(
-        title=title, box=box.SIMPLE, show_header=False, title_justify="left", show_edge=False
-    )
-    grid.add_column("key", style="bold")
-    grid.add_column("value", overflow="fold")
-    for key, value in pairs:
-        grid.add_row(Text(key), Text("" if value is None else str(value)))
-    _console().print(grid)
+    """Print key/value pairs as two aligned columns without a header."""
+    _lines(title)
+    cells = [[key, "" if value is None else str(value)] for key, value in pairs]
+    if cells:
+        click.echo("\n".join(_grid(None, cells, [False, False])))
 
 
 def note(message: str) -> None:
@@ -114,26 +107,22 @@ def progress(
     if not bars_shown(enabled):
         yield lambda n: None
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    if total is None:  # no bar without a length: a running count on one line
+        done = 0
 
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=_console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
+        def count(n: int) -> None:
+            nonlocal done
+            done += n
+            click.echo(f"\r{description}: {done}", err=True, nl=False)
+
+        try:
+            yield count
+        finally:
+            click.echo("\r\033[K", err=True, nl=False)
+        return
+    bar: Any
+    with click.progressbar(length=total, label=description, file=sys.stderr, show_pos=True) as bar:
+        yield bar.update
 
 
 # -- values ------------------------------------------------------------------------------------

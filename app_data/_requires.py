@@ -1,0 +1,7 @@
+"""Fail at import with the name of the missing extra, before any SQLAlchemy import does."""
+
+from __future__ import annotations
+
+from checkpoint_pg._extras import require
+
+require("app_data", "app")
