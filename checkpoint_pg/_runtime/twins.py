@@ -1,0 +1,112 @@
+"""The other-mode twin of a method, written once for every class that needs one.
+
+An async saver or store also answers blocking calls from other threads (LangGraph makes
+some), and a blocking one also answers coroutine calls (by running in a worker thread).
+Each such twin only forwards, so instead of a hand-kept copy of every signature, a class
+body declares ``get_tuple = blocking_twin(aget_tuple)``: the twin takes the same
+arguments, and `inspect.signature` and `help` show the original's.
+
+The twin looks its original up by name on the instance when called, so a subclass that
+overrides the original changes the twin too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from itertools import islice
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+__all__ = ["blocking_iter_twin", "blocking_twin", "threaded_iter_twin", "threaded_twin"]
+
+S = TypeVar("S")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Items moved per hop between threads when an iterator is bridged: one hop per item would
+# pay the thread switch per checkpoint.
+_CHUNK = 100
+
+
+def blocking_twin(
+    original: Callable[Concatenate[S, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[S, P], T]:
+    """A blocking method that runs the coroutine method `original` on the instance's loop.
+
+    The instance provides ``_blocking(coro)``, which waits for `coro` on its event loop.
+    """
+    name = original.__name__
+
+    def twin(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        result: T = self._blocking(getattr(self, name)(*args, **kwargs))  # type: ignore[attr-defined]
+        return result
+
+    functools.update_wrapper(twin, original)
+    twin.__name__ = twin.__qualname__ = name[1:] if name.startswith("a") else name
+    twin.__doc__ = f"Blocking twin of `{name}`, for callers on threads other than its loop's."
+    return twin
+
+
+def threaded_twin(
+    original: Callable[Concatenate[S, P], T],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
+    """A coroutine method that runs the blocking method `original` in a worker thread."""
+    name = original.__name__
+
+    async def twin(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        method = getattr(self, name)
+        return await asyncio.to_thread(functools.partial(method, *args, **kwargs))
+
+    functools.update_wrapper(twin, original)
+    twin.__name__ = twin.__qualname__ = "a" + name
+    twin.__doc__ = f"`{name}`, run in a worker thread."
+    return twin
+
+
+def blocking_iter_twin(
+    original: Callable[Concatenate[S, P], AsyncIterator[T]],
+) -> Callable[Concatenate[S, P], Iterator[T]]:
+    """A blocking iterator over the async iterator method `original`, fetched in chunks."""
+    name = original.__name__
+
+    def twin(self: S, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        source = getattr(self, name)(*args, **kwargs)
+
+        async def chunk() -> list[T]:
+            items: list[T] = []
+            async for item in source:
+                items.append(item)
+                if len(items) == _CHUNK:
+                    break
+            return items
+
+        while items := self._blocking(chunk()):  # type: ignore[attr-defined]
+            yield from items
+            if len(items) < _CHUNK:
+                return
+
+    functools.update_wrapper(twin, original)
+    twin.__name__ = twin.__qualname__ = name[1:] if name.startswith("a") else name
+    twin.__doc__ = f"Blocking twin of `{name}`, for callers on threads other than its loop's."
+    return twin
+
+
+def threaded_iter_twin(
+    original: Callable[Concatenate[S, P], Iterator[T]],
+) -> Callable[Concatenate[S, P], AsyncIterator[T]]:
+    """An async iterator over the blocking iterator method `original`, run in worker threads."""
+    name = original.__name__
+
+    async def twin(self: S, /, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
+        source = iter(getattr(self, name)(*args, **kwargs))
+        while items := await asyncio.to_thread(lambda: [*islice(source, _CHUNK)]):
+            for item in items:
+                yield item
+            if len(items) < _CHUNK:
+                return
+
+    functools.update_wrapper(twin, original)
+    twin.__name__ = twin.__qualname__ = "a" + name
+    twin.__doc__ = f"`{name}`, run in worker threads."
+    return twin

@@ -1,0 +1,133 @@
+"""Write the blocking modules from their asyncio sources, so sync and async never drift.
+
+Each pair below names an async source (hand-written) and the blocking module made from it
+(never edited by hand: its first line says so). The conversion is `unasync`'s: ``async``
+and ``await`` go, and names are renamed token by token. A pair of names given under
+`SWAPS` is exchanged both ways, which is what makes twin declarations come out right:
+``get_tuple = blocking_twin(aget_tuple)`` in the source becomes
+``aget_tuple = threaded_twin(get_tuple)`` in the blocking module. Then ruff sorts the
+imports and formats the result, so the output is stable for a given ruff version (the
+dev and test extras pin it).
+
+    python -m tests.tools.async_to_sync          # rewrite the generated modules
+    python -m tests.tools.async_to_sync --check  # exit 1 if any is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import unasync
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = "# DO NOT EDIT: generated from {source} by tests/tools/async_to_sync.py.\n"
+
+# Renames that hold in every generated module (beyond unasync's own AsyncIterator -> Iterator,
+# asynccontextmanager -> contextmanager, __aenter__ -> __enter__, ...).
+RENAMES: dict[str, str] = {
+    "AsyncConnection": "Connection",
+    "AsyncConnectionPool": "ConnectionPool",
+    "AsyncPipeline": "Pipeline",
+    "AsyncCursor": "Cursor",
+    "connect_async": "connect_sync",
+    "PeriodicTask": "PeriodicThread",
+}
+
+# Names exchanged both ways: each async method and its blocking twin.
+SWAPS: tuple[tuple[str, str], ...] = (
+    ("blocking_twin", "threaded_twin"),
+    ("blocking_iter_twin", "threaded_iter_twin"),
+)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One blocking module made from one async source."""
+
+    source: str
+    target: str
+    docstring: str
+    renames: dict[str, str] = field(default_factory=dict)
+    swaps: tuple[tuple[str, str], ...] = ()
+
+    def replacements(self) -> dict[str, str]:
+        table = {**RENAMES, **self.renames}
+        for a, b in (*SWAPS, *self.swaps):
+            table[a], table[b] = b, a
+        return table
+
+
+GENERATED: tuple[Generated, ...] = ()
+
+
+def _converted(item: Generated) -> str:
+    """The source run through unasync with the item's replacements (not yet formatted)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src_dir, out_dir = Path(tmp, "async_src"), Path(tmp, "sync_out")
+        src_dir.mkdir()
+        shutil.copy(ROOT / item.source, src_dir / "module.py")
+        rule = unasync.Rule(str(src_dir), str(out_dir), item.replacements())
+        unasync.unasync_files([str(src_dir / "module.py")], [rule])
+        return (out_dir / "module.py").read_text(encoding="utf-8")
+
+
+def _with_docstring(code: str, docstring: str) -> str:
+    """`code` with its module docstring replaced (the source's describes the async side)."""
+    first = ast.parse(code).body[0]
+    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)):
+        raise SystemExit("each async source must start with a module docstring")
+    lines = code.splitlines(keepends=True)
+    assert first.end_lineno is not None
+    return f'"""{docstring}"""\n' + "".join(lines[first.end_lineno :])
+
+
+def _ruff(code: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", *args, "--stdin-filename", "generated.py", "-"],
+        input=code,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if done.returncode not in (0, 1) or not done.stdout:
+        raise SystemExit(f"ruff {' '.join(args)} failed on generated code:\n{done.stderr}")
+    return done.stdout
+
+
+def render(item: Generated) -> str:
+    """The full text the blocking module of `item` must have."""
+    code = _with_docstring(_converted(item), item.docstring)
+    code = _ruff(code, "check", "--fix-only", "--select", "I,F401", "--quiet")
+    code = _ruff(code, "format", "--quiet")
+    return HEADER.format(source=item.source) + code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report stale modules")
+    args = parser.parse_args(argv)
+    stale = []
+    for item in GENERATED:
+        text = render(item)
+        target = ROOT / item.target
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            continue
+        stale.append(item.target)
+        if not args.check:
+            target.write_text(text, encoding="utf-8")
+    verb = "out of date" if args.check else "rewritten"
+    for path in stale:
+        print(f"{path}: {verb}")
+    return 1 if stale and args.check else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
