@@ -139,7 +139,7 @@ def run_bench(
     from benchmarks.screen import RESULTS_POINTER, smoke_banner, wrapped
 
     if plot_from is not None:
-        _write_plots(json.loads(plot_from.read_text()), plot_path or plot_from, say)
+        _write_plots(json.loads(plot_from.read_text()), plot_path or plot_from.with_suffix(""), say)
         return
 
     options = {
