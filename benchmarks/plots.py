@@ -7,6 +7,7 @@ panel instead of squashing it.
 
 from __future__ import annotations
 
+import io
 import math
 import statistics
 import textwrap
@@ -53,7 +54,7 @@ def _latency(ax: Any, panel: LatencyPanel) -> None:
     ax.set_ylabel("ms", fontsize=7)
     if cut:
         note = "; ".join(f"{_NAMES[s.participant]} max {s.maximum:.3g} ms" for s in cut)
-        ax.text(0.02, 0.97, f"off scale: {note}", transform=ax.transAxes, fontsize=6, va="top")
+        ax.set_xlabel(f"off scale: {note}", fontsize=7)
 
 
 def _rates(ax: Any, panel: RatePanel) -> None:
@@ -85,6 +86,13 @@ def _rates(ax: Any, panel: RatePanel) -> None:
     ax.legend(fontsize=7)
 
 
+def _columns(panels: int) -> int:
+    """3 or 4 columns, whichever leaves fewer empty cells (4 on a tie); fewer panels: one row."""
+    if panels <= 4:
+        return panels
+    return min((4, 3), key=lambda cols: -panels % cols)
+
+
 def draw(figure: Figure) -> Any:
     """`figure` as a matplotlib figure (the caller saves and closes it)."""
     import matplotlib
@@ -92,7 +100,7 @@ def draw(figure: Figure) -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = min(_COLS, len(figure.panels))
+    cols = _columns(len(figure.panels))
     rows = math.ceil(len(figure.panels) / cols)
     width = max(3.4 * cols, 7.0)
     fig, axes = plt.subplots(
@@ -126,8 +134,20 @@ def write_plots(data: dict[str, Any], prefix: Path) -> list[Path]:
 
     chosen = figures(data)
     paths = plot_paths(prefix, [f.family for f in chosen])
+    prefix.parent.mkdir(parents=True, exist_ok=True)
     for figure, path in zip(chosen, paths, strict=True):
         fig = draw(figure)
-        fig.savefig(path, format="png")
+        _save_small(fig, path)
         plt.close(fig)
     return paths
+
+
+def _save_small(fig: Any, path: Path) -> None:
+    """Save with a 64-colour palette: a third of the bytes, the same chart to the eye."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        image.convert("RGB").quantize(colors=64).save(path, format="PNG", optimize=True)

@@ -98,7 +98,7 @@ def test_y_limits_contain_the_data(saved: dict[str, Any]) -> None:
                 assert bottom <= min(values)
                 assert max(values) <= top, panel.title
                 continue
-            notes = " ".join(t.get_text() for t in ax.texts)
+            notes = ax.get_xlabel()
             for spread in panel.spreads:
                 assert bottom <= spread.minimum
                 assert spread.p99 <= top, panel.title
@@ -115,8 +115,7 @@ def test_a_far_maximum_is_written_not_clipped_silently() -> None:
     from benchmarks.plotdata import Figure
 
     drawn = draw(Figure("writes", "Writes", (panel,)))
-    notes = " ".join(t.get_text() for t in drawn.axes[0].texts)
-    assert "off scale: ours max 400 ms" in notes
+    assert drawn.axes[0].get_xlabel() == "off scale: ours max 400 ms"
 
 
 def test_files_saved_before_rows_named_their_series_plot_the_same(saved: dict[str, Any]) -> None:
