@@ -42,7 +42,11 @@ def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
 def bench_options(func: F) -> F:
     """Every option of the bench command except ``--dsn``."""
     options = [
-        click.option("--quick", is_flag=True, help="Small sizes and short windows (under 60 s)."),
+        click.option(
+            "--quick",
+            is_flag=True,
+            help="Small sizes and short windows (about 60 s): a smoke run, not a verdict.",
+        ),
         click.option(
             "--profile",
             "profile_name",

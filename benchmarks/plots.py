@@ -32,7 +32,7 @@ RATE_GLYPH = "throughput: median of the measured windows, error bars min to max"
 def latency_top(spreads: tuple[Spread, ...]) -> tuple[float, list[Spread]]:
     """The y-axis top for `spreads`, and the spreads whose maximum lies above it."""
     p99 = max(s.p99 for s in spreads)
-    top = p99 * 1.12
+    top = max(p99 * 1.12, 1e-3)  # never an empty axis, even if every call took 0 ms
     for spread in spreads:
         if spread.maximum <= _OUTLIER_FACTOR * p99:
             top = max(top, spread.maximum * 1.06)

@@ -9,7 +9,7 @@ __all__ = ["RESULTS_POINTER", "SMOKE_NOTICE", "smoke_banner", "wrapped"]
 SMOKE_NOTICE = (
     "This is a smoke run (--quick): small sizes and short windows, on whatever else this "
     "machine is doing. It shows that every workload runs and roughly where each side stands; "
-    "it is not a verdict. Target verdicts below are indicative only."
+    "it is not a verdict, and its target verdicts are marked indicative."
 )
 
 RESULTS_POINTER = (
