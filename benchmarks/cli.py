@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,7 +42,11 @@ def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
 def bench_options(func: F) -> F:
     """Every option of the bench command except ``--dsn``."""
     options = [
-        click.option("--quick", is_flag=True, help="Small sizes and short windows (under 60 s)."),
+        click.option(
+            "--quick",
+            is_flag=True,
+            help="Small sizes and short windows (about 60 s): a smoke run, not a verdict.",
+        ),
         click.option(
             "--profile",
             "profile_name",
@@ -62,7 +67,20 @@ def bench_options(func: F) -> F:
             help="Comma-separated concurrency levels (default: 1,8,32).",
         ),
         click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write JSON."),
-        click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write a PNG."),
+        click.option(
+            "--plot",
+            "plot_path",
+            type=click.Path(path_type=Path),
+            help="Write one PNG per workload family: PATH-<family>.png (a .png suffix on "
+            "PATH is dropped). Without --json, also saves PATH.json for --plot-from.",
+        ),
+        click.option(
+            "--plot-from",
+            "plot_from",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Redraw the plots from a saved --json file instead of running "
+            "(to --plot's PATH, default: beside the file).",
+        ),
         click.option(
             "--markdown",
             "markdown_path",
@@ -104,13 +122,29 @@ def run_bench(
     json_path: Path | None = None,
     plot_path: Path | None = None,
     markdown_path: Path | None = None,
+    plot_from: Path | None = None,
     progress: bool = True,
     say: Callable[[str], None] = click.echo,
 ) -> None:
-    """Run the suite on `dsn`'s server (None: a new embedded PostgreSQL) and report."""
-    from benchmarks.profiles import PROFILES
-    from benchmarks.report import markdown, markdown_table, targets_table, write_json
+    """Run the suite on `dsn`'s server (None: a new embedded PostgreSQL) and report.
+
+    With `plot_from`, only redraw the plots of that saved run.
+    """
+    from benchmarks.profiles import PROFILES, is_smoke_run
+    from benchmarks.report import (
+        legend,
+        markdown,
+        markdown_table,
+        targets_table,
+        to_json,
+        write_json,
+    )
     from benchmarks.runner import run_suite, server_databases
+    from benchmarks.screen import RESULTS_POINTER, smoke_banner, wrapped
+
+    if plot_from is not None:
+        _write_plots(json.loads(plot_from.read_text()), plot_path or plot_from.with_suffix(""), say)
+        return
 
     options = {
         "quick": quick,
@@ -123,6 +157,9 @@ def run_bench(
     }
     profile = PROFILES[profile_name or ("quick" if quick else "full")]
     profile = profile.with_concurrency(concurrency or None)
+    smoke = is_smoke_run(profile.name)
+    if smoke:
+        say(smoke_banner("start"))
     say(f"PostgreSQL: {mask_dsn(dsn) if dsn else 'embedded PostgreSQL 18 (ephemeral)'}")
     with server_databases(dsn) as (databases, admin_dsn):
         result = run_suite(
@@ -133,26 +170,42 @@ def run_bench(
             progress=progress,
             command=_command(dsn, options),
         )
+    say(wrapped(f"Legend: {legend()}"))
+    say("")
     say(markdown_table(result))
     say("")
     say(targets_table(result))
+    if plot_path and not json_path:
+        json_path = plot_path.with_suffix(".json")
     if json_path:
         write_json(result, json_path)
-        say(f"JSON: {json_path}")
+        say(f"JSON: {json_path} (redraw the plots with --plot-from {json_path})")
+    plots: list[Path] = []
     if plot_path:
-        from benchmarks.plots import plot
-
-        plot(result, plot_path)
-        say(f"plot: {plot_path}")
+        plots = _write_plots(to_json(result), plot_path, say)
     if markdown_path:
-        relative = None
-        if plot_path:
-            try:
-                relative = str(plot_path.resolve().relative_to(markdown_path.resolve().parent))
-            except ValueError:
-                relative = str(plot_path)
-        markdown_path.write_text(markdown(result, plot=relative))
+        pairs = [(path.stem, _relative(path, markdown_path.parent)) for path in plots]
+        markdown_path.write_text(markdown(result, plots=pairs))
         say(f"report: {markdown_path}")
+    if smoke:
+        say(smoke_banner("end"))
+    say(wrapped(RESULTS_POINTER))
+
+
+def _relative(path: Path, start: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(start.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _write_plots(data: dict[str, Any], prefix: Path, say: Callable[[str], None]) -> list[Path]:
+    from benchmarks.plots import write_plots
+
+    paths = write_plots(data, prefix)
+    for path in paths:
+        say(f"plot: {path}")
+    return paths
 
 
 @click.command(name="bench")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-__all__ = ["FULL", "PROFILES", "QUICK", "SMOKE", "Profile"]
+__all__ = ["FULL", "PROFILES", "QUICK", "SMOKE", "Profile", "is_smoke_run"]
 
 
 @dataclass(frozen=True)
@@ -119,3 +119,8 @@ SMOKE = Profile(
 )
 
 PROFILES = {p.name: p for p in (FULL, QUICK, SMOKE)}
+
+
+def is_smoke_run(profile_name: str) -> bool:
+    """Only the full profile's sizes make target verdicts worth reading; the rest are smoke."""
+    return profile_name != FULL.name

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.participants import FLOOR, IMPLEMENTATIONS, LABELS
+from benchmarks.profiles import is_smoke_run
 from benchmarks.runner import SuiteResult
+from benchmarks.screen import SMOKE_NOTICE
 from benchmarks.stats import summarize
 from benchmarks.targets import evaluate
 
-__all__ = ["markdown", "markdown_table", "to_json", "write_json"]
+__all__ = ["legend", "markdown", "markdown_table", "targets_table", "to_json", "write_json"]
+
+INDICATIVE = "indicative"
 
 
 def _num(value: float | None) -> str:
@@ -49,11 +54,26 @@ def markdown_table(result: SuiteResult) -> str:
     return "\n".join(lines)
 
 
+def legend() -> str:
+    """What the table's columns mean; printed on screen too, so no one has to guess."""
+    return (
+        f"`official` is {LABELS['official']}, `ours` is {LABELS['checkpoint_pg']}, `floor` is "
+        f"{LABELS[FLOOR]} (a single-row insert, or primary-key select, of the same bytes). "
+        "ratio = ours / official: below 1 is better for times and sizes, above 1 (↑) for "
+        "rates; ours ÷ floor = ours / floor. n = samples (official/ours): calls, runs, or "
+        "measured windows for rates."
+    )
+
+
 def targets_table(result: SuiteResult) -> str:
-    """The issue's targets: measured ratio, bound, verdict."""
-    lines = ["| target | reads as | measured | bound | met |", "|---|---|---:|---|---|"]
+    """The issue's targets: measured ratio, bound, verdict (indicative only on smoke runs)."""
+    smoke = is_smoke_run(result.profile.name)
+    met_header = f"met ({INDICATIVE}: smoke run)" if smoke else "met"
+    lines = [f"| target | reads as | measured | bound | {met_header} |", "|---|---|---:|---|---|"]
     for verdict in evaluate(result.rows):
         met = {True: "yes", False: "**no**", None: "not measured"}[verdict.met]
+        if smoke and verdict.met is not None:
+            met = f"{met.strip('*')} ({INDICATIVE})"
         value = "n/a" if verdict.value is None else f"{verdict.value:.2f}"
         lines.append(
             f"| {verdict.target.name} | {verdict.target.reads} | {value}"
@@ -82,9 +102,13 @@ def _environment(result: SuiteResult) -> str:
     )
 
 
-def markdown(result: SuiteResult, *, plot: str | None = None) -> str:
-    """The full report: how it was measured, the table, the targets."""
-    parts = [
+def markdown(result: SuiteResult, *, plots: Sequence[tuple[str, str]] = ()) -> str:
+    """The full report: how it was measured, the table, the targets, then `plots`.
+
+    `plots` are (alt text, path) pairs, one per workload family.
+    """
+    parts = [f"> **Smoke run.** {SMOKE_NOTICE}", ""] if is_smoke_run(result.profile.name) else []
+    parts += [
         "## Environment",
         _environment(result),
         "",
@@ -92,10 +116,7 @@ def markdown(result: SuiteResult, *, plot: str | None = None) -> str:
         "",
         "## Results",
         "",
-        f"`official` is {LABELS['official']}, `ours` is {LABELS['checkpoint_pg']}, `floor` is "
-        f"{LABELS[FLOOR]} (a single-row insert, or primary-key select, of the same bytes). "
-        "ratio = ours / official: below 1 is better for times and sizes, above 1 (↑) for "
-        "rates. n = samples (official/ours): calls, runs, or measured windows for rates.",
+        legend(),
         "",
         markdown_table(result),
         "",
@@ -103,8 +124,9 @@ def markdown(result: SuiteResult, *, plot: str | None = None) -> str:
         "",
         targets_table(result),
     ]
-    if plot:
-        parts += ["", f"![latency distributions and throughput]({plot})"]
+    if plots:
+        parts += ["", "## Plots", ""]
+        parts += [f"![{alt}]({path})" for alt, path in plots]
     return "\n".join(parts) + "\n"
 
 

@@ -32,6 +32,9 @@ class Row:
     floor: float | None = None
     n: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    # The samples series the row summarises, so plots can title a series with its row's label.
+    series: str = ""
+    floor_series: str = ""
 
     @property
     def ratio(self) -> float | None:
@@ -61,6 +64,8 @@ class Row:
             "higher_is_better": self.higher_is_better,
             "n": self.n,
             "note": self.note,
+            "series": self.series,
+            "floor_series": self.floor_series,
         }
 
 
@@ -147,6 +152,8 @@ class Workload(ABC):
             floor=floor,
             n={p: len(self.samples.latency_of(series, p)) for p in IMPLEMENTATIONS},
             note=note,
+            series=series,
+            floor_series=floor_series or "",
         )
 
     def median_row(
@@ -177,6 +184,7 @@ class Workload(ABC):
             higher_is_better=higher_is_better,
             n={p: len(get(series, p)) for p in IMPLEMENTATIONS},
             note=note,
+            series=series,
         )
 
 

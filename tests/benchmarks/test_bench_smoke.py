@@ -15,23 +15,15 @@ from click.testing import CliRunner
 
 from benchmarks.cli import main as bench_main
 from benchmarks.participants import IMPLEMENTATIONS
-from benchmarks.profiles import SMOKE
 from benchmarks.proxy import ProxyProcess, upstream_of
 from benchmarks.report import markdown, to_json, write_json
-from benchmarks.runner import SuiteResult, interleaved, run_suite
+from benchmarks.runner import SuiteResult, interleaved
 from benchmarks.stats import percentile
 from benchmarks.targets import TARGETS, evaluate
 from benchmarks.workloads import WORKLOADS, resolve
-from checkpoint_pg.testing import DatabaseFactory, TestServer
+from checkpoint_pg.testing import TestServer
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def smoke_result(db_factory: DatabaseFactory, pg_server: TestServer) -> SuiteResult:
-    """Every workload but the subprocess one (tested through the CLI below), at smoke size."""
-    names = [name for name in WORKLOADS if name != "memory"]
-    return run_suite(SMOKE, db_factory, pg_server.admin_dsn, workloads=names, progress=False)
 
 
 def test_every_workload_yields_rows_for_both_implementations(smoke_result: SuiteResult) -> None:
@@ -110,11 +102,11 @@ def test_json_has_rows_targets_environment_and_distributions(
 
 
 def test_markdown_report_has_the_table_and_the_targets(smoke_result: SuiteResult) -> None:
-    text = markdown(smoke_result, plot="results.png")
+    text = markdown(smoke_result, plots=[("results-writes", "results-writes.png")])
     assert "| workload | metric | unit | official | ours | ratio |" in text
     assert "| put | put, 1 KB channel value, p50 | ms |" in text
     assert "## Targets" in text
-    assert "![latency distributions and throughput](results.png)" in text
+    assert "![results-writes](results-writes.png)" in text
 
 
 def test_targets_at_unmeasured_levels_say_so(smoke_result: SuiteResult) -> None:
@@ -124,11 +116,13 @@ def test_targets_at_unmeasured_levels_say_so(smoke_result: SuiteResult) -> None:
     assert verdicts["put 1 KB p50"].value is not None
 
 
-def test_plot_is_a_png(smoke_result: SuiteResult, tmp_path: Path) -> None:
-    from benchmarks.plots import plot
+def test_plots_are_pngs(smoke_result: SuiteResult, tmp_path: Path) -> None:
+    from benchmarks.plots import write_plots
 
-    path = plot(smoke_result, tmp_path / "plot.png")
-    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    paths = write_plots(to_json(smoke_result), tmp_path / "plot.png")
+    assert paths
+    for path in paths:
+        assert path.read_bytes()[:8] == PNG_SIGNATURE
 
 
 def test_cli_writes_table_json_plot_and_measures_memory(
@@ -144,8 +138,9 @@ def test_cli_writes_table_json_plot_and_measures_memory(
     assert "| memory | client peak RSS" in result.output
     data = json.loads(out.read_text())
     assert {row["workload"] for row in data["rows"]} == {"put", "memory"}
-    assert png.read_bytes()[:8] == PNG_SIGNATURE
-    assert "bench.png" in md.read_text()
+    assert (tmp_path / "bench-writes.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert not png.exists()
+    assert "bench-writes.png" in md.read_text()
 
 
 def test_cli_rejects_unknown_workloads_and_bad_levels() -> None:
