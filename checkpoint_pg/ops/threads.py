@@ -16,14 +16,17 @@ from typing import Any
 import click
 
 from checkpoint_pg.ops.common import DURATION, Session, endpoint, operator_command
+from checkpoint_pg.ops.ids import short_ids
 from checkpoint_pg.ops.output import (
     bars_shown,
     emit_json,
+    full_option,
     human_bytes,
     note,
     preview,
     progress,
     table,
+    timestamp,
 )
 
 __all__ = ["COMMANDS"]
@@ -41,11 +44,6 @@ def _metadata_filter(text: str | None) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--filter")
     return value
-
-
-def _when(info: Any) -> str:
-    ts = info.latest_ts
-    return ts.strftime("%Y-%m-%d %H:%M:%S") if ts is not None else "?"
 
 
 @operator_command("threads", short_help="List threads: latest checkpoint, size, metadata.")
@@ -70,6 +68,7 @@ def _when(info: Any) -> str:
     help='Only threads whose latest metadata contains this, e.g. \'{"source": "loop"}\'.',
 )
 @click.option("--all", "every", is_flag=True, help="Every page, not only the first.")
+@full_option
 def threads(
     session: Session,
     limit: int,
@@ -77,10 +76,12 @@ def threads(
     idle_for: timedelta | None,
     metadata: str | None,
     every: bool,
+    full: bool,
 ) -> None:
     """Threads by thread id: latest checkpoint and its time, checkpoints, bytes, metadata.
 
-    Pages by thread id: the last line says how to get the next page (--after).
+    Pages by thread id: the last line says how to get the next page (--after). Checkpoint ids
+    are shortened to a unique prefix (--full or --json for whole ids).
     """
     metadata_filter = _metadata_filter(metadata)
     saver = session.saver()
@@ -102,13 +103,14 @@ def threads(
     if not found:
         click.echo("no threads")
         return
+    short = {} if full else short_ids(session, [(t.thread_id, t.latest_checkpoint_id) for t in found])
     table(
-        ["thread_id", "latest_checkpoint_id", "latest (UTC)", "checkpoints", "size", "metadata"],
+        ["thread_id", "latest_checkpoint", "latest", "checkpoints", "size", "metadata"],
         [
             (
                 t.thread_id,
-                t.latest_checkpoint_id,
-                _when(t),
+                short.get((t.thread_id, t.latest_checkpoint_id), t.latest_checkpoint_id),
+                timestamp(t.latest_ts),
                 t.checkpoints,
                 human_bytes(t.bytes),
                 preview(t.metadata, 48),
