@@ -167,7 +167,7 @@ def timestamp(value: datetime | str | None) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-_DURATION_WORDS = (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+_DURATION_WORDS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 
 
 def human_duration(duration: timedelta) -> str:

@@ -132,8 +132,8 @@ def _count_threads(session: Session) -> int:
 
 
 SUBGRAPHS = (
-    "a subgraph's namespace goes whole once the parent-graph checkpoint that started it is "
-    'deleted, as prune("keep_latest") does'
+    "a subgraph call's namespace goes whole once the parent-graph checkpoint that started it "
+    'is deleted, as prune("keep_latest") does'
 )
 
 
@@ -147,7 +147,6 @@ def _policy_text(idle_for: timedelta | None, keep_latest: int | None) -> str:
         parts.append(
             f"keep only the newest {keep_latest} checkpoint(s) of each namespace of "
             + ("the other threads" if idle_for is not None else "every thread")
-            + f" ({SUBGRAPHS})"
         )
     return " and ".join(parts)
 
@@ -240,6 +239,8 @@ def prune(
         return
     if dry_run:
         click.echo(f"dry run: would {what}:")
+        if keep_latest is not None:
+            click.echo(f"  ({SUBGRAPHS})")
         click.echo(f"  {_summary(report, dry_run=True)}")
         click.echo("  (counted by running the prune and rolling it back: nothing was deleted)")
         return
