@@ -181,7 +181,7 @@ def _apply(session: Session, policy: Any, dry_run: bool) -> Any:
     "--idle-for",
     type=DURATION,
     default=None,
-    help="Delete threads whose latest checkpoint is older than this (7d, 12h, 1d12h).",
+    help="Delete threads whose latest checkpoint (its ts) is older than this (7d, 12h, 1d12h).",
 )
 @click.option(
     "--idle-days",
