@@ -16,6 +16,12 @@ short transaction (no lock is held between batches):
    step 2 and deletes again without it, so that put keeps the blobs its checkpoint refers to.
 4. keep_latest on the other locked threads: `_prune.keep_latest` with ``keep=N``
    (DeltaChannel-aware; every deleting statement counts only rows it deleted itself).
+
+A dry run (``apply_retention(policy, dry_run=True)``) runs every batch exactly so, inside a
+savepoint it rolls back before the batch commits: its counts are what a real run would delete
+at that moment, by construction (the same statements), and it changes nothing. Like a real
+batch it holds its locks (the advisory locks, the row locks of the rows it deletes) only for
+the batch's short transaction.
 """
 
 from __future__ import annotations
@@ -110,13 +116,16 @@ class BatchResult:
 class RetentionRun:
     """One sweep over every thread: the next batch's operation, and the report so far."""
 
-    def __init__(self, schema: str | None, policy: RetentionPolicy) -> None:
+    def __init__(
+        self, schema: str | None, policy: RetentionPolicy, *, dry_run: bool = False
+    ) -> None:
         if not isinstance(policy, RetentionPolicy):
             raise InvalidRetentionPolicyError(
                 f"policy must be a RetentionPolicy, not {type(policy).__name__}"
             )
         self.schema = schema
         self.policy = policy
+        self.dry_run = dry_run
         self.report = RetentionReport()
         self._after: str | None = None
         self._done = False
@@ -154,6 +163,15 @@ class RetentionRun:
         return self.report
 
     def _batch(self, after: str | None) -> Steps[BatchResult]:
+        if not self.dry_run:
+            return (yield from self._work(after))
+        sql = retention_statements_for(self.schema)
+        yield Query(sql.dry_run_savepoint)
+        result = yield from self._work(after)
+        yield Query(sql.dry_run_rollback)
+        return result
+
+    def _work(self, after: str | None) -> Steps[BatchResult]:
         policy = self.policy
         sql = retention_statements_for(self.schema)
         picked = yield Query(

@@ -101,14 +101,17 @@ class SyncRetention:
         policy: RetentionPolicy,
         progress: Progress | None = None,
         *,
+        dry_run: bool = False,
         _stop: threading.Event | None = None,
     ) -> RetentionReport:
         """Apply `policy` to every thread, `policy.batch_size` threads per transaction.
 
         `progress`, if given, is called after each batch with the number of threads examined
         so far. Safe to run from several processes at once (see `checkpoint_pg._retention`).
+        With `dry_run`, each batch is rolled back: the report counts exactly what a real run
+        would delete now, and nothing is deleted.
         """
-        run = RetentionRun(self.schema, _check_policy(policy))
+        run = RetentionRun(self.schema, _check_policy(policy), dry_run=dry_run)
         progress = _check_progress(progress)
         while (op := run.next_operation()) is not None:
             examined = run.record(self._run(op))
@@ -132,10 +135,12 @@ class SyncRetention:
         )
 
     async def aapply_retention(
-        self, policy: RetentionPolicy, progress: Progress | None = None
+        self, policy: RetentionPolicy, progress: Progress | None = None, *, dry_run: bool = False
     ) -> RetentionReport:
         """`apply_retention`, run in a worker thread."""
-        return await asyncio.to_thread(self.apply_retention, policy, progress)
+        return await asyncio.to_thread(
+            lambda: self.apply_retention(policy, progress, dry_run=dry_run)
+        )
 
     def start_retention_sweeper(
         self, policy: RetentionPolicy, interval: timedelta | float
@@ -187,10 +192,10 @@ class AsyncRetention:
         return page
 
     async def aapply_retention(
-        self, policy: RetentionPolicy, progress: Progress | None = None
+        self, policy: RetentionPolicy, progress: Progress | None = None, *, dry_run: bool = False
     ) -> RetentionReport:
         """Apply `policy` to every thread (see `PostgresSaver.apply_retention`)."""
-        run = RetentionRun(self.schema, _check_policy(policy))
+        run = RetentionRun(self.schema, _check_policy(policy), dry_run=dry_run)
         progress = _check_progress(progress)
         while (op := run.next_operation()) is not None:
             examined = run.record(await self._run(op))
@@ -213,10 +218,12 @@ class AsyncRetention:
         return page
 
     def apply_retention(
-        self, policy: RetentionPolicy, progress: Progress | None = None
+        self, policy: RetentionPolicy, progress: Progress | None = None, *, dry_run: bool = False
     ) -> RetentionReport:
         """Blocking twin of `aapply_retention`, for callers on other threads."""
-        report: RetentionReport = self._blocking(self.aapply_retention(policy, progress))
+        report: RetentionReport = self._blocking(
+            self.aapply_retention(policy, progress, dry_run=dry_run)
+        )
         return report
 
     async def start_retention_sweeper(

@@ -897,6 +897,8 @@ class RetentionStatements:
     verify: str
     savepoint: str
     rollback_to_savepoint: str
+    dry_run_savepoint: str
+    dry_run_rollback: str
 
 
 @cache
@@ -910,4 +912,6 @@ def retention_statements_for(schema: str | None) -> RetentionStatements:
         verify=render(_RETENTION_VERIFY, schema),
         savepoint="SAVEPOINT checkpoint_pg_retention",
         rollback_to_savepoint="ROLLBACK TO SAVEPOINT checkpoint_pg_retention",
+        dry_run_savepoint="SAVEPOINT checkpoint_pg_dry_run",
+        dry_run_rollback="ROLLBACK TO SAVEPOINT checkpoint_pg_dry_run",
     )

@@ -12,7 +12,8 @@ from checkpoint_pg._extras import require
 from checkpoint_pg.connection import DSN_ENV_VAR, InvalidDSNError, mask_dsn, validate_dsn
 from checkpoint_pg.errors import MissingExtraError
 from checkpoint_pg.ops import register
-from checkpoint_pg.ops.common import EXIT_CODES_HELP, EXIT_USAGE, schema_option, translated_errors
+from checkpoint_pg.ops.common import EXIT_CODES_HELP, schema_option, translated_errors
+from checkpoint_pg.ops.target import MissingExtra, embedded_option, wanted_dsn
 
 __all__ = ["main"]
 
@@ -22,12 +23,6 @@ _dsn_option = click.option(
     default=None,
     help=f"PostgreSQL DSN (or ${DSN_ENV_VAR}); default: the embedded PostgreSQL.",
 )
-
-
-class MissingExtra(click.ClickException):
-    """An optional part is not installed: one line naming the ``pip install``, exit code 2."""
-
-    exit_code = EXIT_USAGE
 
 
 def _requiring(what: str, extra: str, *needs: str) -> None:
@@ -78,18 +73,21 @@ def main() -> None:
 
 @main.command()
 @_dsn_option
+@embedded_option
 @click.option("--phase", type=click.Choice(["start", "resume"]), default=None, hidden=True)
 @click.option("--thread", "thread_id", default=None, hidden=True)
 @click.option("--user-id", default=None, hidden=True)
 @click.option("--project-id", default=None, hidden=True)
 def demo(
     dsn: str | None,
+    embedded: bool,
     phase: str | None,
     thread_id: str | None,
     user_id: str | None,
     project_id: str | None,
 ) -> None:
     """Run an agent with project tools, kill it at an approval, resume it in a new process."""
+    dsn = wanted_dsn(dsn, embedded)
     _requiring("checkpoint-pg demo", "demo", "app", *(() if dsn else ("embedded",)))
     from checkpoint_pg.demo import DemoError, run_demo, run_phase
 
@@ -107,9 +105,11 @@ def demo(
 
 @main.command()
 @_dsn_option
+@embedded_option
 @schema_option
-def setup(dsn: str | None, schema: str | None) -> None:
+def setup(dsn: str | None, embedded: bool, schema: str | None) -> None:
     """Create or migrate the checkpoint and store tables (all migrations)."""
+    dsn = wanted_dsn(dsn, embedded)
     from checkpoint_pg.embedded import dsn_or_embedded
     from checkpoint_pg.ops.common import connect
     from checkpoint_pg.saver import PostgresSaver

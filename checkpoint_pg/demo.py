@@ -44,7 +44,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
-from checkpoint_pg.connection import DSN_ENV_VAR
+from checkpoint_pg.connection import DSN_ENV_VAR, mask_dsn
 from checkpoint_pg.embedded import dsn_or_embedded as database
 from checkpoint_pg.saver import PostgresSaver
 
@@ -56,6 +56,7 @@ __all__ = [
     "build_agent",
     "database",
     "demo_script",
+    "next_steps",
     "run_demo",
     "run_phase",
 ]
@@ -253,13 +254,24 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _short(text: str, width: int = 90) -> str:
-    """`text` on one line: up to three lines joined, else the first and a count of the rest."""
-    lines = [line.strip() for line in text.strip().splitlines()] or [""]
-    if len(lines) <= 3:
-        return _clip(" | ".join(lines), width)
-    more = len(lines) - 1
-    return f"{_clip(lines[0], width)}  (+{more} more lines)"
+def _short(text: str, width: int = 90, head: int = 3) -> str:
+    """`text` on one line: its first `head` non-blank lines joined, and a count of the rest."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()] or [""]
+    shown = " | ".join(lines[:head])
+    more = len(lines) - head
+    if more <= 0:
+        return _clip(shown, width)
+    return f"{_clip(shown, width)}  (+{more} more line{'s' if more > 1 else ''})"
+
+
+def next_steps(thread_id: str, dsn: str | None) -> list[str]:
+    """The commands that show what the demo wrote, on the server it wrote it to."""
+    target = "--embedded" if dsn is None else f"--dsn '{mask_dsn(dsn)}'"
+    return [
+        f"checkpoint-pg threads {target}",
+        f"checkpoint-pg history {thread_id} {target}",
+        f"checkpoint-pg show {thread_id} {target}",
+    ]
 
 
 def _arguments(args: Mapping[str, Any]) -> str:
@@ -581,4 +593,8 @@ def run_demo(dsn: str | None, say: Say = print) -> DemoResult:
         "timings: "
         + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.timings.items())
     )
+    say("")
+    say("look at what it wrote:")
+    for command in next_steps(thread_id, dsn):
+        say(f"  {command}")
     return result

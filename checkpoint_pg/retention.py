@@ -1,8 +1,9 @@
 """Checkpoint retention and thread listing: the public types (pure, no I/O).
 
 - `RetentionPolicy` says what a sweep removes: whole threads idle for longer than `idle_for`
-  (by their latest checkpoint's time), and/or every checkpoint but the newest `keep_latest`
-  of each namespace of the other threads (DeltaChannel-aware, like ``prune("keep_latest")``).
+  (by their latest checkpoint's ``ts``), and/or every checkpoint but the newest `keep_latest`
+  of each namespace of the other threads (DeltaChannel-aware, like ``prune("keep_latest")``;
+  finished subgraph calls of deleted steps go whole).
 - `RetentionReport` says what a sweep did.
 - `ThreadInfo` / `ThreadPage` are what ``saver.list_threads(...)`` returns.
 
@@ -73,7 +74,10 @@ class RetentionPolicy:
             A checkpoint whose ``ts`` cannot be read counts as recent: never deleted for idleness.
         keep_latest: in every other thread, keep the newest N checkpoints of each namespace and
             what they need (DeltaChannel ancestors back to a stored value, pre-v4 parents with
-            pending sends, referenced blobs); delete the rest. 1 is ``prune("keep_latest")``.
+            pending sends, referenced blobs); delete the rest. A subgraph call's namespace
+            (``name:<task id>``) is deleted whole, its newest checkpoints too, once the
+            parent-graph checkpoint that started it is not kept: a finished call of a pruned
+            step goes entirely. 1 is ``prune("keep_latest")``, which does the same.
         batch_size: threads examined per batch; each batch is one short transaction.
     """
 

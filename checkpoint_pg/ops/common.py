@@ -1,9 +1,10 @@
 """What every operator command shares: options, the database session, exit codes, errors.
 
 An operator command is written as ``fn(session, **its_params)`` and wrapped by
-`operator_command`, which adds ``--dsn``, ``--schema`` and ``--json``, refuses to run without a
-DSN (usage error), opens one autocommit connection, and turns every failure into a one-line
-message with the right exit code: no traceback, never a password.
+`operator_command`, which adds ``--dsn``, ``--embedded`` (see `target`), ``--schema`` and
+``--json``, refuses to run without a DSN (usage error), opens one autocommit connection, and
+turns every failure into a one-line message with the right exit code: no traceback, never a
+password.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from checkpoint_pg.connection import (
     tuned_dsn,
     validate_dsn,
 )
+from checkpoint_pg.ops.target import embedded_option, embedded_server, wanted_dsn
 
 if TYPE_CHECKING:
     from checkpoint_pg.saver import PostgresSaver
@@ -55,13 +57,14 @@ EXIT_USAGE = 2  # click's own code for a usage error
 EXIT_NOT_FOUND = 3  # no such thread, checkpoint or store item
 
 EXIT_CODES_HELP = """\b
-Operator commands need --dsn or $CHECKPOINT_PG_DSN; add --json for
-machine-readable output.
+Operator commands need --dsn, $CHECKPOINT_PG_DSN or --embedded (the demo's
+server); add --json for machine-readable output.
 \b
 Exit codes:
   0  success
   1  problem found (doctor) or operation failed (cannot connect, tables missing, ...)
-  2  usage error (bad option or argument, no DSN given)
+  2  usage error (bad option or argument, no DSN given, --dsn with --embedded,
+     an ambiguous checkpoint id prefix)
   3  not found (no such thread, checkpoint or store item)
 """
 
@@ -238,8 +241,8 @@ def checked_dsn(dsn: str | None) -> str:
     """The DSN to use, or a usage error (exit code 2) saying how to give one."""
     if not dsn or not dsn.strip():
         raise click.UsageError(
-            f"this command needs a database: pass --dsn or set ${DSN_ENV_VAR} "
-            "(it never starts the embedded server)"
+            f"this command needs a database: pass --dsn, set ${DSN_ENV_VAR}, "
+            "or pass --embedded for the demo's embedded server"
         )
     try:
         validate_dsn(dsn)
@@ -275,8 +278,17 @@ def operator_command(
 
     def decorate(fn: Callable[..., Any]) -> click.Command:
         @functools.wraps(fn)
-        def callback(dsn: str | None, schema: str | None, as_json: bool, **params: Any) -> Any:
-            session = Session(checked_dsn(dsn), schema, as_json)
+        def callback(
+            dsn: str | None, embedded: bool, schema: str | None, as_json: bool, **params: Any
+        ) -> Any:
+            dsn = wanted_dsn(dsn, embedded)
+            if not embedded:
+                return run(checked_dsn(dsn), schema, as_json, params)
+            with embedded_server(lambda line: click.echo(line, err=True)) as url:
+                return run(url, schema, as_json, params)
+
+        def run(dsn: str, schema: str | None, as_json: bool, params: dict[str, Any]) -> Any:
+            session = Session(dsn, schema, as_json)
             try:
                 with translated_errors(session.dsn):
                     return fn(session, **params)
@@ -284,7 +296,7 @@ def operator_command(
                 session.close()
 
         wrapped: Any = callback
-        for option in (json_option, schema_option, dsn_option):
+        for option in (json_option, schema_option, embedded_option, dsn_option):
             wrapped = option(wrapped)
         make: Callable[[Callable[..., Any]], click.Command] = click.command(name, **command_kwargs)
         return make(wrapped)

@@ -7,13 +7,23 @@ values are decoded by the same serializer a graph uses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
 from langgraph.checkpoint.base import CheckpointTuple
 
 from checkpoint_pg.ops.common import NotFoundError, Session, operator_command
-from checkpoint_pg.ops.output import emit_json, jsonable, kv_table, preview, table
+from checkpoint_pg.ops.ids import resolve_checkpoint_id, short_ids
+from checkpoint_pg.ops.output import (
+    emit_json,
+    full_option,
+    jsonable,
+    kv_table,
+    preview,
+    table,
+    timestamp,
+)
 
 __all__ = ["COMMANDS"]
 
@@ -27,16 +37,22 @@ ns_option = click.option(
 )
 
 
-def _history_rows(
-    session: Session, thread_id: str, ns: str | None, limit: int, before: str | None
-) -> list[tuple[Any, ...]]:
-    checkpoints = session.table("checkpoints")
-    writes = session.table("checkpoint_writes")
+def _history_where(ns: str | None, before: str | None) -> str:
     where = ["c.thread_id = %(thread)s"]
     if ns is not None:
         where.append("c.checkpoint_ns = %(ns)s")
     if before is not None:
         where.append("c.checkpoint_id < %(before)s")
+    return " AND ".join(where)
+
+
+def _history_rows(
+    session: Session, thread_id: str, ns: str | None, limit: int, before: str | None
+) -> tuple[list[tuple[Any, ...]], int]:
+    """The newest `limit` checkpoints matching, and how many match in all."""
+    checkpoints = session.table("checkpoints")
+    writes = session.table("checkpoint_writes")
+    where = _history_where(ns, before)
     query = f"""
         SELECT c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint_ns,
                c.metadata -> 'step', c.metadata ->> 'source', c.checkpoint ->> 'ts',
@@ -45,11 +61,18 @@ def _history_rows(
                   AND w.checkpoint_id = c.checkpoint_id) AS writes,
                c.metadata
         FROM {checkpoints} AS c
-        WHERE {" AND ".join(where)}
+        WHERE {where}
         ORDER BY c.checkpoint_id DESC, c.checkpoint_ns
         LIMIT %(limit)s"""
     params = {"thread": thread_id, "ns": ns, "before": before, "limit": limit}
-    return [tuple(r) for r in session.conn.execute(query, params).fetchall()]
+    rows = [tuple(r) for r in session.conn.execute(query, params).fetchall()]
+    total = len(rows)
+    if total == limit:
+        row = session.conn.execute(
+            f"SELECT count(*) FROM {checkpoints} AS c WHERE {where}", params
+        ).fetchone()
+        total = int(row[0]) if row else total
+    return rows, total
 
 
 def _thread_exists(session: Session, thread_id: str) -> bool:
@@ -72,14 +95,27 @@ def _thread_exists(session: Session, thread_id: str) -> bool:
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Most rows."
 )
-@click.option("--before", metavar="CHECKPOINT_ID", help="Only checkpoints older than this one.")
+@click.option(
+    "--before", metavar="CHECKPOINT_ID", help="Only checkpoints older than this one (or a prefix)."
+)
+@full_option
 def history(
-    session: Session, thread_id: str, checkpoint_ns: str | None, limit: int, before: str | None
+    session: Session,
+    thread_id: str,
+    checkpoint_ns: str | None,
+    limit: int,
+    before: str | None,
+    full: bool,
 ) -> None:
-    """A thread's checkpoints, newest first: id, parent, step, source, time, pending writes."""
-    rows = _history_rows(session, thread_id, checkpoint_ns, limit, before)
-    if not rows and not _thread_exists(session, thread_id):
+    """A thread's checkpoints, newest first: id, parent, step, source, time, pending writes.
+
+    Ids are shortened to their shortest unique prefix (at least 8 characters; --full or --json
+    for whole ids); `show` and `diff` take such a prefix."""
+    if not _thread_exists(session, thread_id):
         raise NotFoundError(f"no such thread: {thread_id}")
+    if before is not None:
+        before = resolve_checkpoint_id(session, thread_id, checkpoint_ns, before)
+    rows, total = _history_rows(session, thread_id, checkpoint_ns, limit, before)
     records = [
         {
             "checkpoint_id": cid,
@@ -94,27 +130,44 @@ def history(
         for cid, parent, ns, step, source, ts, writes, metadata in rows
     ]
     if session.json:
-        emit_json({"thread_id": thread_id, "checkpoints": records})
+        emit_json({"thread_id": thread_id, "total": total, "checkpoints": records})
         return
+    short = _shortener(session, thread_id, records, full)
     show_ns = any(r["checkpoint_ns"] for r in records)
     columns = ["checkpoint_id", "parent", *(["ns"] if show_ns else []), "step", "source", "ts"]
     table(
         [*columns, "writes"],
         [
             (
-                r["checkpoint_id"],
-                r["parent_checkpoint_id"] or "-",
+                short(r["checkpoint_id"]),
+                short(r["parent_checkpoint_id"]) or "-",
                 *([r["checkpoint_ns"] or "''"] if show_ns else []),
                 r["step"],
                 r["source"],
-                r["ts"],
+                timestamp(r["ts"]),
                 r["writes"],
             )
             for r in records
         ],
-        title=f"thread {thread_id}: {len(records)} checkpoint(s), newest first",
+        title=f"thread {thread_id}: {_count(len(records), total)}, newest first",
         right=("step", "writes"),
     )
+
+
+def _count(shown: int, total: int) -> str:
+    """ "5 of 47 checkpoints" when some are not shown, else "47 checkpoints"."""
+    noun = "checkpoint" if total == 1 else "checkpoints"
+    return f"{total} {noun}" if shown == total else f"{shown} of {total} {noun}"
+
+
+def _shortener(
+    session: Session, thread_id: str, records: list[dict[str, Any]], full: bool
+) -> Callable[[str | None], str | None]:
+    if full:
+        return lambda cid: cid
+    ids = {r[k] for r in records for k in ("checkpoint_id", "parent_checkpoint_id") if r[k]}
+    short = short_ids(session, [(thread_id, cid) for cid in ids])
+    return lambda cid: short.get((thread_id, cid), cid) if cid else cid
 
 
 def _tuple(
@@ -122,6 +175,9 @@ def _tuple(
 ) -> CheckpointTuple:
     configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
     if checkpoint_id:
+        if not _thread_exists(session, thread_id):
+            raise NotFoundError(f"no such thread: {thread_id}")
+        checkpoint_id = resolve_checkpoint_id(session, thread_id, checkpoint_ns, checkpoint_id)
         configurable["checkpoint_id"] = checkpoint_id
     found = session.saver().get_tuple({"configurable": configurable})
     if found is not None:
@@ -172,8 +228,9 @@ def _describe(found: CheckpointTuple) -> dict[str, Any]:
 def show(
     session: Session, thread_id: str, checkpoint_id: str | None, checkpoint_ns: str, width: int
 ) -> None:
-    """A checkpoint (default: the thread's latest) with its channel values decoded and its
-    pending writes. Tables shorten values to --width; --json prints them whole."""
+    """A checkpoint (default: the thread's latest; CHECKPOINT_ID may be a unique prefix of at
+    least 4 characters) with its channel values decoded and its pending writes. Tables shorten
+    values to --width; --json prints them whole."""
     info = _describe(_tuple(session, thread_id, checkpoint_ns, checkpoint_id))
     if session.json:
         emit_json(info)
@@ -185,7 +242,7 @@ def show(
             ("namespace", info["checkpoint_ns"] or "'' (root)"),
             ("checkpoint", info["checkpoint_id"]),
             ("parent", info["parent_checkpoint_id"] or "-"),
-            ("time", info["ts"]),
+            ("time", timestamp(info["ts"])),
             ("step", meta.get("step")),
             ("source", meta.get("source")),
             ("metadata", preview(meta, width * 2)),
@@ -230,7 +287,9 @@ def diff(
     width: int,
     show_all: bool,
 ) -> None:
-    """Channels added, removed and changed from checkpoint A to checkpoint B, with previews."""
+    """Channels added, removed and changed from checkpoint A to checkpoint B, with previews.
+
+    A and B may be unique prefixes of checkpoint ids (at least 4 characters)."""
     first = _describe(_tuple(session, thread_id, checkpoint_ns, a))
     second = _describe(_tuple(session, thread_id, checkpoint_ns, b))
     before, after = first["channel_values"], second["channel_values"]
@@ -256,7 +315,10 @@ def diff(
 
     def label(info: dict[str, Any]) -> str:
         meta = info["metadata"]
-        return f"{info['checkpoint_id']} (step {meta.get('step')}, {meta.get('source')})"
+        return (
+            f"{info['checkpoint_id']} (step {meta.get('step')}, {meta.get('source')}, "
+            f"{timestamp(info['ts'])})"
+        )
 
     click.echo(f"A: {label(first)}\nB: {label(second)}")
     rows: list[tuple[str, str, str, str]] = []

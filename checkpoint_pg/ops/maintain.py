@@ -220,7 +220,8 @@ def stats(session: Session, top: int) -> None:
     "--keep-latest",
     type=click.IntRange(min=1),
     default=None,
-    help="Also keep only the newest N checkpoints of each thread's namespaces.",
+    help="Also keep only the newest N checkpoints of each thread's namespaces (a subgraph "
+    "call's namespace goes whole once the parent checkpoint that started it is deleted).",
 )
 @click.option(
     "--batch-size",

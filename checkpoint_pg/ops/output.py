@@ -16,7 +16,7 @@ import math
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
@@ -26,15 +26,22 @@ import click
 
 __all__ = [
     "emit_json",
+    "full_option",
     "human_bytes",
+    "human_duration",
     "jsonable",
     "kv_table",
     "preview",
     "progress",
     "table",
+    "timestamp",
 ]
 
 PREVIEW_WIDTH = 72
+
+full_option = click.option(
+    "--full", is_flag=True, help="Whole checkpoint ids (tables shorten them to a unique prefix)."
+)
 
 
 def emit_json(value: Any) -> None:
@@ -138,6 +145,40 @@ def human_bytes(n: int | float | None) -> str:
             return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def timestamp(value: datetime | str | None) -> str:
+    """A moment as every command prints it: UTC, to the second, ``2026-12-05 18:29:35Z``.
+
+    Takes a datetime (naive ones are taken as UTC) or an ISO 8601 string (a checkpoint's
+    ``ts``); ``"?"`` for None, and a string that is not a time is printed as it is.
+    """
+    if value is None:
+        return "?"
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        moment = value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+_DURATION_WORDS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def human_duration(duration: timedelta) -> str:
+    """A duration in words: 30 days -> "30 days", 36 hours -> "1 day 12 hours"."""
+    seconds = round(duration.total_seconds())
+    words = []
+    for unit, size in _DURATION_WORDS:
+        count, seconds = divmod(seconds, size)
+        if count:
+            words.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return " ".join(words) or "0 seconds"
 
 
 def _is_message(value: Any) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from checkpoint_pg.ops.common import NotFoundError, OperationFailedError, Session, operator_command
-from checkpoint_pg.ops.output import emit_json, kv_table, preview, table
+from checkpoint_pg.ops.output import emit_json, kv_table, preview, table, timestamp
 
 __all__ = ["COMMANDS", "parse_namespace"]
 
@@ -94,8 +94,8 @@ def get(session: Session, namespace: str, key: str) -> None:
         [
             ("namespace", _dotted(item.namespace)),
             ("key", item.key),
-            ("created", item.created_at.isoformat()),
-            ("updated", item.updated_at.isoformat()),
+            ("created", timestamp(item.created_at)),
+            ("updated", timestamp(item.updated_at)),
         ]
     )
     click.echo(json.dumps(item.value, indent=2, ensure_ascii=False, default=str))
@@ -209,12 +209,12 @@ def search(
         return
     scored = any(item.score is not None for item in found)
     table(
-        ["namespace", "key", "updated (UTC)", *(["score"] if scored else []), "value"],
+        ["namespace", "key", "updated", *(["score"] if scored else []), "value"],
         [
             (
                 _dotted(item.namespace),
                 item.key,
-                item.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+                timestamp(item.updated_at),
                 *([f"{item.score:.3f}" if item.score is not None else ""] if scored else []),
                 preview(item.value, 60),
             )

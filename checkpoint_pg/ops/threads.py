@@ -1,10 +1,9 @@
 """`threads` and `prune`: list threads, apply a retention policy.
 
 Both use the savers' retention API (`saver.list_threads`, `saver.apply_retention` with a
-`RetentionPolicy`, see `checkpoint_pg.retention`). `prune --dry-run` only reads: the threads
-that would be deleted come from `list_threads(idle_for=...)`, and the checkpoints
-``--keep-latest`` would remove are counted with one read-only query (an upper bound: the real
-prune also keeps the ancestors a kept checkpoint's delta channels need).
+`RetentionPolicy`, see `checkpoint_pg.retention`). `prune --dry-run` is
+``apply_retention(policy, dry_run=True)``: the real prune, each batch rolled back, so it counts
+exactly what the real prune would delete (subgraph namespaces deleted whole included).
 """
 
 from __future__ import annotations
@@ -16,14 +15,18 @@ from typing import Any
 import click
 
 from checkpoint_pg.ops.common import DURATION, Session, endpoint, operator_command
+from checkpoint_pg.ops.ids import short_ids
 from checkpoint_pg.ops.output import (
     bars_shown,
     emit_json,
+    full_option,
     human_bytes,
+    human_duration,
     note,
     preview,
     progress,
     table,
+    timestamp,
 )
 
 __all__ = ["COMMANDS"]
@@ -41,11 +44,6 @@ def _metadata_filter(text: str | None) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--filter")
     return value
-
-
-def _when(info: Any) -> str:
-    ts = info.latest_ts
-    return ts.strftime("%Y-%m-%d %H:%M:%S") if ts is not None else "?"
 
 
 @operator_command("threads", short_help="List threads: latest checkpoint, size, metadata.")
@@ -70,6 +68,7 @@ def _when(info: Any) -> str:
     help='Only threads whose latest metadata contains this, e.g. \'{"source": "loop"}\'.',
 )
 @click.option("--all", "every", is_flag=True, help="Every page, not only the first.")
+@full_option
 def threads(
     session: Session,
     limit: int,
@@ -77,10 +76,12 @@ def threads(
     idle_for: timedelta | None,
     metadata: str | None,
     every: bool,
+    full: bool,
 ) -> None:
     """Threads by thread id: latest checkpoint and its time, checkpoints, bytes, metadata.
 
-    Pages by thread id: the last line says how to get the next page (--after).
+    Pages by thread id: the last line says how to get the next page (--after). Checkpoint ids
+    are shortened to a unique prefix (--full or --json for whole ids).
     """
     metadata_filter = _metadata_filter(metadata)
     saver = session.saver()
@@ -102,13 +103,15 @@ def threads(
     if not found:
         click.echo("no threads")
         return
+    latest = [(t.thread_id, t.latest_checkpoint_id) for t in found]
+    short = {} if full else short_ids(session, latest)
     table(
-        ["thread_id", "latest_checkpoint_id", "latest (UTC)", "checkpoints", "size", "metadata"],
+        ["thread_id", "latest_checkpoint", "latest", "checkpoints", "size", "metadata"],
         [
             (
                 t.thread_id,
-                t.latest_checkpoint_id,
-                _when(t),
+                short.get((t.thread_id, t.latest_checkpoint_id), t.latest_checkpoint_id),
+                timestamp(t.latest_ts),
                 t.checkpoints,
                 human_bytes(t.bytes),
                 preview(t.metadata, 48),
@@ -128,45 +131,18 @@ def _count_threads(session: Session) -> int:
     return int(row[0]) if row else 0
 
 
-def _dry_run(
-    session: Session, idle_for: timedelta | None, keep_latest: int | None
-) -> dict[str, Any]:
-    saver = session.saver()
-    idle: list[Any] = []
-    if idle_for is not None:
-        cursor: str | None = None
-        while True:
-            page = saver.list_threads(limit=PAGE, after=cursor, idle_for=idle_for)
-            idle.extend(page.threads)
-            cursor = page.next_after
-            if cursor is None:
-                break
-    pruned = 0
-    if keep_latest is not None:
-        row = session.conn.execute(
-            f"""SELECT count(*) FROM (
-                    SELECT row_number() OVER (
-                        PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS n
-                    FROM {session.table("checkpoints")}
-                    WHERE thread_id <> ALL(%s::text[])) AS ranked
-                WHERE n > %s""",
-            ([t.thread_id for t in idle], keep_latest),
-        ).fetchone()
-        pruned = int(row[0]) if row else 0
-    return {
-        "dry_run": True,
-        "threads_deleted": len(idle),
-        "checkpoints_deleted": sum(t.checkpoints for t in idle),
-        "bytes_deleted": sum(t.bytes for t in idle),
-        "checkpoints_pruned_at_most": pruned,
-        "threads": [t.thread_id for t in idle],
-    }
+SUBGRAPHS = (
+    "a subgraph call's namespace goes whole once the parent-graph checkpoint that started it "
+    'is deleted, as prune("keep_latest") does'
+)
 
 
 def _policy_text(idle_for: timedelta | None, keep_latest: int | None) -> str:
     parts = []
     if idle_for is not None:
-        parts.append(f"delete every thread idle for more than {idle_for}")
+        parts.append(
+            "delete every thread whose latest checkpoint is older than " + human_duration(idle_for)
+        )
     if keep_latest is not None:
         parts.append(
             f"keep only the newest {keep_latest} checkpoint(s) of each namespace of "
@@ -175,12 +151,37 @@ def _policy_text(idle_for: timedelta | None, keep_latest: int | None) -> str:
     return " and ".join(parts)
 
 
+def _summary(report: Any, dry_run: bool = False) -> str:
+    deleted = "would be deleted" if dry_run else "deleted"
+    return (
+        f"{report.threads_deleted} thread(s) {deleted}, {report.threads_pruned} pruned; "
+        f"{report.checkpoints_deleted} checkpoint(s), {report.blobs_deleted} blob(s) and "
+        f"{report.writes_deleted} write(s) {deleted}; {report.threads_examined} thread(s) "
+        f"examined in {report.elapsed_s:.2f}s"
+    )
+
+
+def _apply(session: Session, policy: Any, dry_run: bool) -> Any:
+    saver = session.saver()
+    total = _count_threads(session) if bars_shown(not session.json) else None
+    label = "counting (dry run)" if dry_run else "pruning threads"
+    with progress(label, total, enabled=not session.json) as advance:
+        seen = 0
+
+        def step(examined: int) -> None:
+            nonlocal seen
+            advance(examined - seen)
+            seen = examined
+
+        return saver.apply_retention(policy, progress=step, dry_run=dry_run)
+
+
 @operator_command("prune", short_help="Delete idle threads and/or old checkpoints.")
 @click.option(
     "--idle-for",
     type=DURATION,
     default=None,
-    help="Delete threads whose latest checkpoint is older than this (7d, 12h, 1d12h).",
+    help="Delete threads whose latest checkpoint (its ts) is older than this (7d, 12h, 1d12h).",
 )
 @click.option(
     "--idle-days",
@@ -192,7 +193,9 @@ def _policy_text(idle_for: timedelta | None, keep_latest: int | None) -> str:
     "--keep-latest",
     type=click.IntRange(min=1),
     default=None,
-    help="In the other threads keep the newest N checkpoints of each namespace.",
+    help="In the other threads keep the newest N checkpoints of each namespace (and what "
+    "they need); a subgraph's namespace goes whole once the parent checkpoint that started "
+    "it is deleted.",
 )
 @click.option(
     "--batch-size",
@@ -201,7 +204,11 @@ def _policy_text(idle_for: timedelta | None, keep_latest: int | None) -> str:
     show_default=True,
     help="Threads per transaction.",
 )
-@click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Count exactly what would be deleted (the real prune, rolled back batch by batch).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def prune(
     session: Session,
@@ -224,44 +231,20 @@ def prune(
         raise click.UsageError("say what to prune: --idle-for/--idle-days, --keep-latest or both")
     policy = RetentionPolicy(idle_for=idle_for, keep_latest=keep_latest, batch_size=batch_size)
     what = _policy_text(idle_for, keep_latest)
-    if dry_run:
-        plan = _dry_run(session, idle_for, keep_latest)
-        if session.json:
-            emit_json({**plan, "policy": policy.to_dict()})
-            return
-        click.echo(f"dry run: would {what}:")
-        click.echo(
-            f"  {plan['threads_deleted']} thread(s) deleted "
-            f"({plan['checkpoints_deleted']} checkpoints, {human_bytes(plan['bytes_deleted'])})"
-        )
-        if keep_latest is not None:
-            click.echo(
-                f"  at most {plan['checkpoints_pruned_at_most']} checkpoint(s) pruned from "
-                "the others (fewer when delta channels need older ones)"
-            )
-        return
-    if not yes:
+    if not dry_run and not yes:
         click.confirm(f"{what.capitalize()} in {endpoint(session.dsn)}?", abort=True, err=True)
-    saver = session.saver()
-    total = _count_threads(session) if bars_shown(not session.json) else None
-    with progress("pruning threads", total, enabled=not session.json) as advance:
-        seen = 0
-
-        def step(examined: int) -> None:
-            nonlocal seen
-            advance(examined - seen)
-            seen = examined
-
-        report = saver.apply_retention(policy, progress=step)
+    report = _apply(session, policy, dry_run)
     if session.json:
-        emit_json({**report.to_dict(), "policy": policy.to_dict()})
+        emit_json({**report.to_dict(), "dry_run": dry_run, "policy": policy.to_dict()})
         return
-    click.echo(
-        f"{report.threads_deleted} thread(s) deleted, {report.threads_pruned} pruned, "
-        f"{report.checkpoints_deleted} checkpoint(s), {report.blobs_deleted} blob(s) and "
-        f"{report.writes_deleted} write(s) deleted; {report.threads_examined} thread(s) "
-        f"examined in {report.elapsed_s:.2f}s"
-    )
+    if dry_run:
+        click.echo(f"dry run: would {what}:")
+        if keep_latest is not None:
+            click.echo(f"  ({SUBGRAPHS})")
+        click.echo(f"  {_summary(report, dry_run=True)}")
+        click.echo("  (counted by running the prune and rolling it back: nothing was deleted)")
+        return
+    click.echo(_summary(report))
     if report.threads_skipped:
         note(f"{report.threads_skipped} thread(s) skipped (busy): left for the next prune")
 

@@ -13,7 +13,7 @@ from tests.cli.conftest import CHAT, NESTED, WAITING, Seeded, chat_graph, parsed
 def test_history_lists_checkpoints_newest_first_with_step_source_and_writes(
     seeded: Seeded,
 ) -> None:
-    result = seeded.run("history", CHAT)
+    result = seeded.run("history", CHAT, "--full")
     assert result.exit_code == 0
     lines = [
         line for line in result.stdout.splitlines() if line[:8] in seeded.chat_checkpoints[0][:8]

@@ -27,12 +27,12 @@ def _thread_ids(dsn: str) -> set[str]:
 
 
 def test_threads_table_lists_every_thread(seeded: Seeded) -> None:
-    result = seeded.run("threads")
+    result = seeded.run("threads", "--full")
     assert result.exit_code == 0
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[2:]}
     assert set(rows) == {CHAT, NESTED, WAITING}
     assert rows[CHAT][1] == seeded.chat_checkpoints[0]
-    assert rows[CHAT][4] == "6"
+    assert rows[CHAT][4] == "6"  # the time is two words: 2026-12-05 18:29:35Z
 
 
 def test_threads_json_pages_with_next_after(seeded: Seeded) -> None:
@@ -61,9 +61,9 @@ def test_prune_dry_run_deletes_nothing(seeded: Seeded) -> None:
         seeded.run("prune", "--idle-days", "7", "--keep-latest", "1", "--dry-run", "--json")
     )
     assert data["dry_run"] is True
-    assert data["threads"] == [WAITING]
-    assert data["checkpoints_deleted"] == 2
-    assert data["checkpoints_pruned_at_most"] == 9  # chat 6 -> 1, nested 3 + 3 -> 1 + 1
+    assert (data["threads_deleted"], data["threads_pruned"]) == (1, 2)
+    # waiting 2; chat 6 -> 1; nested: root 3 -> 1, its finished subgraph call 3 -> 0
+    assert data["checkpoints_deleted"] == 2 + 5 + 2 + 3
     assert _thread_ids(seeded.dsn) == {CHAT, NESTED, WAITING}
 
 

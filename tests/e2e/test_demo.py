@@ -38,6 +38,12 @@ def test_the_demo_command_runs_end_to_end_and_again(database_dsn: str) -> None:
     assert "killed" in output
     assert "found thread demo-" in output
     assert "final answer: Done:" in output
+    ending = first.stdout.rstrip().splitlines()[-4:]
+    assert ending[0] == "look at what it wrote:"
+    assert ending[1] == "  checkpoint-pg threads --dsn '" + make_conninfo(dsn, password="***") + "'"
+    assert ending[2].startswith("  checkpoint-pg history demo-")
+    assert "src/game.py (" in output
+    assert "(+18 more lines)" not in output  # a file read shows its first lines
 
     lines: list[str] = []
     again = run_demo(dsn, say=lines.append)
