@@ -70,7 +70,8 @@ def _mapped_rows() -> list[tuple[str | None, str, str]]:
     for cells in _coverage_rows():
         if len(cells) == 3:
             table, target = _name(cells[1]), _name(cells[2])
-            assert table and target, cells
+            assert table, cells
+            assert target, cells
             mapped.append((_name(cells[0]), table, target))
     return mapped
 
