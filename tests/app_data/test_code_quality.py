@@ -11,9 +11,10 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 
 from app_data.agent_tables import AgentBase
-from app_data.models import Base
+from app_data.models import Base, Project, User
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "app_data"
@@ -91,6 +92,39 @@ def test_every_mapped_row_names_the_class_that_maps_its_table() -> None:
 def test_every_table_app_data_maps_is_listed() -> None:
     mapped_tables = set(Base.metadata.tables) | set(AgentBase.metadata.tables)
     assert sorted(table for _, table, _ in _mapped_rows()) == sorted(mapped_tables)
+
+
+def test_users_relate_to_no_table_but_their_projects() -> None:
+    # Loading a user must never reach into the billing or auth tables of the platform schema.
+    assert [r.mapper.class_ for r in inspect(User).relationships] == [Project]
+
+
+def _named_tests() -> list[tuple[str, str]]:
+    """(file, function) for each test docs/audit.md names as `file::function` or `::function`."""
+    named = []
+    for line in AUDIT_DOC.read_text().splitlines():
+        current = None
+        for match in re.finditer(r"`(tests/[\w/]+\.py)?::(\w+)`", line):
+            current = match.group(1) or current
+            assert current, line  # a bare ::name follows a full name on the same line
+            named.append((current, match.group(2)))
+    return named
+
+
+def test_every_test_docs_audit_names_exists() -> None:
+    named = _named_tests()
+    assert named
+    missing = []
+    for file, function in named:
+        tree = ast.parse((ROOT / file).read_text())
+        defined = {
+            node.name
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        }
+        if function not in defined:
+            missing.append(f"{file}::{function}")
+    assert missing == []
 
 
 @pytest.mark.parametrize("module", ["repositories.py", "service.py"])
