@@ -7,7 +7,8 @@
         await service.save_file(project.id, "src/main.py", "print('hi')")
 
 See ``app_data/session.py`` (connections), ``models.py`` (schema decisions), ``service.py``
-(error contract) and ``UNMAPPED.md`` (tables of the platform schema not mapped here).
+(error contract), and ``docs/audit.md`` in the repository (tables of the platform schema not
+mapped here, and why).
 
 It comes with the ``app`` extra (``pip install 'checkpoint-pg[app]'``); without it, importing
 this package raises `checkpoint_pg.errors.MissingExtraError`, which says so.

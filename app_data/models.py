@@ -1,14 +1,15 @@
 """Typed SQLAlchemy 2.0 models of the application tables: users, projects, files and thoughts.
 
 The tables already exist in production, created by the platform's Prisma-managed schema (the
-"source of truth" of the audit in ``shared/seeds/``); these models map onto them, they do not
-redesign them. Python attributes are snake_case; the columns keep their database names
+source of truth an earlier data layer was audited against; ``docs/audit.md`` lists the findings
+and what this package does about each). These models map onto the tables, they do not redesign
+them. Python attributes are snake_case; the columns keep their database names
 (``walletAddress`` -> `User.wallet_address`, ``userId`` -> `Project.user_id`, ``metadata`` ->
 ``metadata_`` because ``metadata`` is reserved by SQLAlchemy's declarative base).
 
 Decisions
 ---------
-Enums are native PostgreSQL enum types, as in the source-of-truth schema (the audited layer used
+Enums are native PostgreSQL enum types, as in the source-of-truth schema (the earlier layer used
 ``native_enum=False``, which made SQLAlchemy believe the columns were VARCHAR and would have
 created VARCHAR columns on an empty database). Adding a label is therefore a migration
 (``ALTER TYPE ... ADD VALUE``), which is what the source schema demands anyway. The Python side
@@ -27,15 +28,15 @@ writers.
 Identifiers are text generated in Python (UUID4) as the Prisma client does; no database
 sequence or ``gen_random_uuid()`` default exists in the source schema.
 
-Assumptions where the audit elides details
-------------------------------------------
+Assumptions where the known excerpts of the source schema leave details out
+---------------------------------------------------------------------------
 - Enum type names follow Prisma's convention of naming the type after the schema enum:
   ``"Plan"``, ``"UserStatus"``, ``"SandboxState"``, ``"ProjectStatus"``, ``"ProjectType"``.
-- Label lists: the audit shows ``currentPlan`` as ``Enum('FREE', 'PAY_AS_YOU_GO', ...)`` next to
-  billing tables ``PayAsYouGo``/``Subscription``/``TopUp``, and the application layer stored it
-  in ``String(13)``; we assume ``FREE``, ``PAY_AS_YOU_GO``, ``SUBSCRIPTION``. ``users.status``
-  is ``ACTIVE``, ``PAUSED``, ``BLOCKED`` (``String(7)`` fits exactly). Project enums are as
-  listed in the audit.
+- Label lists: the source schema shows ``currentPlan`` as ``Enum('FREE', 'PAY_AS_YOU_GO', ...)``
+  next to billing tables ``PayAsYouGo``/``Subscription``/``TopUp``, and the application layer
+  stored it in ``String(13)``; we assume ``FREE``, ``PAY_AS_YOU_GO``, ``SUBSCRIPTION``.
+  ``users.status`` is ``ACTIVE``, ``PAUSED``, ``BLOCKED`` (``String(7)`` fits exactly). Project
+  enums are as listed in the source schema.
 - Defaults: ``currentPlan`` FREE, ``users.status`` ACTIVE, ``sandbox_state`` NONE,
   ``Project.status`` ACTIVE (as the application layer had them); ``Project.type`` has no
   default: a project's kind is chosen when it is created.

@@ -1,4 +1,4 @@
-"""`checkpoint-pg demo`: the whole product in one command (DESIGN §7).
+"""`checkpoint-pg demo`: the whole product in one command.
 
 1. PostgreSQL: the embedded server (data in ``~/.local/share/checkpoint-pg/pg18``) unless a DSN
    is given; then ``setup()`` of the saver and the store and app_data's migrations.

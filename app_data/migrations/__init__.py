@@ -12,7 +12,7 @@ Revisions are recorded in ``app_data_alembic_version``, not alembic's default
 
 Only `app_data.models.Base.metadata` is a migration target. The LangGraph tables belong to the
 savers and the store (their own ``setup()``), and every other table in the database (the
-platform's billing, deployments, ...; see ``app_data/UNMAPPED.md``) to the platform's own
+platform's billing, deployments, ...; see ``docs/audit.md``) to the platform's own
 migrations: autogenerate and `pending_changes` ignore them instead of proposing to drop them.
 
 A production database whose application tables already exist (created by the platform's

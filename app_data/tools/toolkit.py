@@ -3,7 +3,8 @@
 Each tool is written once, as a plan: a generator that yields the I/O it needs (a unit of work
 on the `AppDataService`, or operations on the LangGraph store) and returns the text the model
 reads. Two small drivers run the plans, one blocking and one async, so ``graph.invoke`` and
-``graph.ainvoke`` run the same logic (the sans-I/O shape of DESIGN §3).
+``graph.ainvoke`` run the same logic (a sans-I/O design: the plans never perform I/O themselves,
+so neither driver can diverge from the other).
 
 Scope: the user and project come from the run (`app_data.tools.scope`), never from tool
 arguments: the argument schemas forbid unknown fields, so a model that adds ``project_id`` is

@@ -1,7 +1,6 @@
 """Read-only mappings of the LangGraph tables: they match what the savers and the store create.
 
-Audit finding covered: 1.1/3.1 (critical: no models for the LangGraph checkpoint and store
-tables), with the drift test the issue asks for.
+docs/audit.md maps each finding of the audit to the tests that cover it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """Project files: single-transaction saves, one-statement bulk saves, soft delete, pages, paths.
 
-Audit findings covered: 2.4.1/3.3 (save_file used two sessions), 2.4.4/3.8 (hard delete by
-default), 2.3.5/3.9 (save_multiple_files looped), 2.4.5/3.7 (no pagination), 2.3.4/2.4.2/3.4
-(no input validation).
+docs/audit.md maps each finding of the audit to the tests that cover it.
 """
 
 from __future__ import annotations

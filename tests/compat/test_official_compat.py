@@ -750,8 +750,9 @@ def assert_same_columns_and_keys(dsn: str, official_dsn: str) -> None:
 
 
 def assert_has_every_official_index(dsn: str, official_dsn: str) -> None:
-    # DESIGN.md section 2 lets this project add indexes of its own (through its own migrations
-    # table), so ours may have more; every official one must exist under its name, unchanged.
+    # This project may add indexes of its own (through its own migrations table; see
+    # `OWN_MIGRATIONS` in checkpoint_pg/_sql.py), so ours may have more; every official one
+    # must exist under its name, unchanged.
     ours = set(table_definitions(dsn)["indexes"])
     assert set(table_definitions(official_dsn)["indexes"]) <= ours
 
