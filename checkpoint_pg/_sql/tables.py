@@ -32,7 +32,7 @@ TABLES: Mapping[str, str] = MappingProxyType(
 
 def load_file(filename: str) -> SqlFile:
     """One of the `.sql` files of this package."""
-    return load(__package__ or "checkpoint_pg._sql", filename)
+    return load("checkpoint_pg._sql", filename)
 
 
 @cache
