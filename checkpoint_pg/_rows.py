@@ -199,7 +199,7 @@ def put_params(
     *,
     inline_primitives: bool = True,
 ) -> tuple[dict[str, Any], RunnableConfig]:
-    """Parameters of `upsert_checkpoint` and the config `put` returns.
+    """Parameters of the put statements (_sql/hot_path.sql) and the config `put` returns.
 
     With ``inline_primitives=False`` (an encrypting serializer), a primitive value the
     checkpoint changes goes through the serializer into a blob too, instead of sitting in
@@ -300,7 +300,7 @@ def _zip(*columns: Sequence[Any] | None) -> list[tuple[Any, ...]]:
 
 
 def tuple_from_row(serde: SerializerProtocol, row: Sequence[Any]) -> CheckpointTuple:
-    """Turn one row of the tuple query (see _sql._SELECT_TUPLE) into a `CheckpointTuple`."""
+    """Turn one row of a read (select_tuple in _sql/hot_path.sql) into a `CheckpointTuple`."""
     (
         thread_id,
         checkpoint_ns,

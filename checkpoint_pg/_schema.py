@@ -45,7 +45,7 @@ def migrate(
     them; this project's additions follow, recorded in its own table. With `partitions`, the
     checkpoint tables are first created hash-partitioned by thread_id (see `partition`).
     """
-    yield Query(sql.xact_lock_migrations, (lock_key(schema),))
+    yield Query(sql.xact_lock_migrations, {"lock_key": lock_key(schema)})
     if schema is not None:
         yield Query(sql.create_schema)
     yield Query(migration_sql(0, schema))
@@ -55,13 +55,13 @@ def migrate(
         yield from partition(schema, partitions)
     for version in range(current + 1, LATEST_VERSION + 1):
         yield Query(migration_sql(version, schema))
-        yield Query(sql.record_migration, (version,))
+        yield Query(sql.record_migration, {"v": version})
     yield Query(migration_sql(0, schema, own=True))
     rows = yield Query(sql.latest_own_migration, fetch=True)
     own = rows[0][0] if rows and rows[0][0] is not None else -1
     for version in range(own + 1, LATEST_OWN_VERSION + 1):
         yield Query(migration_sql(version, schema, own=True))
-        yield Query(sql.record_own_migration, (version,))
+        yield Query(sql.record_own_migration, {"v": version})
     return max(current, LATEST_VERSION), max(own, LATEST_OWN_VERSION)
 
 
@@ -75,7 +75,7 @@ def partition(schema: str | None, partitions: int) -> Steps[None]:
     """
     versions = sorted(PARTITIONED_TABLES)
     names = [qualified_table(v, schema) for v in versions]
-    rows = yield Query(TABLE_LAYOUT, (names,), fetch=True)
+    rows = yield Query(TABLE_LAYOUT, {"names": names}, fetch=True)
     found = {name: (kind, key, count) for name, kind, key, count in rows}
     for version, name in zip(versions, names, strict=True):
         if name not in found:

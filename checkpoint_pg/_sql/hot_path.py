@@ -1,0 +1,133 @@
+"""The get_tuple, list, put and put_writes statements, from hot_path.sql.
+
+`list` filters and the row count of a small put or put_writes vary the statement: each
+variant is its own statement text (prepared once per connection), composed here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from types import MappingProxyType
+from typing import Any
+
+from psycopg import sql
+from psycopg.adapt import PyFormat
+
+from checkpoint_pg._runtime.sqlfile import Statement
+from checkpoint_pg._sql.tables import compose, load_file, render
+
+__all__ = [
+    "BLOB_ARRAYS",
+    "HOT_PATH",
+    "LIST_FILTERS",
+    "MAX_VALUES_ROWS",
+    "WRITE_ARRAYS",
+    "list_statement",
+    "put_statement",
+    "select_statement",
+    "spread",
+    "writes_statement",
+]
+
+HOT_PATH = load_file("hot_path.sql")
+
+# A put with up to this many blobs, and put_writes with up to this many writes, send their
+# rows as VALUES (one statement text per row count); larger ones send arrays to unnest.
+MAX_VALUES_ROWS = 8
+BLOB_ARRAYS = ("channels", "versions", "types", "blobs")
+WRITE_ARRAYS = ("idxs", "channels", "types", "blobs")
+
+# The part of a VALUES row (blob_row, write_row) -> the array parameter its values come from.
+_ROW_ARRAYS = {
+    "idx": "idxs",
+    "channel": "channels",
+    "version": "versions",
+    "type": "types",
+    "blob": "blobs",
+}
+
+# `list` filters by name, in the order they are ANDed.
+LIST_FILTERS: Mapping[str, sql.SQL] = MappingProxyType(
+    {
+        "thread_id": sql.SQL("c.thread_id = %(thread_id)s"),
+        "checkpoint_ns": sql.SQL("c.checkpoint_ns = %(checkpoint_ns)s"),
+        "checkpoint_id": sql.SQL("c.checkpoint_id = %(checkpoint_id)s"),
+        "before": sql.SQL("c.checkpoint_id < %(before)s"),
+        "metadata": sql.SQL("c.metadata @> %(metadata)s"),
+        "after": sql.SQL(
+            "(c.checkpoint_id, c.thread_id, c.checkpoint_ns)"
+            " < (%(after_id)s, %(after_thread)s, %(after_ns)s)"
+        ),
+    }
+)
+
+
+def select_statement(schema: str | None, name: str) -> str:
+    """`select_latest` or `select_by_id`: get_tuple's query."""
+    return render(HOT_PATH, name, schema, select_tuple=compose(HOT_PATH, "select_tuple", schema))
+
+
+@cache
+def list_statement(schema: str | None, predicates: frozenset[str]) -> str:
+    """The `list` page query filtered by `predicates` (names from LIST_FILTERS)."""
+    unknown = predicates - LIST_FILTERS.keys()
+    assert not unknown, unknown
+    chosen = [LIST_FILTERS[p] for p in LIST_FILTERS if p in predicates]
+    return render(
+        HOT_PATH,
+        "list_page",
+        schema,
+        select_tuple=compose(HOT_PATH, "select_tuple", schema),
+        filters=sql.SQL(" AND ").join(chosen) if chosen else sql.SQL("TRUE"),
+    )
+
+
+def _values_rows(row: Statement, count: int) -> sql.Composable:
+    """`count` copies of `row`, the i-th with the parameters ``channels_i``… `spread` makes."""
+
+    def parameter(part: str, i: int) -> sql.Placeholder:
+        array = _ROW_ARRAYS[part]
+        # Blobs travel in binary, as in the array form: no hex escaping of every byte.
+        return sql.Placeholder(
+            f"{array}_{i}", PyFormat.BINARY if array == "blobs" else PyFormat.AUTO
+        )
+
+    return sql.SQL(", ").join(
+        row.compose(**{part: parameter(part, i) for part in sorted(row.parts)})
+        for i in range(count)
+    )
+
+
+@cache
+def put_statement(schema: str | None, blobs: int) -> str:
+    """`put` storing `blobs` new blobs: VALUES rows up to MAX_VALUES_ROWS, else arrays."""
+    insert = compose(HOT_PATH, "insert_checkpoint", schema)
+    if not blobs:
+        return insert.as_string(None)
+    if blobs > MAX_VALUES_ROWS:
+        return render(HOT_PATH, "put_with_blob_arrays", schema, insert_checkpoint=insert)
+    rows = _values_rows(HOT_PATH["blob_row"], blobs)
+    return render(HOT_PATH, "put_with_blob_rows", schema, insert_checkpoint=insert, rows=rows)
+
+
+@cache
+def writes_statement(schema: str | None, writes: int, upsert: bool) -> str:
+    """`put_writes` of `writes` rows: VALUES rows up to MAX_VALUES_ROWS, else arrays."""
+    verb = "upsert" if upsert else "insert"
+    if writes > MAX_VALUES_ROWS:
+        return render(HOT_PATH, f"{verb}_write_arrays", schema)
+    rows = _values_rows(HOT_PATH["write_row"], writes)
+    return render(HOT_PATH, f"{verb}_write_rows", schema, rows=rows)
+
+
+def spread(params: dict[str, Any], arrays: tuple[str, ...]) -> dict[str, Any]:
+    """`params` plus one ``name_i`` key per element of each array, for the VALUES forms."""
+    count = len(params[arrays[0]])
+    if count > MAX_VALUES_ROWS:
+        return params
+    out = dict(params)
+    for name in arrays:
+        for i, value in enumerate(params[name]):
+            out[f"{name}_{i}"] = value
+    return out

@@ -1,0 +1,147 @@
+-- The statements of get_tuple, list, put and put_writes (see checkpoint_pg/_core.py).
+-- Each is a single statement, one network round trip: data-modifying CTEs and `unnest` over
+-- arrays replace a statement per row.
+
+-- name: select_tuple
+-- The part of every read shared by get_tuple and list: a checkpoint row with everything a
+-- `CheckpointTuple` needs, fetched in one round trip: the blobs of its channel versions, its
+-- pending writes and, for checkpoints saved before format v4, the pending sends that lived in
+-- its parent's writes. Callers add the WHERE clause (and ORDER BY, LIMIT).
+SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id,
+       c.checkpoint, c.metadata,
+       b.channels, b.types, b.blobs,
+       w.task_ids, w.task_paths, w.idxs, w.channels, w.types, w.blobs,
+       s.types, s.blobs
+FROM {checkpoints} AS c
+LEFT JOIN LATERAL (
+    SELECT array_agg(bl.channel) AS channels, array_agg(bl.type) AS types,
+           array_agg(bl.blob) AS blobs
+    FROM jsonb_each_text(c.checkpoint -> 'channel_versions') AS v(channel, version)
+    -- One primary-key probe per channel. LIMIT 1 keeps the planner from hash-joining all of
+    -- the thread's blobs, which it otherwise does, so the cost grew with thread length.
+    CROSS JOIN LATERAL (
+        SELECT x.channel, x.type, x.blob FROM {blobs} AS x
+        WHERE x.thread_id = c.thread_id AND x.checkpoint_ns = c.checkpoint_ns
+          AND x.channel = v.channel AND x.version = v.version
+        LIMIT 1
+    ) AS bl
+) AS b ON TRUE
+LEFT JOIN LATERAL (
+    SELECT array_agg(cw.task_id) AS task_ids, array_agg(cw.task_path) AS task_paths,
+           array_agg(cw.idx) AS idxs, array_agg(cw.channel) AS channels,
+           array_agg(cw.type) AS types, array_agg(cw.blob) AS blobs
+    FROM {writes} AS cw
+    WHERE cw.thread_id = c.thread_id AND cw.checkpoint_ns = c.checkpoint_ns
+      AND cw.checkpoint_id = c.checkpoint_id
+) AS w ON TRUE
+LEFT JOIN LATERAL (
+    SELECT array_agg(sw.type ORDER BY sw.task_path, sw.task_id, sw.idx) AS types,
+           array_agg(sw.blob ORDER BY sw.task_path, sw.task_id, sw.idx) AS blobs
+    FROM {writes} AS sw
+    WHERE (c.checkpoint ->> 'v')::int < 4 AND c.parent_checkpoint_id IS NOT NULL
+      AND sw.thread_id = c.thread_id AND sw.checkpoint_ns = c.checkpoint_ns
+      AND sw.checkpoint_id = c.parent_checkpoint_id AND sw.channel = %(tasks)s
+) AS s ON TRUE;
+
+-- name: select_latest
+-- get_tuple without a checkpoint_id: the namespace's newest checkpoint.
+{select_tuple}
+WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = %(checkpoint_ns)s
+ORDER BY c.checkpoint_id DESC
+LIMIT 1;
+
+-- name: select_by_id
+{select_tuple}
+WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = %(checkpoint_ns)s
+  AND c.checkpoint_id = %(checkpoint_id)s;
+
+-- name: list_page
+-- `list` pages by keyset on (checkpoint_id, thread_id, checkpoint_ns) descending, so a page
+-- costs the same at any depth of a long thread and memory stays bounded. `{filters}` is the
+-- AND of the filters given (see _sql/hot_path.py), so each combination is its own statement
+-- text: a `%s IS NULL OR …` predicate would defeat the index once the server switches a
+-- prepared statement to a generic plan.
+{select_tuple}
+WHERE {filters}
+ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC
+LIMIT %(limit)s;
+
+-- name: insert_checkpoint
+-- `put` of a checkpoint with no new blobs; the other put statements end with it.
+INSERT INTO {checkpoints}
+    (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
+VALUES (%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_checkpoint_id)s,
+        %(checkpoint)s, %(metadata)s)
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
+DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata;
+
+-- name: put_with_blob_arrays
+-- One statement stores the new blobs and the checkpoint: atomic, one round trip. The arrays
+-- travel in binary (`%(…)b`): as text, psycopg hex-escapes every blob and the server parses
+-- an array literal, which made a large put markedly slower (benchmarks/RESULTS.md).
+WITH new_blobs AS (
+    INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT %(thread_id)s, %(checkpoint_ns)s, x.channel, x.version, x.type, x.blob
+    FROM unnest(%(channels)b::text[], %(versions)b::text[], %(types)b::text[],
+                %(blobs)b::bytea[]) AS x(channel, version, type, blob)
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+)
+{insert_checkpoint};
+
+-- name: put_with_blob_rows
+-- A put with few blobs sends them as VALUES rows instead (`{rows}`, each a `blob_row`): one
+-- statement text per row count, each prepared once, with no arrays to build on the client or
+-- to unnest on the server (benchmarks/RESULTS.md). Larger puts use put_with_blob_arrays.
+WITH new_blobs AS (
+    INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
+    VALUES {rows}
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+)
+{insert_checkpoint};
+
+-- name: blob_row
+-- One row of put_with_blob_rows; the parts are that row's numbered parameters.
+(%(thread_id)s, %(checkpoint_ns)s, {channel}, {version}, {type}, {blob});
+
+-- name: upsert_write_arrays
+-- put_writes to the special channels of WRITES_IDX_MAP: a repeated write replaces the row.
+INSERT INTO {writes}
+    (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
+       x.idx, x.channel, x.type, x.blob
+FROM unnest(%(idxs)b::int[], %(channels)b::text[], %(types)b::text[], %(blobs)b::bytea[])
+     AS x(idx, channel, type, blob)
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob;
+
+-- name: insert_write_arrays
+-- put_writes of ordinary channels: the first write of a (task, idx) stays.
+INSERT INTO {writes}
+    (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
+       x.idx, x.channel, x.type, x.blob
+FROM unnest(%(idxs)b::int[], %(channels)b::text[], %(types)b::text[], %(blobs)b::bytea[])
+     AS x(idx, channel, type, blob)
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+DO NOTHING;
+
+-- name: upsert_write_rows
+-- upsert_write_arrays for a few writes, sent as VALUES rows (`{rows}`, each a `write_row`).
+INSERT INTO {writes}
+    (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+VALUES {rows}
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob;
+
+-- name: insert_write_rows
+-- insert_write_arrays for a few writes, sent as VALUES rows (`{rows}`, each a `write_row`).
+INSERT INTO {writes}
+    (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+VALUES {rows}
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+DO NOTHING;
+
+-- name: write_row
+-- One row of the *_write_rows statements; the parts are that row's numbered parameters.
+(%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
+ {idx}::int, {channel}, {type}, {blob});

@@ -1,0 +1,99 @@
+"""The list_threads and retention sweep statements, from retention.sql.
+
+A list_threads page varies with the cursor (``>=`` on the first page, ``>`` after one), the
+metadata filter and the idle filter; each combination is its own statement text, composed
+here from the file's fragments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from psycopg import sql
+
+from checkpoint_pg._sql.tables import compose, load_file, render
+
+__all__ = ["RETENTION", "RetentionStatements", "list_threads_statement", "retention_statements_for"]
+
+RETENTION = load_file("retention.sql")
+
+# The thread id comparison with the cursor: the first page starts at '' (which sorts first)
+# and includes it; a later page starts after the cursor.
+_FROM_CURSOR = {True: sql.SQL(">="), False: sql.SQL(">")}
+
+
+def _checkpoint_ts(schema: str | None, row: str) -> sql.Composed:
+    return compose(RETENTION, "checkpoint_ts", schema, row=sql.SQL(row))
+
+
+def _head_of(schema: str | None, thread: str) -> sql.Composed:
+    """The `head_of` fragment for the thread id column `thread`."""
+    at = _checkpoint_ts(schema, "h")
+    return compose(RETENTION, "head_of", schema, thread=sql.SQL(thread), at=at)
+
+
+def _thread_ids(schema: str | None, first: bool) -> sql.Composed:
+    return compose(RETENTION, "thread_ids", schema, cmp=_FROM_CURSOR[first])
+
+
+@cache
+def list_threads_statement(schema: str | None, *, first: bool, metadata: bool, idle: bool) -> str:
+    """The `list_threads` page query for one combination of arguments."""
+    conditions = []
+    if metadata:
+        conditions.append(compose(RETENTION, "head_matches_metadata", schema))
+    if idle:
+        conditions.append(compose(RETENTION, "head_is_idle", schema))
+    return render(
+        RETENTION,
+        "list_threads_by_metadata" if metadata else "list_threads_walk",
+        schema,
+        thread_ids=_thread_ids(schema, first),
+        cmp=_FROM_CURSOR[first],
+        head=_head_of(schema, "cand.thread_id" if metadata else "ids.thread_id"),
+        conditions=sql.Composed([sql.SQL(" AND ") + condition for condition in conditions]),
+        thread_stats=compose(RETENTION, "thread_stats", schema),
+    )
+
+
+@dataclass(frozen=True)
+class RetentionStatements:
+    """The statements of one retention batch, see checkpoint_pg/_retention.py."""
+
+    pick_first: str
+    pick_after: str
+    delete_idle: str
+    verify: str
+    savepoint: str
+    rollback_to_savepoint: str
+    dry_run_savepoint: str
+    dry_run_rollback: str
+
+
+def _pick(schema: str | None, first: bool) -> str:
+    return render(
+        RETENTION,
+        "retention_pick",
+        schema,
+        thread_ids=_thread_ids(schema, first),
+        head=_head_of(schema, "ids.thread_id"),
+        head_is_idle=compose(RETENTION, "head_is_idle", schema),
+    )
+
+
+@cache
+def retention_statements_for(schema: str | None) -> RetentionStatements:
+    """The retention sweep statements for `schema`."""
+    return RetentionStatements(
+        pick_first=_pick(schema, first=True),
+        pick_after=_pick(schema, first=False),
+        delete_idle=render(
+            RETENTION, "retention_delete_idle", schema, k_at=_checkpoint_ts(schema, "k")
+        ),
+        verify=render(RETENTION, "retention_verify", schema),
+        savepoint=render(RETENTION, "savepoint", schema),
+        rollback_to_savepoint=render(RETENTION, "rollback_to_savepoint", schema),
+        dry_run_savepoint=render(RETENTION, "dry_run_savepoint", schema),
+        dry_run_rollback=render(RETENTION, "dry_run_rollback", schema),
+    )

@@ -1,0 +1,202 @@
+-- Whole-thread and bulk operations: delete_thread, copy_thread, delete_for_runs and prune
+-- (see checkpoint_pg/_core.py and checkpoint_pg/_prune.py).
+
+-- name: delete_thread
+WITH gone_writes AS (
+    DELETE FROM {writes} WHERE thread_id = %(thread_id)s
+), gone_blobs AS (
+    DELETE FROM {blobs} WHERE thread_id = %(thread_id)s
+)
+DELETE FROM {checkpoints} WHERE thread_id = %(thread_id)s;
+
+-- name: copy_thread
+-- Copies every checkpoint (the whole parent chain), blob and write of the source thread.
+-- Rows already at the target are left as they are, so a retried copy is harmless.
+WITH copied_blobs AS (
+    INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT %(target)s, checkpoint_ns, channel, version, type, blob
+    FROM {blobs} WHERE thread_id = %(source)s
+    ON CONFLICT DO NOTHING
+), copied_writes AS (
+    INSERT INTO {writes}
+        (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+    SELECT %(target)s, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob
+    FROM {writes} WHERE thread_id = %(source)s
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO {checkpoints}
+    (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata)
+SELECT %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata
+FROM {checkpoints} WHERE thread_id = %(source)s
+ON CONFLICT DO NOTHING;
+
+-- name: writes_and_freed_of_gone
+-- A fragment of CTEs: given a CTE `gone` of deleted checkpoints (thread_id, checkpoint_ns,
+-- checkpoint_id, versions), delete their writes, and list the (channel, version) blobs they
+-- referred to as `freed`.
+gone_writes AS (
+    DELETE FROM {writes} AS w
+    USING gone
+    WHERE w.thread_id = gone.thread_id AND w.checkpoint_ns = gone.checkpoint_ns
+      AND w.checkpoint_id = gone.checkpoint_id
+    RETURNING 1
+), freed AS (
+    SELECT DISTINCT gone.thread_id, gone.checkpoint_ns, v.key AS channel, v.value AS version
+    FROM gone CROSS JOIN LATERAL jsonb_each_text(gone.versions) AS v
+);
+
+-- name: delete_for_runs
+-- The checkpoints a run created go, with their writes; a blob goes when no checkpoint that
+-- stays refers to its (channel, version) any longer.
+WITH gone AS (
+    DELETE FROM {checkpoints}
+    WHERE metadata @> ANY(%(run_filters)s::jsonb[])
+    RETURNING thread_id, checkpoint_ns, checkpoint_id, checkpoint -> 'channel_versions' AS versions
+), {writes_and_freed_of_gone}
+DELETE FROM {blobs} AS b
+USING freed
+WHERE b.thread_id = freed.thread_id AND b.checkpoint_ns = freed.checkpoint_ns
+  AND b.channel = freed.channel AND b.version = freed.version
+  AND NOT EXISTS (
+      SELECT 1 FROM {checkpoints} AS k
+      WHERE k.thread_id = freed.thread_id AND k.checkpoint_ns = freed.checkpoint_ns
+        AND k.checkpoint -> 'channel_versions' ->> freed.channel = freed.version
+        AND (k.metadata ->> 'run_id' IS NULL
+             OR k.metadata ->> 'run_id' <> ALL(%(run_ids)s::text[]))
+  );
+
+-- name: prune_delete
+-- prune(strategy="delete"): the listed threads go whole.
+WITH gone_writes AS (
+    DELETE FROM {writes} WHERE thread_id = ANY(%(thread_ids)s::text[])
+), gone_blobs AS (
+    DELETE FROM {blobs} WHERE thread_id = ANY(%(thread_ids)s::text[])
+)
+DELETE FROM {checkpoints} WHERE thread_id = ANY(%(thread_ids)s::text[]);
+
+-- name: prune_heads
+-- prune(strategy="keep_latest"), step 1. Per thread and namespace: the `keep` latest
+-- checkpoints (newest first; keep_latest is 1) and what deciding what to keep needs, for
+-- each: the parent that holds its pending sends when it predates format v4, the delta
+-- channels it rebuilds from ancestors, and the root checkpoint a subgraph call started from.
+SELECT h.thread_id, h.checkpoint_ns, h.checkpoint_id,
+       CASE WHEN (c.checkpoint ->> 'v')::int < 4 AND EXISTS (
+           SELECT 1 FROM {writes} AS w
+           WHERE w.thread_id = h.thread_id AND w.checkpoint_ns = h.checkpoint_ns
+             AND w.checkpoint_id = c.parent_checkpoint_id AND w.channel = %(tasks)s
+       ) THEN c.parent_checkpoint_id END AS sends_parent,
+       ARRAY(
+           SELECT jsonb_object_keys(
+               CASE WHEN jsonb_typeof(c.metadata -> 'counters_since_delta_snapshot') = 'object'
+                    THEN c.metadata -> 'counters_since_delta_snapshot' ELSE '{}' END)
+           UNION
+           SELECT v.key FROM jsonb_each(c.checkpoint -> 'channel_versions') AS v
+           WHERE c.metadata ? 'delta_writes_versioned'
+             AND NOT coalesce(c.checkpoint -> 'channel_values', '{}') ? v.key
+       ) AS delta_channels,
+       c.metadata -> 'parents' ->> '' AS root,
+       EXISTS (
+           SELECT 1 FROM {checkpoints} AS r
+           WHERE r.thread_id = h.thread_id AND r.checkpoint_ns = ''
+             AND r.checkpoint_id = c.metadata -> 'parents' ->> ''
+       ) AS root_saved
+FROM (
+    SELECT r.thread_id, r.checkpoint_ns, r.checkpoint_id, r.rank
+    FROM (
+        SELECT thread_id, checkpoint_ns, checkpoint_id,
+               row_number() OVER (PARTITION BY thread_id, checkpoint_ns
+                                  ORDER BY checkpoint_id DESC) AS rank
+        FROM {checkpoints}
+        WHERE thread_id = ANY(%(thread_ids)s::text[])
+    ) AS r
+    WHERE r.rank <= %(keep)s
+) AS h
+JOIN {checkpoints} AS c
+  ON c.thread_id = h.thread_id AND c.checkpoint_ns = h.checkpoint_ns
+ AND c.checkpoint_id = h.checkpoint_id
+ORDER BY h.thread_id, h.checkpoint_ns, h.rank;
+
+-- name: prune_delta_chains
+-- keep_latest, step 2: walks each head's parent chain until every delta channel it needs has
+-- met a stored value (a snapshot, or a plain value from before the channel became a
+-- DeltaChannel). `{has_value}` is history.sql's has_value.
+WITH RECURSIVE chain (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, remaining)
+AS (
+    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, s.channels
+    FROM jsonb_to_recordset(%(seeds)s::jsonb)
+         AS s(thread_id text, checkpoint_ns text, head text, channels text[])
+    JOIN {checkpoints} AS c
+      ON c.thread_id = s.thread_id AND c.checkpoint_ns = s.checkpoint_ns
+     AND c.checkpoint_id = s.head
+    UNION ALL
+    SELECT p.thread_id, p.checkpoint_ns, p.checkpoint_id, p.parent_checkpoint_id,
+           ARRAY(SELECT ch FROM unnest(chain.remaining) AS ch
+                 WHERE NOT {has_value})
+    FROM chain
+    JOIN {checkpoints} AS p
+      ON p.thread_id = chain.thread_id AND p.checkpoint_ns = chain.checkpoint_ns
+     AND p.checkpoint_id = chain.parent_checkpoint_id
+    WHERE cardinality(chain.remaining) > 0
+)
+SELECT DISTINCT thread_id, checkpoint_ns, checkpoint_id FROM chain;
+
+-- name: prune_apply
+-- keep_latest, step 3. Deletes, in one statement, every checkpoint of the listed namespaces
+-- that is older than the namespace's bound (or equal to it, for a finished subgraph call) and
+-- not kept; their writes; the blobs no kept checkpoint refers to; and unlinks kept
+-- checkpoints from deleted parents. Checkpoints saved after the heads were read are newer
+-- than every bound: untouched. Returns how many checkpoints, threads, writes and blobs it
+-- deleted.
+WITH bounds AS (
+    SELECT * FROM unnest(%(b_threads)s::text[], %(b_ns)s::text[], %(b_ids)s::text[],
+                         %(b_inclusive)s::bool[])
+         AS b(thread_id, checkpoint_ns, bound, inclusive)
+), kept AS (
+    SELECT * FROM unnest(%(k_threads)s::text[], %(k_ns)s::text[], %(k_ids)s::text[])
+         AS k(thread_id, checkpoint_ns, checkpoint_id)
+), gone AS (
+    DELETE FROM {checkpoints} AS c
+    USING bounds AS b
+    WHERE c.thread_id = b.thread_id AND c.checkpoint_ns = b.checkpoint_ns
+      AND (c.checkpoint_id < b.bound OR (b.inclusive AND c.checkpoint_id = b.bound))
+      AND NOT EXISTS (
+          SELECT 1 FROM kept AS k
+          WHERE k.thread_id = c.thread_id AND k.checkpoint_ns = c.checkpoint_ns
+            AND k.checkpoint_id = c.checkpoint_id)
+    RETURNING c.thread_id, c.checkpoint_ns, c.checkpoint_id,
+              c.checkpoint -> 'channel_versions' AS versions
+), {writes_and_freed_of_gone}, still_used AS (
+    SELECT DISTINCT c.thread_id, c.checkpoint_ns, v.key AS channel, v.value AS version
+    FROM {checkpoints} AS c
+    JOIN bounds AS b ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
+    CROSS JOIN LATERAL jsonb_each_text(c.checkpoint -> 'channel_versions') AS v
+    WHERE NOT (c.checkpoint_id < b.bound OR (b.inclusive AND c.checkpoint_id = b.bound))
+       OR EXISTS (
+          SELECT 1 FROM kept AS k
+          WHERE k.thread_id = c.thread_id AND k.checkpoint_ns = c.checkpoint_ns
+            AND k.checkpoint_id = c.checkpoint_id)
+), gone_blobs AS (
+    DELETE FROM {blobs} AS bl
+    USING freed AS f
+    WHERE bl.thread_id = f.thread_id AND bl.checkpoint_ns = f.checkpoint_ns
+      AND bl.channel = f.channel AND bl.version = f.version
+      AND NOT EXISTS (
+          SELECT 1 FROM still_used AS u
+          WHERE u.thread_id = f.thread_id AND u.checkpoint_ns = f.checkpoint_ns
+            AND u.channel = f.channel AND u.version = f.version)
+    RETURNING 1
+)
+, unlinked AS (
+    UPDATE {checkpoints} AS c
+    SET parent_checkpoint_id = NULL
+    FROM kept AS k
+    WHERE c.thread_id = k.thread_id AND c.checkpoint_ns = k.checkpoint_ns
+      AND c.checkpoint_id = k.checkpoint_id
+      AND c.parent_checkpoint_id IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM kept AS k2
+          WHERE k2.thread_id = c.thread_id AND k2.checkpoint_ns = c.checkpoint_ns
+            AND k2.checkpoint_id = c.parent_checkpoint_id)
+)
+SELECT (SELECT count(*) FROM gone), (SELECT count(DISTINCT thread_id) FROM gone),
+       (SELECT count(*) FROM gone_writes), (SELECT count(*) FROM gone_blobs);
