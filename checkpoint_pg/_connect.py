@@ -24,8 +24,8 @@ from checkpoint_pg.connection import (
 from checkpoint_pg.errors import ConnectionFailedError
 
 __all__ = [
-    "aprobe",
     "apool_failure",
+    "aprobe",
     "connect_reason",
     "endpoint",
     "failure",

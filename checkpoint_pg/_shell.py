@@ -226,9 +226,8 @@ class SyncShell(_Retrying):
         """Retry `op` after `exc`, as `_plan_retry` and the policy allow."""
         started, attempts = time.monotonic(), 1
         while True:
-            if isinstance(exc, PoolTimeout):
-                if (why := _connect.pool_failure(self.conn)) is not None:
-                    raise why from exc
+            if isinstance(exc, PoolTimeout) and (why := _connect.pool_failure(self.conn)):
+                raise why from exc
             delay, weed = self._plan_retry(op, exc, attempts, started)
             if weed:
                 self.conn.check()  # type: ignore[union-attr]
@@ -298,9 +297,8 @@ class AsyncShell(_Retrying):
         """Async twin of `SyncShell._run_again`."""
         started, attempts = time.monotonic(), 1
         while True:
-            if isinstance(exc, PoolTimeout):
-                if (why := await _connect.apool_failure(self.conn)) is not None:
-                    raise why from exc
+            if isinstance(exc, PoolTimeout) and (why := await _connect.apool_failure(self.conn)):
+                raise why from exc
             delay, weed = self._plan_retry(op, exc, attempts, started)
             if weed:
                 await self.conn.check()  # type: ignore[union-attr]

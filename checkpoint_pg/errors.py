@@ -103,10 +103,10 @@ class ConnectionFailedError(CheckpointPgError, psycopg.OperationalError):
     timeout. ``endpoint`` says where (host, port, database, user), ``reason`` is the server's
     or libpq's own words; neither holds a password."""
 
-    def __init__(self, endpoint: str, reason: str) -> None:
-        super().__init__(f"cannot connect to {endpoint}: {reason}")
+    def __init__(self, endpoint: str, reason: str, message: str | None = None) -> None:
+        super().__init__(message or f"cannot connect to {endpoint}: {reason}")
         self.endpoint = endpoint
         self.reason = reason
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.endpoint, self.reason))
+        return (type(self), (self.endpoint, self.reason, str(self)))
