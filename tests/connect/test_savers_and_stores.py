@@ -9,7 +9,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from checkpoint_pg import AsyncPostgresSaver, PostgresSaver
@@ -103,3 +106,48 @@ def test_a_good_dsn_still_opens(dsn: str) -> None:
 
 def _auto() -> dict[str, Any]:
     return {"autocommit": True}
+
+
+def _refuse_new_connections(database_dsn: str, allow: bool) -> None:
+    dbname = conninfo_to_dict(database_dsn)["dbname"]
+    with psycopg.connect(make_conninfo(database_dsn, dbname="postgres"), autocommit=True) as c:
+        c.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+                sql.Identifier(str(dbname)), sql.Literal(allow)
+            )
+        )
+
+
+def test_a_pool_timeout_is_diagnosed_as_the_connection_failure_it_hides(
+    database_dsn: str,
+) -> None:
+    pool = ConnectionPool(database_dsn, min_size=1, max_size=2, timeout=1, kwargs=_auto())
+    with pool:
+        saver = PostgresSaver(pool)
+        saver.setup()
+        _refuse_new_connections(database_dsn, allow=False)
+        try:
+            with pool.connection(), pytest.raises(ConnectionFailedError) as caught:
+                saver.get_tuple({"configurable": {"thread_id": "t"}})
+        finally:
+            _refuse_new_connections(database_dsn, allow=True)
+    assert "not currently accepting connections" in caught.value.reason
+
+
+async def test_an_async_pool_timeout_is_diagnosed_as_the_connection_failure_it_hides(
+    database_dsn: str,
+) -> None:
+    pool = AsyncConnectionPool(
+        database_dsn, min_size=1, max_size=2, timeout=1, kwargs=_auto(), open=False
+    )
+    async with pool:
+        saver = AsyncPostgresSaver(pool)
+        await saver.setup()
+        _refuse_new_connections(database_dsn, allow=False)
+        try:
+            async with pool.connection():
+                with pytest.raises(ConnectionFailedError) as caught:
+                    await saver.aget_tuple({"configurable": {"thread_id": "t"}})
+        finally:
+            _refuse_new_connections(database_dsn, allow=True)
+    assert "not currently accepting connections" in caught.value.reason
