@@ -12,6 +12,10 @@ again from the step that got no answer, on a new pooled connection. The success 
   retried there only when the operation was its own transaction;
 - anything inside the caller's own transaction or pipeline (their transaction is gone);
 - an operation whose outcome is unknown and cannot be resumed (`OperationInterruptedError`).
+
+A pool that cannot connect would only time out, its reason left in log lines: so a pool is
+probed with one direct connection before its first use (`from_conn_string` probes before
+building it), and a pool timeout is diagnosed the same way (`checkpoint_pg._connect`).
 """
 
 from __future__ import annotations
