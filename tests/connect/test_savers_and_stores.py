@@ -121,16 +121,20 @@ def _refuse_new_connections(database_dsn: str, allow: bool) -> None:
 def test_a_pool_timeout_is_diagnosed_as_the_connection_failure_it_hides(
     database_dsn: str,
 ) -> None:
-    pool = ConnectionPool(database_dsn, min_size=1, max_size=2, timeout=1, kwargs=_auto())
+    pool = ConnectionPool(database_dsn, min_size=1, max_size=3, timeout=1, kwargs=_auto())
     with pool:
         saver = PostgresSaver(pool)
         saver.setup()
         _refuse_new_connections(database_dsn, allow=False)
+        # Every connection the pool has is busy: the next operation needs a new one.
+        held = [pool.getconn() for _ in range(pool.get_stats()["pool_size"])]
         try:
-            with pool.connection(), pytest.raises(ConnectionFailedError) as caught:
+            with pytest.raises(ConnectionFailedError) as caught:
                 saver.get_tuple({"configurable": {"thread_id": "t"}})
         finally:
             _refuse_new_connections(database_dsn, allow=True)
+            for conn in held:
+                pool.putconn(conn)
     assert "not currently accepting connections" in caught.value.reason
 
 
@@ -138,16 +142,18 @@ async def test_an_async_pool_timeout_is_diagnosed_as_the_connection_failure_it_h
     database_dsn: str,
 ) -> None:
     pool = AsyncConnectionPool(
-        database_dsn, min_size=1, max_size=2, timeout=1, kwargs=_auto(), open=False
+        database_dsn, min_size=1, max_size=3, timeout=1, kwargs=_auto(), open=False
     )
     async with pool:
         saver = AsyncPostgresSaver(pool)
         await saver.setup()
         _refuse_new_connections(database_dsn, allow=False)
+        held = [await pool.getconn() for _ in range(pool.get_stats()["pool_size"])]
         try:
-            async with pool.connection():
-                with pytest.raises(ConnectionFailedError) as caught:
-                    await saver.aget_tuple({"configurable": {"thread_id": "t"}})
+            with pytest.raises(ConnectionFailedError) as caught:
+                await saver.aget_tuple({"configurable": {"thread_id": "t"}})
         finally:
             _refuse_new_connections(database_dsn, allow=True)
+            for conn in held:
+                await pool.putconn(conn)
     assert "not currently accepting connections" in caught.value.reason
