@@ -386,12 +386,10 @@ def connect_sync(
         with first as conn, conn.pipeline() as pipe:
             yield conn, pipe
         return
+    _connect.probe(dsn, **kwargs)  # a wrong DSN fails now, saying why; not in 30 s
     with ConnectionPool(
         dsn, **_pool_args(kwargs, pool_size), check=check_if_idle, configure=stamp_new
     ) as pool:
-        # A wrong DSN fails now, saying why, not in 30 s. The probe runs while the pool opens
-        # its first connection in the background, so on success it costs little wall time.
-        _connect.probe(dsn, **kwargs)
         _mark_probed(pool)
         yield pool, None
 
@@ -410,9 +408,9 @@ async def connect_async(
         async with first as conn, conn.pipeline() as pipe:
             yield conn, pipe
         return
+    await _connect.aprobe(dsn, **kwargs)
     async with AsyncConnectionPool(
         dsn, **_pool_args(kwargs, pool_size), check=acheck_if_idle, configure=astamp_new
     ) as pool:
-        await _connect.aprobe(dsn, **kwargs)  # concurrently with the pool's first connection
         _mark_probed(pool)
         yield pool, None
