@@ -102,11 +102,11 @@ def bad(request: pytest.FixtureRequest, pg_server: TestServer) -> BadDsn:
     if name == "wrong_password":
         server: str = request.getfixturevalue("password_server")
         return BadDsn(name, make_conninfo(server, password=SECRET), "password authentication")
-    if not _server_lacks_ssl(admin):
-        pytest.skip("the test server accepts SSL, so sslmode=require connects")
     host = conninfo_to_dict(admin).get("host")
     if host and str(host).startswith("/"):
-        pytest.skip("the test server is on a Unix socket, where SSL does not apply")
+        pytest.skip("the test server is on a Unix socket, where sslmode does not apply")
+    if not _server_lacks_ssl(admin):
+        pytest.skip("the test server accepts SSL, so sslmode=require connects")
     dsn = make_conninfo(admin, sslmode="require", password=SECRET)
     return BadDsn(name, dsn, "does not support SSL")
 
