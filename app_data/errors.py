@@ -7,6 +7,8 @@ failure raises a subclass of `AppDataError`. No method signals failure with ``No
 
 from __future__ import annotations
 
+from checkpoint_pg.errors import ConnectionFailedError
+
 __all__ = [
     "AmbiguousEditError",
     "AppDataError",
@@ -15,6 +17,7 @@ __all__ = [
     "ConflictError",
     "ContentTooLargeError",
     "DatabaseClosedError",
+    "DatabaseConnectionFailedError",
     "DatabaseError",
     "DatabaseUnavailableError",
     "EditError",
@@ -128,6 +131,13 @@ class DatabaseError(AppDataError):
 
 class DatabaseUnavailableError(DatabaseError):
     """The database cannot be reached (start-up retries exhausted, connection lost, ...)."""
+
+
+class DatabaseConnectionFailedError(DatabaseUnavailableError, ConnectionFailedError):
+    """No connection could be opened (refused, unknown host, wrong password, missing
+    database, SSL refused): raised in seconds, never after a pool timeout. Also the savers'
+    `ConnectionFailedError` (so a ``psycopg.OperationalError``): ``endpoint`` and ``reason``
+    say where and why, without the password."""
 
 
 class CommitOutcomeUnknownError(DatabaseUnavailableError):

@@ -65,6 +65,7 @@ from app_data.errors import (
     ConfigurationError,
     ConflictError,
     DatabaseClosedError,
+    DatabaseConnectionFailedError,
     DatabaseError,
     DatabaseUnavailableError,
     InvalidDatabaseURLError,
@@ -72,7 +73,9 @@ from app_data.errors import (
     UnknownReferenceError,
     UnknownUserError,
 )
+from checkpoint_pg import _connect
 from checkpoint_pg.connection import InvalidDSNError, is_pooled, mask_dsn, tuned_dsn, validate_dsn
+from checkpoint_pg.errors import ConnectionFailedError
 from checkpoint_pg.retry import DEFAULT_POLICY, RetryPolicy, classify, error_name, log_retry
 
 __all__ = [
@@ -125,7 +128,9 @@ class AppDataSettings(BaseSettings):
     connect_attempts: int = Field(default=6, ge=1, le=100)
     connect_backoff_initial: float = Field(default=0.25, gt=0)
     connect_backoff_max: float = Field(default=5.0, gt=0)
-    connect_deadline: float = Field(default=60.0, gt=0, description="seconds for all attempts")
+    # A server that is starting refuses connections for a moment, so a refusal is retried; but
+    # a wrong address must not look like a hang: raise this for orchestrated start-ups.
+    connect_deadline: float = Field(default=5.0, gt=0, description="seconds for all attempts")
 
     health_check_timeout: float = Field(default=5.0, gt=0)
     shutdown_timeout: float = Field(default=10.0, ge=0)
@@ -358,9 +363,22 @@ def create_engine(settings: AppDataSettings) -> AsyncEngine:
     target = settings.target()
     conninfo = target.conninfo
     prepare_threshold = None if target.pooler else 5
+    reached = False
 
     async def connect() -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(conninfo, prepare_threshold=prepare_threshold)
+        # Until the server was reached once, a failure is the address's (typed, with libpq's
+        # reason, never retried as a lost connection); afterwards, a transient fault.
+        nonlocal reached
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                conninfo, prepare_threshold=prepare_threshold
+            )
+        except psycopg.OperationalError as exc:
+            if reached:
+                raise
+            raise _connect.failure(exc, conninfo) from None
+        reached = True
+        return conn
 
     kwargs: dict[str, Any] = {
         "async_creator": connect,
@@ -400,6 +418,8 @@ _PERMANENT_CONNECT_ERRORS = (
     "does not support ssl",
     "invalid sslmode",
     "certificate",
+    "failed to resolve host",
+    "could not translate host name",
 )
 
 
@@ -414,7 +434,14 @@ def _describe(exc: BaseException) -> str:
     return f"{type(orig).__name__}: {message}" if message else type(orig).__name__
 
 
+def _connect_failure(exc: BaseException) -> ConnectionFailedError | None:
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    return orig if isinstance(orig, ConnectionFailedError) else None
+
+
 def _is_transient_connect_error(exc: BaseException) -> bool:
+    if (failed := _connect_failure(exc)) is not None:
+        return not any(marker in failed.reason.lower() for marker in _PERMANENT_CONNECT_ERRORS)
     if isinstance(exc, DBAPIError | psycopg.OperationalError | OSError):
         text_ = str(exc.orig if isinstance(exc, DBAPIError) else exc).lower()
         return not any(marker in text_ for marker in _PERMANENT_CONNECT_ERRORS)
@@ -434,6 +461,8 @@ def _retryable(exc: AppDataError) -> bool:
 def translate_error(exc: DBAPIError) -> AppDataError:
     """Map a database error raised in a unit of work to the typed error it means."""
     orig = exc.orig
+    if isinstance(orig, ConnectionFailedError):
+        return DatabaseConnectionFailedError(orig.endpoint, orig.reason)
     detail = _describe(exc)
     if isinstance(orig, psycopg.errors.ForeignKeyViolation):
         constraint = orig.diag.constraint_name or ""
@@ -579,17 +608,16 @@ class Database:
                     version = await self._ping()
         except (SQLAlchemyError, psycopg.Error, OSError) as exc:
             elapsed = time.monotonic() - started
-            log.error(
-                "could not connect to %s after %d attempt(s) in %.1fs: %s",
-                self.target.masked,
-                attempts,
-                elapsed,
-                _describe(exc),
+            failed = _connect_failure(exc)
+            why = failed.reason if failed is not None else _describe(exc)
+            where = failed.endpoint if failed is not None else self.target.masked
+            message = (
+                f"could not connect to {where} after {attempts} attempt(s) in {elapsed:.1f}s: {why}"
             )
-            raise DatabaseUnavailableError(
-                f"could not connect to {self.target.masked} after {attempts} attempt(s) in "
-                f"{elapsed:.1f}s: {_describe(exc)}"
-            ) from exc
+            log.error("%s", message)
+            if failed is not None:
+                raise DatabaseConnectionFailedError(failed.endpoint, why, message) from None
+            raise DatabaseUnavailableError(message) from exc
         log.info(
             "connected to %s (PostgreSQL %s) after %d attempt(s) in %.2fs",
             self.target.masked,

@@ -219,11 +219,17 @@ def _write_plots(data: dict[str, Any], prefix: Path, say: Callable[[str], None])
 @bench_options
 def main(dsn: str | None, **options: Any) -> None:
     """Benchmark checkpoint-pg against langgraph-checkpoint-postgres, side by side."""
+    from checkpoint_pg._connect import probe
     from checkpoint_pg.connection import InvalidDSNError, validate_dsn
+    from checkpoint_pg.errors import ConnectionFailedError
 
     if dsn is not None:
         try:
             validate_dsn(dsn)
         except InvalidDSNError as exc:
             raise click.BadParameter(str(exc), param_hint="--dsn") from None
+        try:
+            probe(dsn)  # a wrong DSN: one line saying why, before anything runs
+        except ConnectionFailedError as exc:
+            raise click.ClickException(str(exc)) from None
     run_bench(dsn, **options)

@@ -3,6 +3,7 @@
 from checkpoint_pg.aio import AsyncPostgresSaver
 from checkpoint_pg.errors import (
     CheckpointPgError,
+    ConnectionFailedError,
     ConnectionLostError,
     ConnectionUnusableError,
     InvalidConfigError,
@@ -25,6 +26,7 @@ __all__ = [
     "AsyncPostgresSaver",
     "CheckpointPgError",
     "CompressingSerializer",
+    "ConnectionFailedError",
     "ConnectionLostError",
     "ConnectionUnusableError",
     "InvalidConfigError",

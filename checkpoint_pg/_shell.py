@@ -12,6 +12,10 @@ again from the step that got no answer, on a new pooled connection. The success 
   retried there only when the operation was its own transaction;
 - anything inside the caller's own transaction or pipeline (their transaction is gone);
 - an operation whose outcome is unknown and cannot be resumed (`OperationInterruptedError`).
+
+A pool that cannot connect would only time out, its reason left in log lines: so a pool is
+probed with one direct connection before its first use (`from_conn_string` probes before
+building it), and a pool timeout is diagnosed the same way (`checkpoint_pg._connect`).
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
+import psycopg
 from psycopg import AsyncConnection, AsyncPipeline, Connection, Pipeline
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from checkpoint_pg import _driver, _observe
+from checkpoint_pg import _connect, _driver, _observe
 from checkpoint_pg._protocol import Operation, resumable
 from checkpoint_pg.connection import connection_kwargs, resolve_pooler, tuned_dsn
 from checkpoint_pg.errors import (
@@ -151,6 +156,24 @@ def _pool_exhausted(pool: ConnectionPool[Any] | AsyncConnectionPool[Any]) -> Poo
     )
 
 
+# Set on a pool known to connect (probed by `connect_sync`, or by a shell's first use).
+_PROBED = "_checkpoint_pg_probed"
+
+
+def _needs_probe(pool: Any) -> bool:
+    """A pool nobody probed and that never opened a connection (so may be unable to)."""
+    if getattr(pool, _PROBED, False):
+        return False
+    stats = pool.get_stats()
+    return not stats.get("pool_available") and not (
+        stats.get("connections_num", 0) - stats.get("connections_errors", 0)
+    )
+
+
+def _mark_probed(pool: Any) -> None:
+    setattr(pool, _PROBED, True)
+
+
 def _pool_autocommit(pool: ConnectionPool[Any] | AsyncConnectionPool[Any]) -> bool:
     kwargs = pool.kwargs  # a dict, or (psycopg_pool 3.3) a function returning one: unknown
     return isinstance(kwargs, dict) and bool(kwargs.get("autocommit"))
@@ -174,6 +197,7 @@ class SyncShell(_Retrying):
         self.pipe = pipe
         self.lock = threading.Lock()
         self._set_retry(retry)
+        self._unprobed = isinstance(conn, ConnectionPool)
 
     def pool_stats(self) -> dict[str, int] | None:
         """The connection pool's statistics (`_observe.POOL_STAT_KEYS`); None without a pool."""
@@ -188,15 +212,26 @@ class SyncShell(_Retrying):
             return _driver.run(conn, op, self.pipe)
 
     def _run(self, op: Operation[T]) -> T:
+        if self._unprobed:
+            self._probe_pool()
         try:
             return self._attempt(op)
         except Exception as exc:
             return self._run_again(op, exc)
 
+    def _probe_pool(self) -> None:
+        """A pool that never opened a connection: fail now, with the reason, if it cannot."""
+        self._unprobed = False
+        if _needs_probe(self.conn) and (why := _connect.pool_failure(self.conn)) is not None:
+            raise why
+        _mark_probed(self.conn)
+
     def _run_again(self, op: Operation[T], exc: Exception) -> T:
         """Retry `op` after `exc`, as `_plan_retry` and the policy allow."""
         started, attempts = time.monotonic(), 1
         while True:
+            if isinstance(exc, PoolTimeout) and (why := _connect.pool_failure(self.conn)):
+                raise why from exc
             delay, weed = self._plan_retry(op, exc, attempts, started)
             if weed:
                 self.conn.check()  # type: ignore[union-attr]
@@ -230,6 +265,7 @@ class AsyncShell(_Retrying):
         self.pipe = pipe
         self.lock = asyncio.Lock()
         self._set_retry(retry)
+        self._unprobed = isinstance(conn, AsyncConnectionPool)
         try:
             self.loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -247,15 +283,26 @@ class AsyncShell(_Retrying):
             return await _driver.arun(self.conn, op, self.pipe)
 
     async def _run(self, op: Operation[T]) -> T:
+        if self._unprobed:
+            await self._probe_pool()
         try:
             return await self._attempt(op)
         except Exception as exc:
             return await self._run_again(op, exc)
 
+    async def _probe_pool(self) -> None:
+        """Async twin of `SyncShell._probe_pool`."""
+        self._unprobed = False
+        if _needs_probe(self.conn) and (why := await _connect.apool_failure(self.conn)):
+            raise why
+        _mark_probed(self.conn)
+
     async def _run_again(self, op: Operation[T], exc: Exception) -> T:
         """Async twin of `SyncShell._run_again`."""
         started, attempts = time.monotonic(), 1
         while True:
+            if isinstance(exc, PoolTimeout) and (why := await _connect.apool_failure(self.conn)):
+                raise why from exc
             delay, weed = self._plan_retry(op, exc, attempts, started)
             if weed:
                 await self.conn.check()  # type: ignore[union-attr]
@@ -332,12 +379,18 @@ def connect_sync(
     """A pool (or one pipelined connection) configured the way this package wants it."""
     dsn, kwargs = _connect_args(dsn, pooler)
     if pipeline:
-        with Connection.connect(dsn, **kwargs) as conn, conn.pipeline() as pipe:
+        try:
+            first = Connection.connect(dsn, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise _connect.failure(exc, dsn) from None
+        with first as conn, conn.pipeline() as pipe:
             yield conn, pipe
         return
+    _connect.probe(dsn, **kwargs)  # a wrong DSN fails now, saying why; not in 30 s
     with ConnectionPool(
         dsn, **_pool_args(kwargs, pool_size), check=check_if_idle, configure=stamp_new
     ) as pool:
+        _mark_probed(pool)
         yield pool, None
 
 
@@ -348,13 +401,16 @@ async def connect_async(
     """Async twin of `connect_sync`."""
     dsn, kwargs = _connect_args(dsn, pooler)
     if pipeline:
-        async with (
-            await AsyncConnection.connect(dsn, **kwargs) as conn,
-            conn.pipeline() as pipe,
-        ):
+        try:
+            first = await AsyncConnection.connect(dsn, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise _connect.failure(exc, dsn) from None
+        async with first as conn, conn.pipeline() as pipe:
             yield conn, pipe
         return
+    await _connect.aprobe(dsn, **kwargs)
     async with AsyncConnectionPool(
         dsn, **_pool_args(kwargs, pool_size), check=acheck_if_idle, configure=astamp_new
     ) as pool:
+        _mark_probed(pool)
         yield pool, None

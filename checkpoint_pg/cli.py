@@ -10,7 +10,7 @@ import click
 
 from checkpoint_pg._extras import require
 from checkpoint_pg.connection import DSN_ENV_VAR, InvalidDSNError, mask_dsn, validate_dsn
-from checkpoint_pg.errors import MissingExtraError
+from checkpoint_pg.errors import ConnectionFailedError, MissingExtraError
 from checkpoint_pg.ops import register
 from checkpoint_pg.ops.common import EXIT_CODES_HELP, schema_option, translated_errors
 from checkpoint_pg.ops.target import MissingExtra, embedded_option, wanted_dsn
@@ -99,7 +99,7 @@ def demo(
         if not (dsn and thread_id and user_id and project_id):
             raise click.UsageError("--phase needs a DSN, --thread, --user-id and --project-id")
         run_phase(phase, dsn, thread_id, user_id, project_id, say=click.echo)
-    except DemoError as exc:
+    except (DemoError, ConnectionFailedError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -118,8 +118,8 @@ def setup(dsn: str | None, embedded: bool, schema: str | None) -> None:
     if dsn is None:
         _requiring("checkpoint-pg setup without --dsn (the embedded PostgreSQL)", "embedded")
     with (
+        translated_errors(dsn),
         dsn_or_embedded(_checked(dsn), click.echo) as url,
-        translated_errors(url),
         connect(url) as conn,
     ):
         PostgresSaver(conn, schema=schema).setup()

@@ -84,10 +84,12 @@ def resolve_dsn(explicit: str | None) -> str | None:
 #   (~16 s; without tcp_user_timeout, after 3 unanswered probes: ~19 s);
 # - a peer that stops acknowledging data we sent (a statement in flight): tcp_user_timeout,
 #   15 s, instead of ~15 minutes of retransmissions;
-# - a server that does not answer at connect time: connect_timeout, 10 s.
+# - a server that does not answer at connect time: connect_timeout, 5 s (a wrong address must
+#   fail in seconds: see `checkpoint_pg._connect`).
 # The lost connection then surfaces as an OperationalError, which the shells retry.
+CONNECT_TIMEOUT = {"connect_timeout": "5"}
 _CONNECT_DEFAULTS = {
-    "connect_timeout": "10",
+    **CONNECT_TIMEOUT,
     "keepalives": "1",
     "keepalives_idle": "10",
     "keepalives_interval": "3",

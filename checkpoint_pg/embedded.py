@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from checkpoint_pg._connect import probe
 from checkpoint_pg._extras import require
 from checkpoint_pg.connection import mask_dsn, with_dbname
 
@@ -121,8 +122,13 @@ def start_ephemeral() -> EmbeddedPostgres:
 
 @contextmanager
 def dsn_or_embedded(dsn: str | None, say: Callable[[str], None]) -> Iterator[str]:
-    """The given DSN, or the persistent embedded server's (running for the block's duration)."""
+    """The given DSN, or the persistent embedded server's (running for the block's duration).
+
+    A given DSN is tried first, so that a wrong one fails with one line saying why
+    (`ConnectionFailedError`) before anything is printed or started.
+    """
     if dsn:
+        probe(dsn)
         say(f"PostgreSQL: {mask_dsn(dsn)}")
         yield dsn
         return

@@ -7,6 +7,7 @@ from psycopg_pool import PoolTimeout
 
 __all__ = [
     "CheckpointPgError",
+    "ConnectionFailedError",
     "ConnectionLostError",
     "ConnectionUnusableError",
     "InvalidConfigError",
@@ -94,3 +95,18 @@ class OperationInterruptedError(TransientFaultError):
 
 class PoolExhaustedError(CheckpointPgError, PoolTimeout, TimeoutError):
     """No pooled connection became free (or could be opened) within the pool's timeout."""
+
+
+class ConnectionFailedError(CheckpointPgError, psycopg.OperationalError):
+    """No connection could be opened: refused, unknown host, wrong password, missing
+    database, SSL refused... Raised at once (within ``connect_timeout``), not after a pool's
+    timeout. ``endpoint`` says where (host, port, database, user), ``reason`` is the server's
+    or libpq's own words; neither holds a password."""
+
+    def __init__(self, endpoint: str, reason: str, message: str | None = None) -> None:
+        super().__init__(message or f"cannot connect to {endpoint}: {reason}")
+        self.endpoint = endpoint
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.endpoint, self.reason, str(self)))

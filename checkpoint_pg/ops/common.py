@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 import psycopg
-from psycopg.conninfo import make_conninfo
 
+from checkpoint_pg._connect import connect_reason, endpoint, scrub
 from checkpoint_pg.connection import (
     DSN_ENV_VAR,
     InvalidDSNError,
-    mask_dsn,
     tuned_dsn,
     validate_dsn,
 )
@@ -86,45 +85,6 @@ class NotFoundError(click.ClickException):
 # -- the database ----------------------------------------------------------------------------
 
 
-def endpoint(dsn: str) -> str:
-    """Where `dsn` points, for messages: host, port, database and user, never a secret."""
-    try:
-        params = validate_dsn(dsn)
-    except InvalidDSNError:
-        return "<unparseable DSN>"
-    shown = {k: params[k] for k in ("host", "port", "dbname", "user") if params.get(k)}
-    if "host" not in shown and "hostaddr" in params:
-        shown = {"hostaddr": params["hostaddr"], **shown}
-    return make_conninfo("", **shown) if shown else "the default local server"
-
-
-def _connect_reason(exc: BaseException, dsn: str) -> str:
-    """libpq's reason for a failed connection, first line only, without its preamble."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    reason = text.rsplit(" failed: ", 1)[-1].strip()
-    reason = re.sub(r"^(FATAL|ERROR):\s*", "", reason)
-    reason = reason.removeprefix("connection failed: ").removeprefix("connection is bad: ")
-    if reason[:1].isupper() and reason[1:2].islower():
-        reason = reason[0].lower() + reason[1:]
-    return scrub(reason, dsn)
-
-
-def scrub(message: str, dsn: str | None) -> str:
-    """`message` with the DSN's password (and the DSN itself) masked."""
-    if not dsn:
-        return message
-    message = message.replace(dsn, mask_dsn(dsn))
-    try:
-        params = validate_dsn(dsn)
-    except InvalidDSNError:
-        return message
-    for key in ("password", "sslpassword"):
-        secret = params.get(key)
-        if secret:
-            message = message.replace(secret, "***")
-    return message
-
-
 def connect(dsn: str) -> psycopg.Connection[Any]:
     """One autocommit connection, without prepared statements (safe behind any pooler).
 
@@ -135,7 +95,7 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
         return psycopg.connect(tuned_dsn(dsn), autocommit=True, prepare_threshold=None)
     except psycopg.Error as exc:
         raise OperationFailedError(
-            f"cannot connect to {endpoint(dsn)}: {_connect_reason(exc, dsn)}"
+            f"cannot connect to {endpoint(dsn)}: {connect_reason(exc, dsn)}"
         ) from None
 
 
@@ -207,12 +167,14 @@ def translated_errors(dsn: str | None) -> Iterator[None]:
 
     With ``$CHECKPOINT_PG_DEBUG`` set, unexpected exceptions keep their traceback.
     """
-    from checkpoint_pg.errors import CheckpointPgError, SchemaNotReadyError
+    from checkpoint_pg.errors import CheckpointPgError, ConnectionFailedError, SchemaNotReadyError
 
     try:
         yield
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise
+    except ConnectionFailedError as exc:
+        raise OperationFailedError(scrub(str(exc), dsn)) from None
     except SchemaNotReadyError:
         raise OperationFailedError(
             "the checkpoint tables do not exist here: run `checkpoint-pg setup` first"

@@ -62,7 +62,7 @@ def test_urls_in_every_accepted_form_give_the_same_connection(url: str) -> None:
         "dbname": "appdb",
         "sslmode": "require",
     }
-    assert params["connect_timeout"] == "10"  # the package's connect defaults apply
+    assert params["connect_timeout"] == "5"  # the package's connect defaults apply
     assert SECRET not in target.masked
     assert SECRET not in repr(target)
     assert "***" in target.masked
