@@ -37,8 +37,8 @@ def size(n: int) -> str:
 
 
 def stamp(when: datetime) -> str:
-    """A UTC timestamp to the second."""
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """A UTC timestamp to the second, as the `checkpoint-pg` commands print one."""
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _plural(n: int, noun: str) -> str:

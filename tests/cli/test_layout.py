@@ -26,6 +26,13 @@ def test_one_time_format_in_utc(value: datetime | str) -> None:
     assert timestamp(value) == "2026-12-05 18:29:35Z"
 
 
+def test_agent_tools_print_times_as_the_commands_do() -> None:
+    from app_data.tools.render import stamp
+
+    moment = datetime(2026, 12, 5, 19, 29, 35, tzinfo=timezone(timedelta(hours=1)))
+    assert stamp(moment) == timestamp(moment)
+
+
 def _times(text: str) -> list[str]:
     return TIME.findall(text)
 
