@@ -58,18 +58,16 @@ class CompiledFilter:
         """Every predicate, ANDed (TRUE when none)."""
         return " AND ".join(self.predicates) if self.predicates else "TRUE"
 
-    def compose(self, params: Params, name: str, names: StoreNames) -> sql.Composable:
-        """The whole filter as one predicate on ``s.value``, its values bound as `name`0, 1...
-        The containment only lets the GIN index find candidates (the predicates are exact)."""
-        slots = [
-            sql.Composed([params.bind(f"{name}{k}", value), sql.SQL(cast)])
-            for k, (value, cast) in enumerate(self.slots)
-        ]
-        exact = sql.SQL(self.template).format(*slots, v=_VALUE, number=names.number)
-        if not self.containment:
-            return exact
-        document = params.bind(f"{name}_doc", _dumps(self.containment, "filter"))
-        return sql.SQL("s.value @> {}::jsonb AND {}").format(document, exact)
+    def bind(self, params: Params, name: str) -> None:
+        """Bind the values as `name`0, `name`1... and the containment as `name`_doc."""
+        for k, (value, _) in enumerate(self.slots):
+            params.values[f"{name}{k}"] = value
+        if self.containment:
+            params.values[f"{name}_doc"] = _dumps(self.containment, "filter")
+
+    def form(self) -> Form:
+        """What the filter's SQL depends on, its values aside (see `composed`)."""
+        return self.template, tuple(cast for _, cast in self.slots), bool(self.containment)
 
     def shape(self) -> tuple[str, tuple[str, ...], tuple[type, ...]]:
         """What filters must share to be answered by one `columnar` statement: the same
@@ -88,6 +86,22 @@ _VALUE = sql.SQL("s.value")
 _ARRAY_TYPES = {str: "text[]", float: "float8[]", int: "int8[]", bool: "bool[]"}
 
 Shape = tuple[str, tuple[str, ...], tuple[type, ...]]
+Form = tuple[str, tuple[str, ...], bool]
+
+
+@functools.lru_cache(maxsize=1024)
+def composed(form: Form, name: str, names: StoreNames) -> sql.Composable:
+    """A filter of `form` as one predicate on ``s.value``, its values named as `bind` names
+    them. The containment only lets the GIN index find candidates (the predicates are
+    exact)."""
+    template, casts, containment = form
+    slots = [
+        sql.Composed([sql.Placeholder(f"{name}{k}"), sql.SQL(cast)]) for k, cast in enumerate(casts)
+    ]
+    exact = sql.SQL(template).format(*slots, v=_VALUE, number=names.number)
+    if not containment:
+        return exact
+    return sql.SQL("s.value @> {}::jsonb AND {}").format(sql.Placeholder(f"{name}_doc"), exact)
 
 
 @dataclass(frozen=True)

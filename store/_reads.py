@@ -14,7 +14,7 @@ from psycopg import sql
 from psycopg.adapt import PyFormat
 
 from checkpoint_pg._protocol import Query
-from store._filters import Shape, columnar, columnar_arrays
+from store._filters import Form, Shape, columnar, columnar_arrays, composed
 from store._namespace import below_pattern, match_pattern, ns_text
 from store._params import Params
 from store._sql import MAX_VALUES_ROWS, StoreNames, query
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 # prefix is searched again, planned with its values, in the next round trip.
 BOUNDED_PREFIX_ITEMS = 256
 
+Parts = dict[str, sql.Composable]
+
 
 def read_query(
     plan: Plan, queries: Sequence[str], *, exact: set[int], only: set[int] | None = None
@@ -39,7 +41,7 @@ def read_query(
     """The batch's reads (only the searches in `only`, on a second round; those in `exact`
     ranked exactly), or None when it has none."""
     params = Params()
-    branches: list[sql.Composable] = []
+    branches: list[str] = []
     refresh_any = False
     if plan.gets and only is None:
         branches.append(_gets(plan, params))
@@ -66,13 +68,27 @@ def read_query(
         branches.append(_listing(plan, position, listing, params))
     if not branches:
         return None
-    union = sql.SQL("\nUNION ALL\n").join(sql.SQL("({})").format(b) for b in branches)
-    statement = query("reads_refreshing" if refresh_any else "reads")
-    text = statement.render(union=union, store=plan.names.store)
+    if len(branches) <= _CACHED_BRANCHES:
+        text = _reads_text(plan.names, tuple(branches), refresh_any)
+    else:
+        text = _reads_text.__wrapped__(plan.names, tuple(branches), refresh_any)
     # Gets have one text for any number of keys, bounded searches one per filter shape:
     # prepared, planned once. Other searches depend on their values (LIKE prefixes,
     # expression indexes, vectors), so they are planned each time.
     return Query(text, params.values, fetch=True, prepare=None if stable else False)
+
+
+# Statements of at most this many branches are kept once built (a batch of a few ops, the
+# usual one, then composes nothing); longer ones are built each time, not kept.
+_CACHED_BRANCHES = 8
+
+
+@functools.lru_cache(maxsize=256)
+def _reads_text(names: StoreNames, branches: tuple[str, ...], refresh: bool) -> str:
+    """The branches as one statement, built once per batch form."""
+    union = sql.SQL("\nUNION ALL\n").join(sql.SQL(f"({branch})") for branch in branches)
+    statement = query("reads_refreshing" if refresh else "reads")
+    return statement.render(union=union, store=names.store)
 
 
 def _bounded(plan: Plan, search: Search) -> bool:
@@ -80,7 +96,7 @@ def _bounded(plan: Plan, search: Search) -> bool:
     return search.query_index is None and bool(prefix) and ns_text(prefix) not in plan.broad
 
 
-def _gets(plan: Plan, params: Params) -> sql.Composable:
+def _gets(plan: Plan, params: Params) -> str:
     """Every get: a few as VALUES rows (faster for a few, a single `get` above all), more
     as arrays."""
     gets = plan.gets
@@ -99,7 +115,7 @@ def _gets(plan: Plan, params: Params) -> sql.Composable:
 
 
 @functools.lru_cache(maxsize=64)
-def _gets_text(names: StoreNames, rows: int | None) -> sql.Composable:
+def _gets_text(names: StoreNames, rows: int | None) -> str:
     """The gets branch with `rows` VALUES rows (None: the arrays), built once."""
     if rows is None:
         source = query("get_arrays").compose()
@@ -116,60 +132,87 @@ def _gets_text(names: StoreNames, rows: int | None) -> sql.Composable:
                 for i in range(rows)
             )
         )
-    return sql.SQL(query("gets").render(source=source, store=names.store))
-
-
-def _under_prefix(prefix: Sequence[str], params: Params, name: str) -> sql.Composable:
-    if not prefix:
-        return sql.SQL("TRUE")
-    return query("under_prefix").compose(
-        prefix=params.bind(name + "prefix", ns_text(prefix)),
-        pattern=params.bind(name + "pattern", below_pattern(prefix)),
-    )
+    return query("gets").render(source=source, store=names.store)
 
 
 def _search(
     plan: Plan, search: Search, queries: Sequence[str], params: Params, *, exact: bool
-) -> sql.Composable:
+) -> str:
     """One search, by the prefix index, the value index or the vectors' ANN index."""
     op = search.op
     name = f"search{search.position}_"
-    parts = {
-        "op": params.bind(name + "op", search.position),
-        "refresh": params.bind(name + "refresh", bool(op.refresh_ttl)),
-        "namespace": _under_prefix(op.namespace_prefix, params, name),
-        "filter": search.filter.compose(params, name + "f", plan.names),
-        "limit": params.bind(name + "limit", op.limit),
-        "offset": params.bind(name + "offset", op.offset),
-        "store": plan.names.store,
-    }
+    params.values[name + "op"] = search.position
+    params.values[name + "refresh"] = bool(op.refresh_ttl)
+    if op.namespace_prefix:
+        params.values[name + "prefix"] = ns_text(op.namespace_prefix)
+        params.values[name + "pattern"] = below_pattern(op.namespace_prefix)
+    search.filter.bind(params, name + "f")
+    params.values[name + "limit"] = op.limit
+    params.values[name + "offset"] = op.offset
     index = plan.index
     if search.query_index is None or index is None:
-        return query("search").compose(**parts)
+        return _search_text(plan.names, name, bool(op.namespace_prefix), search.filter.form())
+    params.values[name + "query"] = queries[search.query_index]
+    if not exact:
+        fan_out = max(1, len(index.fields))
+        params.values[name + "candidates"] = (op.limit + op.offset) * fan_out * 2 + 1
+    ann = (index.operator, index.vector_type, index.score_sql("best.dist"), exact)
+    form = search.filter.form()
+    return _vector_search_text(plan.names, name, bool(op.namespace_prefix), form, ann)
+
+
+def _search_parts(names: StoreNames, name: str, prefixed: bool, form: Form) -> Parts:
+    """The parts every search branch has, its values named as `_search` binds them."""
+    namespace: sql.Composable = sql.SQL("TRUE")
+    if prefixed:
+        namespace = query("under_prefix").compose(
+            prefix=sql.Placeholder(name + "prefix"), pattern=sql.Placeholder(name + "pattern")
+        )
+    return {
+        "op": sql.Placeholder(name + "op"),
+        "refresh": sql.Placeholder(name + "refresh"),
+        "namespace": namespace,
+        "filter": composed(form, name + "f", names),
+        "limit": sql.Placeholder(name + "limit"),
+        "offset": sql.Placeholder(name + "offset"),
+        "store": names.store,
+    }
+
+
+@functools.lru_cache(maxsize=1024)
+def _search_text(names: StoreNames, name: str, prefixed: bool, form: Form) -> str:
+    """A search branch without a query vector, built once per form."""
+    return query("search").render(**_search_parts(names, name, prefixed, form))
+
+
+@functools.lru_cache(maxsize=1024)
+def _vector_search_text(
+    names: StoreNames, name: str, prefixed: bool, form: Form, ann: tuple[str, str, str, bool]
+) -> str:
+    """A search branch by a query vector (`ann`: the index's distance operator, vector type
+    and score expression, and whether to rank exactly), built once per form."""
+    operator, vector_type, score, exact = ann
     distance = query("vector_distance").compose(
-        operator=sql.SQL(index.operator),
-        query=params.bind(name + "query", queries[search.query_index]),
-        vector_type=sql.SQL(index.vector_type),
+        operator=sql.SQL(operator),
+        query=sql.Placeholder(name + "query"),
+        vector_type=sql.SQL(vector_type),
     )
     candidates: sql.Composable = sql.SQL("")
     if not exact:
-        fan_out = max(1, len(index.fields))
-        count = (op.limit + op.offset) * fan_out * 2 + 1
-        limit = params.bind(name + "candidates", count)
-        candidates = query("candidates").compose(candidates=limit)
-    return query("vector_search").compose(
-        **parts,
-        score=sql.SQL(index.score_sql("best.dist")),
+        candidates = query("candidates").compose(candidates=sql.Placeholder(name + "candidates"))
+    return query("vector_search").render(
+        **_search_parts(names, name, prefixed, form),
+        score=sql.SQL(score),
         distance=distance,
         order=query("exact_order").compose(distance=distance) if exact else distance,
         candidates=candidates,
-        vectors=plan.names.vectors,
+        vectors=names.vectors,
     )
 
 
 def _bounded_searches(
     plan: Plan, shape: Shape, group: list[Search], params: Params, name: str
-) -> sql.Composable:
+) -> str:
     """Searches whose filters share `shape`, each under a prefix holding at most
     BOUNDED_PREFIX_ITEMS items: one branch whatever their number (see `_bounded_text`)."""
     text, lists = _bounded_text(plan.names, shape, name)
@@ -184,9 +227,7 @@ def _bounded_searches(
 
 
 @functools.lru_cache(maxsize=512)
-def _bounded_text(
-    names: StoreNames, shape: Shape, name: str
-) -> tuple[sql.Composable, tuple[bool, ...]]:
+def _bounded_text(names: StoreNames, shape: Shape, name: str) -> tuple[str, tuple[bool, ...]]:
     """The branch answering bounded searches of one filter shape, and which of its filter
     arrays hold JSON lists (`columnar_arrays`): built once per shape.
 
@@ -220,10 +261,10 @@ def _bounded_text(
         bound=sql.Literal(BOUNDED_PREFIX_ITEMS),
         filter=filter.predicate,
     )
-    return sql.SQL(text), filter.lists
+    return text, filter.lists
 
 
-def _listing(plan: Plan, position: int, op: ListNamespacesOp, params: Params) -> sql.Composable:
+def _listing(plan: Plan, position: int, op: ListNamespacesOp, params: Params) -> str:
     name = f"list{position}_"
     conditions = [query("live").compose()]
     paths = [c for c in op.match_conditions or () if c.path]
@@ -235,7 +276,7 @@ def _listing(plan: Plan, position: int, op: ListNamespacesOp, params: Params) ->
     if op.max_depth is not None:
         depth = params.bind(name + "depth", op.max_depth)
         namespace = query("first_labels").compose(depth=depth)
-    return query("list_namespaces").compose(
+    return query("list_namespaces").render(
         op=params.bind(name + "op", position),
         namespace=namespace,
         store=plan.names.store,
