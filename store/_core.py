@@ -10,9 +10,10 @@ from langgraph.store.base import BaseStore, Op, TTLConfig
 
 from checkpoint_pg._protocol import Operation, Query, Steps
 from store import _schema
-from store._batch import Plan, plan_batch
+from store._batch import Plan
 from store._index import VectorIndex, vector_index
-from store._sql import names_for
+from store._plan import plan_batch
+from store._sql import names_for, query
 from store.errors import InvalidValueError
 
 DEFAULT_SWEEP_BATCH = 1000
@@ -52,7 +53,7 @@ class StoreCore(BaseStore):
         self.index_config = dict(index) if index else None
         self.embeddings = self.vector_index.embeddings if self.vector_index else None
         self.range_index_fields = tuple(range_index_fields)
-        self._broad_prefixes: set[str] = set()  # see store._batch.BOUNDED_PREFIX_ITEMS
+        self._broad_prefixes: set[str] = set()  # see store._reads.BOUNDED_PREFIX_ITEMS
         for field in self.range_index_fields:
             _schema.range_index_ddl(schema, field)  # validates now, not at setup
         self.ttl_config = ttl
@@ -88,24 +89,11 @@ class StoreCore(BaseStore):
 
     def _sweep_steps(self, batch_size: int) -> Steps[int]:
         # Bounded batches, each its own statement (and, on an autocommit connection, its own
-        # transaction); SKIP LOCKED lets several sweepers share the work without waiting.
-        store = self.names.store
-        sql = f"""
-            WITH doomed AS (
-                SELECT prefix, key FROM {store}
-                WHERE expires_at IS NOT NULL AND expires_at <= now()
-                ORDER BY expires_at
-                LIMIT %s
-                FOR UPDATE SKIP LOCKED
-            ), gone AS (
-                DELETE FROM {store} AS s USING doomed AS d
-                WHERE s.prefix = d.prefix AND s.key = d.key
-                RETURNING 1
-            )
-            SELECT count(*) FROM gone"""
+        # transaction).
+        sql = query("sweep_expired").render(store=self.names.store)
         total = 0
         while True:
-            rows = yield Query(sql, (batch_size,), fetch=True)
+            rows = yield Query(sql, {"batch_size": batch_size}, fetch=True)
             deleted = int(rows[0][0])
             total += deleted
             if deleted < batch_size:

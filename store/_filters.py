@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg import sql
+
 from checkpoint_pg._json import jsonb_text, lone_surrogate
+from store._params import Params
+from store._sql import StoreNames
 from store.errors import InvalidFilterError
 
 RANGE_OPERATORS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
@@ -37,69 +40,105 @@ MAX_FILTER_PARAMS = 20_000
 
 @dataclass
 class CompiledFilter:
-    """SQL for one search's filter: a conjunction of predicates and their parameters."""
+    """One search's filter: a conjunction of predicates, each a `psycopg.sql` template whose
+    ``{v}`` is the JSON value and whose ``{}`` are its values in order (`slots`: each value
+    and the cast it is compared under)."""
 
     predicates: list[str] = field(default_factory=list)
-    params: list[Any] = field(default_factory=list)
+    slots: list[tuple[Any, str]] = field(default_factory=list)
     containment: dict[str, Any] = field(default_factory=dict)
 
-    def sql(self, alias: str, *, containment: bool = True) -> tuple[str, list[Any]]:
-        """The whole filter as one predicate on `alias`.value (TRUE when empty). The
-        containment only lets the GIN index find candidates (the predicates are exact):
-        leave it out where rows are read otherwise."""
-        parts, params = [], []
-        if self.containment and containment:
-            parts.append(f"{alias}.value @> %s::jsonb")
-            params.append(_dumps(self.containment, "filter"))
-        parts.extend(p.replace("{v}", f"{alias}.value") for p in self.predicates)
-        params.extend(self.params)
-        return (" AND ".join(parts) if parts else "TRUE"), params
+    def slot(self, value: Any, cast: str = "") -> str:
+        """Add a value; its place in a predicate's template."""
+        self.slots.append((value, cast))
+        return "{}"
+
+    @property
+    def template(self) -> str:
+        """Every predicate, ANDed (TRUE when none)."""
+        return " AND ".join(self.predicates) if self.predicates else "TRUE"
+
+    def bind(self, params: Params, name: str) -> None:
+        """Bind the values as `name`0, `name`1... and the containment as `name`_doc."""
+        for k, (value, _) in enumerate(self.slots):
+            params.values[f"{name}{k}"] = value
+        if self.containment:
+            params.values[f"{name}_doc"] = _dumps(self.containment, "filter")
+
+    def form(self) -> Form:
+        """What the filter's SQL depends on, its values aside (see `composed`)."""
+        return self.template, tuple(cast for _, cast in self.slots), bool(self.containment)
+
+    def shape(self) -> tuple[str, tuple[str, ...], tuple[type, ...]]:
+        """What filters must share to be answered by one `columnar` statement: the same
+        predicates, and the same cast and Python type at each value."""
+        return (
+            self.template,
+            tuple(cast for _, cast in self.slots),
+            tuple(type(value) for value, _ in self.slots),
+        )
+
+    def values(self) -> list[Any]:
+        return [value for value, _ in self.slots]
 
 
-_PLACEHOLDER = re.compile(r"%s(::jsonb\[\]|::\w+)?")
+_VALUE = sql.SQL("s.value")
 _ARRAY_TYPES = {str: "text[]", float: "float8[]", int: "int8[]", bool: "bool[]"}
 
+Shape = tuple[str, tuple[str, ...], tuple[type, ...]]
+Form = tuple[str, tuple[str, ...], bool]
 
-def shape_of(sql: str, params: Sequence[Any]) -> tuple[str, tuple[type, ...]]:
-    """What filters must share to be answered by one `columnar` statement: the same SQL and
-    the same Python type at each parameter."""
-    return sql, tuple(type(p) for p in params)
+
+@functools.lru_cache(maxsize=1024)
+def composed(form: Form, name: str, names: StoreNames) -> sql.Composable:
+    """A filter of `form` as one predicate on ``s.value``, its values named as `bind` names
+    them. The containment only lets the GIN index find candidates (the predicates are
+    exact)."""
+    template, casts, containment = form
+    slots = [
+        sql.Composed([sql.Placeholder(f"{name}{k}"), sql.SQL(cast)]) for k, cast in enumerate(casts)
+    ]
+    exact = sql.SQL(template).format(*slots, v=_VALUE, number=names.number)
+    if not containment:
+        return exact
+    return sql.SQL("s.value @> {}::jsonb AND {}").format(sql.Placeholder(f"{name}_doc"), exact)
+
+
+@dataclass(frozen=True)
+class Columnar:
+    """One filter shape reading its values from columns ``q.f0``, ``q.f1``... of an
+    ``unnest`` of arrays, one array per value (`columnar`)."""
+
+    predicate: sql.Composable
+    arrays: tuple[str, ...]  # each array's type, for the unnest
+    lists: tuple[bool, ...]  # which arrays hold JSON lists (see `columnar_arrays`)
 
 
 @functools.lru_cache(maxsize=512)
-def columnar_sql(
-    sql: str, types: tuple[type, ...], source: str
-) -> tuple[str, tuple[str, ...], tuple[bool, ...]]:
-    """Rewrite one filter shape's SQL (``%s`` placeholders, parameters of Python `types`) to
-    read its parameters from columns ``{source}.f0``, ``f1``… of an ``unnest`` of arrays, one
-    array per placeholder. Returns the SQL, each array's placeholder with its cast (for the
-    ``unnest``) and which arrays hold lists: a ``jsonb[]`` parameter (a list of JSON texts)
-    travels as one JSON array text per row (see `columnar_arrays`)."""
-    columns: list[str] = []
-    lists: list[bool] = []
-    pieces: list[str] = []
-    last = 0
-    for k, match in enumerate(_PLACEHOLDER.finditer(sql)):
-        cast = match.group(1) or ""
-        column = f"{source}.f{k}"
+def columnar(shape: Shape, names: StoreNames) -> Columnar:
+    """`shape`'s predicate over the columns. A ``::jsonb[]`` value (a list of JSON texts)
+    travels as one JSON array text per row; a ``::jsonb`` one as a jsonb[] array (parsed once
+    per array, not once per row compared)."""
+    template, casts, types = shape
+    columns: list[sql.Composable] = []
+    arrays: list[str] = []
+    for k, (cast, kind) in enumerate(zip(casts, types, strict=True)):
+        column = sql.SQL(f"q.f{k}")
         if cast == "::jsonb[]":
-            expr = f"ARRAY(SELECT jsonb_array_elements({column}::jsonb))"
-            columns.append("%b::text[]")
-        elif cast == "::jsonb":  # parsed once per array, not once per row compared
-            expr = column
-            columns.append("%b::text[]::jsonb[]")
+            columns.append(sql.SQL("ARRAY(SELECT jsonb_array_elements({}::jsonb))").format(column))
+            arrays.append("text[]")
+        elif cast == "::jsonb":
+            columns.append(column)
+            arrays.append("text[]::jsonb[]")
         else:
-            expr = column + cast
-            columns.append(f"%b::{_ARRAY_TYPES[types[k]]}")
-        lists.append(cast == "::jsonb[]")
-        pieces += [sql[last : match.start()], expr]
-        last = match.end()
-    pieces.append(sql[last:])
-    return "".join(pieces), tuple(columns), tuple(lists)
+            columns.append(sql.Composed([column, sql.SQL(cast)]))
+            arrays.append(_ARRAY_TYPES[kind])
+    predicate = sql.SQL(template).format(*columns, v=_VALUE, number=names.number)
+    return Columnar(predicate, tuple(arrays), tuple(c == "::jsonb[]" for c in casts))
 
 
 def columnar_arrays(rows: Sequence[Sequence[Any]], lists: Sequence[bool]) -> list[list[Any]]:
-    """The arrays of `columnar_sql`'s columns, from each filter's parameters (`rows`)."""
+    """The arrays of `columnar`'s columns, from each filter's values (`rows`)."""
     return [
         ["[" + ",".join(row[k]) + "]" for row in rows] if is_list else [row[k] for row in rows]
         for k, is_list in enumerate(lists)
@@ -153,8 +192,8 @@ def _key(key: Any, where: str) -> str:
     return key
 
 
-def compile_filter(filter: Mapping[str, Any] | None, *, number_fn: str) -> CompiledFilter:
-    """Compile a search filter; `number_fn` is the (quoted) JSON-to-number SQL function."""
+def compile_filter(filter: Mapping[str, Any] | None) -> CompiledFilter:
+    """Compile a search filter (range operators call the ``{number}`` function)."""
     out = CompiledFilter()
     if not filter:
         return out
@@ -162,12 +201,12 @@ def compile_filter(filter: Mapping[str, Any] | None, *, number_fn: str) -> Compi
         raise InvalidFilterError(f"a filter must be a dict, not {type(filter).__name__}")
     for key, wanted in filter.items():
         name = _key(key, "filter")
-        contained = _match(out, [name], wanted, number_fn)
+        contained = _match(out, [name], wanted)
         if contained is not _NOTHING:
             out.containment[name] = contained
-    if len(out.params) > MAX_FILTER_PARAMS:
+    if len(out.slots) > MAX_FILTER_PARAMS:
         raise InvalidFilterError(
-            f"the filter is too large: it needs {len(out.params)} SQL parameters, "
+            f"the filter is too large: it needs {len(out.slots)} SQL parameters, "
             f"at most {MAX_FILTER_PARAMS} are allowed"
         )
     return out
@@ -181,14 +220,11 @@ Path = list["str | int"]
 
 def _expr(path: Path, out: CompiledFilter) -> str:
     """SQL for the JSON value at `path` under ``{v}`` (NULL when absent); adds parameters."""
-    steps = []
-    for step in path:
-        steps.append(" -> %s::int" if isinstance(step, int) else " -> %s")
-        out.params.append(step)
+    steps = [" -> " + out.slot(step, "::int" if isinstance(step, int) else "") for step in path]
     return "({v}" + "".join(steps) + ")"
 
 
-def _match(out: CompiledFilter, path: Path, wanted: Any, number_fn: str) -> Any:
+def _match(out: CompiledFilter, path: Path, wanted: Any) -> Any:
     """Add the predicates for `wanted` at `path`; return what containment it implies.
 
     The return value is the JSON fragment an item must contain at `path` for the filter to
@@ -201,12 +237,12 @@ def _match(out: CompiledFilter, path: Path, wanted: Any, number_fn: str) -> Any:
             f"(under {'.'.join(str(p) for p in path[:3])}...)"
         )
     if isinstance(wanted, Mapping) and any(str(k).startswith("$") for k in wanted):
-        return _operators(out, path, wanted, number_fn, where)
+        return _operators(out, path, wanted, where)
     if isinstance(wanted, Mapping):
         implied: dict[str, Any] = {}
         for sub_key, sub_wanted in wanted.items():
             sub_path: Path = [*path, _key(sub_key, where)]
-            sub = _match(out, sub_path, sub_wanted, number_fn)
+            sub = _match(out, sub_path, sub_wanted)
             if sub is not _NOTHING:
                 implied[str(sub_key)] = sub
         # Even an empty dict requires an object there, as the in-memory store does.
@@ -215,25 +251,24 @@ def _match(out: CompiledFilter, path: Path, wanted: Any, number_fn: str) -> Any:
     if isinstance(wanted, (list, tuple)):
         out.predicates.append(
             f"jsonb_typeof({_expr(path, out)}) = 'array'"
-            f" AND jsonb_array_length({_expr(path, out)}) = %s::int"
+            f" AND jsonb_array_length({_expr(path, out)}) = {out.slot(len(wanted), '::int')}"
         )
-        out.params.append(len(wanted))
         for index, element in enumerate(wanted):
-            _match(out, [*path, index], element, number_fn)
+            _match(out, [*path, index], element)
         return _NOTHING
     texts = _equal_texts(wanted, where)
     if len(texts) > 1:  # a boolean or 0/1: no one containment document implies it
-        out.predicates.append(f"coalesce({_expr(path, out)}, 'null'::jsonb) = ANY(%s::jsonb[])")
-        out.params.append(texts)
+        expr = _expr(path, out)
+        out.predicates.append(
+            f"coalesce({expr}, 'null'::jsonb) = ANY({out.slot(texts, '::jsonb[]')})"
+        )
         return _NOTHING
-    out.predicates.append(f"coalesce({_expr(path, out)}, 'null'::jsonb) = %s::jsonb")
-    out.params.append(texts[0])
+    expr = _expr(path, out)
+    out.predicates.append(f"coalesce({expr}, 'null'::jsonb) = {out.slot(texts[0], '::jsonb')}")
     return _NOTHING if wanted is None else wanted
 
 
-def _operators(
-    out: CompiledFilter, path: Path, ops: Mapping[str, Any], number_fn: str, where: str
-) -> Any:
+def _operators(out: CompiledFilter, path: Path, ops: Mapping[str, Any], where: str) -> Any:
     implied: Any = _NOTHING
     for op, operand in ops.items():
         if op not in OPERATORS:
@@ -241,15 +276,15 @@ def _operators(
                 f"{where}: unknown operator {op!r}; use one of {', '.join(sorted(OPERATORS))}"
             )
         if op in RANGE_OPERATORS:
-            out.predicates.append(f"{number_fn}({_expr(path, out)}) {RANGE_OPERATORS[op]} %s")
-            out.params.append(_number(operand, where))
+            expr = _expr(path, out)
+            value = out.slot(_number(operand, where))
+            out.predicates.append(f"{{number}}({expr}) {RANGE_OPERATORS[op]} {value}")
         elif op in ("$eq", "$ne"):
             texts = _equal_texts(operand, where)
             comparison = "= ANY" if op == "$eq" else "<> ALL"
-            out.predicates.append(
-                f"coalesce({_expr(path, out)}, 'null'::jsonb) {comparison}(%s::jsonb[])"
-            )
-            out.params.append(texts)
+            expr = _expr(path, out)
+            wanted_sql = out.slot(texts, "::jsonb[]")
+            out.predicates.append(f"coalesce({expr}, 'null'::jsonb) {comparison}({wanted_sql})")
             if (
                 op == "$eq"
                 and len(texts) == 1
@@ -261,10 +296,11 @@ def _operators(
             if not isinstance(operand, (list, tuple)):
                 raise InvalidFilterError(f"{where}: {op} takes a list of values")
             negate = "NOT " if op == "$nin" else ""
+            expr = _expr(path, out)
+            texts = [text for v in operand for text in _equal_texts(v, where)]
             out.predicates.append(
-                f"{negate}(coalesce({_expr(path, out)}, 'null'::jsonb) = ANY(%s::jsonb[]))"
+                f"{negate}(coalesce({expr}, 'null'::jsonb) = ANY({out.slot(texts, '::jsonb[]')}))"
             )
-            out.params.append([text for v in operand for text in _equal_texts(v, where)])
         else:  # $exists
             if not isinstance(operand, bool):
                 raise InvalidFilterError(f"{where}: $exists takes true or false")

@@ -16,36 +16,39 @@ from store._index import VectorIndex
 from store._sql import (
     OFFICIAL_MIGRATIONS,
     OWN_MIGRATIONS,
-    VECTOR_EXTENSION,
-    VECTOR_INDEX,
-    VECTOR_TABLE,
+    VECTOR_NAMES,
+    migrations_file,
     names_for,
     number_body,
-    render,
+    number_case,
+    render_migration,
 )
 from store.errors import InvalidValueError, VectorSupportMissingError
 
 
 def _vector_migrations(schema: str | None, index: VectorIndex) -> list[str | None]:
     pieces = index.ddl_pieces()
+    extension, table, ann = (migrations_file()[n] for n in VECTOR_NAMES)
     return [
-        VECTOR_EXTENSION,
-        render(VECTOR_TABLE, schema, **pieces),
-        None if index.kind == "flat" else render(VECTOR_INDEX, schema, **pieces),
+        render_migration(extension, schema),
+        render_migration(table, schema, **pieces),
+        None if index.kind == "flat" else render_migration(ann, schema, **pieces),
     ]
 
 
-def _apply(table: str, migrations: list[str | None]) -> Steps[int]:
+def _apply(table: sql.Identifier, migrations: list[str | None]) -> Steps[int]:
     """Apply `migrations` from the first one `table` does not record; record each."""
-    yield Query(f"CREATE TABLE IF NOT EXISTS {table} (v INTEGER PRIMARY KEY)")
-    rows = yield Query(f"SELECT max(v) FROM {table}", fetch=True)
+    file = migrations_file()
+    yield Query(file.render("version_table", table=table))
+    rows = yield Query(file.render("version_current", table=table), fetch=True)
     current = rows[0][0] if rows and rows[0][0] is not None else -1
+    record = file.render("version_record", table=table)
     for version in range(current + 1, len(migrations)):
         statement = migrations[version]
         if statement is None:
             continue  # not applicable to this configuration, and not recorded
         yield Query(statement)
-        yield Query(f"INSERT INTO {table} (v) VALUES (%s) ON CONFLICT DO NOTHING", (version,))
+        yield Query(record, {"version": version})
     return len(migrations) - 1
 
 
@@ -58,15 +61,13 @@ def range_index_ddl(schema: str | None, field: str) -> str:
     for part in parts:
         path = sql.SQL("({} -> {})").format(path, sql.Literal(part))
     digest = hashlib.sha1(field.encode(), usedforsecurity=False).hexdigest()[:12]
-    return (
-        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({}({}))")
-        .format(
-            sql.Identifier(f"store_range_{digest}_idx"),
-            sql.SQL(names_for(schema).store),
-            sql.SQL(names_for(schema).number),
-            path,
-        )
-        .as_string(None)
+    names = names_for(schema)
+    return migrations_file().render(
+        "range_index",
+        index=sql.Identifier(f"store_range_{digest}_idx"),
+        store=names.store,
+        number=names.number,
+        path=path,
     )
 
 
@@ -75,32 +76,29 @@ def migrate(
 ) -> Steps[None]:
     """Apply every migration the database lacks, and create the configured range indexes."""
     names = names_for(schema)
-    yield Query(
-        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"store.setup:{schema or ''}",)
-    )
+    file = migrations_file()
+    yield Query(file.render("setup_lock"), {"lock": f"store.setup:{schema or ''}"})
     if schema is not None:
-        yield Query(render("CREATE SCHEMA IF NOT EXISTS {schema}", schema))
-    yield from _apply(names.migrations, [render(m, schema) for m in OFFICIAL_MIGRATIONS])
+        yield Query(file.render("create_schema", schema=names.schema))
+    official = [render_migration(m, schema) for m in OFFICIAL_MIGRATIONS]
+    yield from _apply(names.migrations, list(official))
     if index is not None:
-        rows = yield Query(
-            "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'", fetch=True
-        )
+        rows = yield Query(file.render("vector_available"), fetch=True)
         if not rows:
             raise VectorSupportMissingError(
                 "semantic search (index=...) needs the pgvector extension, which this "
                 "PostgreSQL server does not have: install pgvector, or create the store "
                 "without index="
             )
-        yield from _apply(names.vector_migrations, list(_vector_migrations(schema, index)))
+        yield from _apply(names.vector_migrations, _vector_migrations(schema, index))
     if schema is None:
-        rows = yield Query("SELECT current_schema()", fetch=True)
+        rows = yield Query(file.render("current_schema"), fetch=True)
         home = str(rows[0][0])
     else:
         home = schema
-    body = number_body(home)
-    yield from _apply(
-        names.own_migrations, [render(m, schema, number_body=body) for m in OWN_MIGRATIONS]
-    )
+    extra = {"number_body": number_body(home), "number_case": number_case()}
+    own = [render_migration(m, schema, **extra) for m in OWN_MIGRATIONS]
+    yield from _apply(names.own_migrations, list(own))
     for field in range_fields:
         yield Query(range_index_ddl(schema, field))
 

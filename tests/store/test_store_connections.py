@@ -89,12 +89,13 @@ def test_a_store_in_a_schema_with_quotes_in_its_name_sets_up_and_filters_ranges(
 def test_setup_moves_a_store_with_range_indexes_to_the_short_number_function(dsn: str) -> None:
     # A database set up by the previous version: the whole number function inline, its range
     # index built on it. setup() replaces the function; index and answers stay the same.
-    from store._sql import OWN_MIGRATIONS, render
+    from store._sql import OWN_MIGRATIONS, number_case, render_migration
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         store = PostgresStore(conn, range_index_fields=["n"])
         store.setup()
-        conn.execute(render(OWN_MIGRATIONS[4], None))  # the whole function, inline
+        whole = render_migration(OWN_MIGRATIONS[4], None, number_case=number_case())
+        conn.execute(whole)  # the whole function, inline
         conn.execute("DELETE FROM store_pg_migrations WHERE v >= 6")
         conn.execute("DROP FUNCTION store_jsonb_number_full(jsonb)")
         values = [1, 7, "12", True, 10**400, "1e400", None, "x", -2.5]

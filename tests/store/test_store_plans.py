@@ -12,7 +12,8 @@ from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, SearchOp
 
 from checkpoint_pg.testing import DatabaseFactory
 from store import PostgresStore
-from store._batch import plan_batch
+from store._plan import plan_batch
+from store._reads import read_query
 from store._sql import names_for
 
 _FILL = """
@@ -34,7 +35,7 @@ def big_store(db_factory: DatabaseFactory) -> Iterator[psycopg.Connection[Any]]:
 
 
 def _scans(conn: psycopg.Connection[Any], op: SearchOp) -> list[tuple[str, str]]:
-    query = plan_batch([op], names_for(None), None)._reads([], exact=set())
+    query = read_query(plan_batch([op], names_for(None), None), [], exact=set())
     assert query is not None
     row = conn.execute("EXPLAIN (FORMAT JSON) " + query.sql, query.params).fetchone()
     assert row is not None
@@ -88,7 +89,7 @@ def test_a_search_in_a_small_namespace_reads_it_by_the_prefix_index_alone(
 def test_the_bounded_search_is_one_prepared_text_for_any_namespace_and_value() -> None:
     def query(namespace: tuple[str, ...], tag: str) -> Any:
         op = SearchOp(namespace, filter={"tag": tag}, limit=5)
-        return plan_batch([op], names_for(None), None)._reads([], exact=set())
+        return read_query(plan_batch([op], names_for(None), None), [], exact=set())
 
     first, second = query(("users", "5"), "t3"), query(("teams", "x", "y"), "t1")
     assert first.sql == second.sql
@@ -101,9 +102,10 @@ def test_the_bounded_search_keeps_its_generic_plan_on_the_prefix_index(
 ) -> None:
     # PostgreSQL switches a prepared statement to its generic plan only if that plan does not
     # look costlier than the custom ones; the bounds are sub-selects so both estimate alike.
-    query = plan_batch(
+    plan = plan_batch(
         [SearchOp(("users", "5"), filter={"tag": "t3"}, limit=10)], names_for(None), None
-    )._reads([], exact=set())
+    )
+    query = read_query(plan, [], exact=set())
     assert query is not None
     with psycopg.connect(big_store.info.dsn, autocommit=True) as conn:
         for _ in range(8):
@@ -118,7 +120,7 @@ def test_the_bounded_search_keeps_its_generic_plan_on_the_prefix_index(
 
 
 def test_a_search_beyond_the_bound_is_run_again_and_then_remembered(dsn: str) -> None:
-    from store._batch import BOUNDED_PREFIX_ITEMS
+    from store._reads import BOUNDED_PREFIX_ITEMS
 
     with psycopg.connect(dsn, autocommit=True, cursor_factory=CountingCursor) as conn:
         store = PostgresStore(conn)

@@ -138,7 +138,7 @@ async def test_a_search_beyond_the_bounded_prefix_read_pages_newest_first(
 ) -> None:
     # More items under the prefix than the bounded first read takes: the search is answered
     # by its second form, with the same items, order and pages as in a small namespace.
-    from store._batch import BOUNDED_PREFIX_ITEMS
+    from store._reads import BOUNDED_PREFIX_ITEMS
 
     count = BOUNDED_PREFIX_ITEMS + 40
     for i in range(count):  # one by one: each a newer updated_at than the last
@@ -160,7 +160,7 @@ async def test_a_search_beyond_the_bounded_prefix_read_pages_newest_first(
 async def test_a_batch_mixing_a_broad_search_with_other_reads_keeps_every_result(
     store: BaseStore,
 ) -> None:
-    from store._batch import BOUNDED_PREFIX_ITEMS
+    from store._reads import BOUNDED_PREFIX_ITEMS
 
     await store.abatch(
         [PutOp(("wide",), f"k{i}", {"i": i}) for i in range(BOUNDED_PREFIX_ITEMS + 1)]

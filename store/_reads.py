@@ -1,0 +1,286 @@
+"""A batch's reads as one statement: a UNION ALL of branches (see `store._batch`).
+
+Values that differ between branches of the same kind are bound under names unique to the
+branch (``search3_limit``, ``bounded0_prefixes``...), so one statement holds them all.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from langgraph.store.base import ListNamespacesOp
+from psycopg import sql
+from psycopg.adapt import PyFormat
+
+from checkpoint_pg._protocol import Query
+from store._filters import Form, Shape, columnar, columnar_arrays, composed
+from store._namespace import below_pattern, match_pattern, ns_text
+from store._params import Params
+from store._sql import MAX_VALUES_ROWS, StoreNames, query
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from store._batch import Plan
+    from store._plan import Search
+
+# A search under a namespace prefix first reads the prefix's items by the prefix index, if it
+# holds at most this many: a prepared statement whose plan does not depend on the values, so
+# a search in one user's namespace is planned once and never ANDs the prefix with the GIN
+# index (whose bitmap for a common value costs more than reading the namespace). A bigger
+# prefix is searched again, planned with its values, in the next round trip.
+BOUNDED_PREFIX_ITEMS = 256
+
+Parts = dict[str, sql.Composable]
+
+
+def read_query(
+    plan: Plan, queries: Sequence[str], *, exact: set[int], only: set[int] | None = None
+) -> Query | None:
+    """The batch's reads (only the searches in `only`, on a second round; those in `exact`
+    ranked exactly), or None when it has none."""
+    params = Params()
+    branches: list[str] = []
+    refresh_any = False
+    if plan.gets and only is None:
+        branches.append(_gets(plan, params))
+        refresh_any |= any(op.refresh_ttl for _, op in plan.gets)
+    # Prepared (planned once per text) only when every branch's plan is right for any
+    # values: gets, and searches that read a bounded prefix.
+    stable = only is None and not plan.listings
+    # bounded searches by filter shape: each shape is one branch, whatever its count
+    shapes: dict[Shape, list[Search]] = {}
+    for search in plan.searches:
+        if only is not None and search.position not in only:
+            continue
+        bounded = only is None and _bounded(plan, search)
+        stable &= bounded
+        refresh_any |= bool(search.op.refresh_ttl)
+        if bounded:
+            shapes.setdefault(search.filter.shape(), []).append(search)
+        else:
+            exactly = search.position in exact
+            branches.append(_search(plan, search, queries, params, exact=exactly))
+    for k, (shape, group) in enumerate(shapes.items()):
+        branches.append(_bounded_searches(plan, shape, group, params, f"bounded{k}_"))
+    for position, listing in plan.listings if only is None else []:
+        branches.append(_listing(plan, position, listing, params))
+    if not branches:
+        return None
+    if len(branches) <= _CACHED_BRANCHES:
+        text = _reads_text(plan.names, tuple(branches), refresh_any)
+    else:
+        text = _reads_text.__wrapped__(plan.names, tuple(branches), refresh_any)
+    # Gets have one text for any number of keys, bounded searches one per filter shape:
+    # prepared, planned once. Other searches depend on their values (LIKE prefixes,
+    # expression indexes, vectors), so they are planned each time.
+    return Query(text, params.values, fetch=True, prepare=None if stable else False)
+
+
+# Statements of at most this many branches are kept once built (a batch of a few ops, the
+# usual one, then composes nothing); longer ones are built each time, not kept.
+_CACHED_BRANCHES = 8
+
+
+@functools.lru_cache(maxsize=256)
+def _reads_text(names: StoreNames, branches: tuple[str, ...], refresh: bool) -> str:
+    """The branches as one statement, built once per batch form."""
+    union = sql.SQL("\nUNION ALL\n").join(sql.SQL(f"({branch})") for branch in branches)
+    statement = query("reads_refreshing" if refresh else "reads")
+    return statement.render(union=union, store=names.store)
+
+
+def _bounded(plan: Plan, search: Search) -> bool:
+    prefix = search.op.namespace_prefix
+    return search.query_index is None and bool(prefix) and ns_text(prefix) not in plan.broad
+
+
+def _gets(plan: Plan, params: Params) -> str:
+    """Every get: a few as VALUES rows (faster for a few, a single `get` above all), more
+    as arrays."""
+    gets = plan.gets
+    if len(gets) <= MAX_VALUES_ROWS:
+        for i, (position, op) in enumerate(gets):
+            params.values[f"get{i}_op"] = position
+            params.values[f"get{i}_prefix"] = ns_text(op.namespace)
+            params.values[f"get{i}_key"] = op.key
+            params.values[f"get{i}_refresh"] = bool(op.refresh_ttl)
+        return _gets_text(plan.names, len(gets))
+    params.values["get_ops"] = [position for position, _ in gets]
+    params.values["get_prefixes"] = [ns_text(op.namespace) for _, op in gets]
+    params.values["get_keys"] = [op.key for _, op in gets]
+    params.values["get_refresh"] = [bool(op.refresh_ttl) for _, op in gets]
+    return _gets_text(plan.names, None)
+
+
+@functools.lru_cache(maxsize=64)
+def _gets_text(names: StoreNames, rows: int | None) -> str:
+    """The gets branch with `rows` VALUES rows (None: the arrays), built once."""
+    if rows is None:
+        source = query("get_arrays").compose()
+    else:
+        row = query("get_row")
+        source = query("get_rows").compose(
+            rows=sql.SQL(", ").join(
+                row.compose(
+                    op=sql.Placeholder(f"get{i}_op"),
+                    prefix=sql.Placeholder(f"get{i}_prefix"),
+                    key=sql.Placeholder(f"get{i}_key"),
+                    refresh=sql.Placeholder(f"get{i}_refresh"),
+                )
+                for i in range(rows)
+            )
+        )
+    return query("gets").render(source=source, store=names.store)
+
+
+def _search(
+    plan: Plan, search: Search, queries: Sequence[str], params: Params, *, exact: bool
+) -> str:
+    """One search, by the prefix index, the value index or the vectors' ANN index."""
+    op = search.op
+    name = f"search{search.position}_"
+    params.values[name + "op"] = search.position
+    params.values[name + "refresh"] = bool(op.refresh_ttl)
+    if op.namespace_prefix:
+        params.values[name + "prefix"] = ns_text(op.namespace_prefix)
+        params.values[name + "pattern"] = below_pattern(op.namespace_prefix)
+    search.filter.bind(params, name + "f")
+    params.values[name + "limit"] = op.limit
+    params.values[name + "offset"] = op.offset
+    index = plan.index
+    if search.query_index is None or index is None:
+        return _search_text(plan.names, name, bool(op.namespace_prefix), search.filter.form())
+    params.values[name + "query"] = queries[search.query_index]
+    if not exact:
+        fan_out = max(1, len(index.fields))
+        params.values[name + "candidates"] = (op.limit + op.offset) * fan_out * 2 + 1
+    ann = (index.operator, index.vector_type, index.score_sql("best.dist"), exact)
+    form = search.filter.form()
+    return _vector_search_text(plan.names, name, bool(op.namespace_prefix), form, ann)
+
+
+def _search_parts(names: StoreNames, name: str, prefixed: bool, form: Form) -> Parts:
+    """The parts every search branch has, its values named as `_search` binds them."""
+    namespace: sql.Composable = sql.SQL("TRUE")
+    if prefixed:
+        namespace = query("under_prefix").compose(
+            prefix=sql.Placeholder(name + "prefix"), pattern=sql.Placeholder(name + "pattern")
+        )
+    return {
+        "op": sql.Placeholder(name + "op"),
+        "refresh": sql.Placeholder(name + "refresh"),
+        "namespace": namespace,
+        "filter": composed(form, name + "f", names),
+        "limit": sql.Placeholder(name + "limit"),
+        "offset": sql.Placeholder(name + "offset"),
+        "store": names.store,
+    }
+
+
+@functools.lru_cache(maxsize=1024)
+def _search_text(names: StoreNames, name: str, prefixed: bool, form: Form) -> str:
+    """A search branch without a query vector, built once per form."""
+    return query("search").render(**_search_parts(names, name, prefixed, form))
+
+
+@functools.lru_cache(maxsize=1024)
+def _vector_search_text(
+    names: StoreNames, name: str, prefixed: bool, form: Form, ann: tuple[str, str, str, bool]
+) -> str:
+    """A search branch by a query vector (`ann`: the index's distance operator, vector type
+    and score expression, and whether to rank exactly), built once per form."""
+    operator, vector_type, score, exact = ann
+    distance = query("vector_distance").compose(
+        operator=sql.SQL(operator),
+        query=sql.Placeholder(name + "query"),
+        vector_type=sql.SQL(vector_type),
+    )
+    candidates: sql.Composable = sql.SQL("")
+    if not exact:
+        candidates = query("candidates").compose(candidates=sql.Placeholder(name + "candidates"))
+    return query("vector_search").render(
+        **_search_parts(names, name, prefixed, form),
+        score=sql.SQL(score),
+        distance=distance,
+        order=query("exact_order").compose(distance=distance) if exact else distance,
+        candidates=candidates,
+        vectors=names.vectors,
+    )
+
+
+def _bounded_searches(
+    plan: Plan, shape: Shape, group: list[Search], params: Params, name: str
+) -> str:
+    """Searches whose filters share `shape`, each under a prefix holding at most
+    BOUNDED_PREFIX_ITEMS items: one branch whatever their number (see `_bounded_text`)."""
+    text, lists = _bounded_text(plan.names, shape, name)
+    params.values[name + "ops"] = [s.position for s in group]
+    params.values[name + "prefixes"] = [ns_text(s.op.namespace_prefix) for s in group]
+    params.values[name + "refresh"] = [bool(s.op.refresh_ttl) for s in group]
+    params.values[name + "limits"] = [s.op.limit for s in group]
+    params.values[name + "offsets"] = [s.op.offset for s in group]
+    for k, values in enumerate(columnar_arrays([s.filter.values() for s in group], lists)):
+        params.values[f"{name}f{k}"] = values
+    return text
+
+
+@functools.lru_cache(maxsize=512)
+def _bounded_text(names: StoreNames, shape: Shape, name: str) -> tuple[str, tuple[bool, ...]]:
+    """The branch answering bounded searches of one filter shape, and which of its filter
+    arrays hold JSON lists (`columnar_arrays`): built once per shape.
+
+    The searches' values arrive in arrays, each a sub-select (a custom plan would see a
+    constant array's length, cost less than the generic plan, and PostgreSQL would never
+    switch to the generic one: one planning a call). For each search, up to
+    BOUNDED_PREFIX_ITEMS + 1 rows of its prefix are read once, counted and aggregated; under
+    the bound they are filtered in memory, beyond it the search yields one marker row
+    (prefix NULL) and is run again in its planned form.
+
+    The prefix's items lie in ``[ns, ns || '/')`` in byte order (the prefix index's
+    ``text_pattern_ops``; ``/`` is the byte after ``.``): the namespace itself, those below
+    it, and look-alikes (``a.b-c`` for ``a.b``) that the exact condition removes. ``ORDER BY
+    ... USING ~<~`` is that index's own order: with the LIMIT, an index scan is the only
+    sensible plan, generic or custom."""
+    filter = columnar(shape, names)
+    arrays = [("ops", "int[]"), ("prefixes", "text[]"), ("refresh", "bool[]")]
+    arrays += [("limits", "int8[]"), ("offsets", "int8[]")]
+    arrays += [(f"f{k}", kind) for k, kind in enumerate(filter.arrays)]
+    subselects = sql.SQL(", ").join(
+        sql.SQL("(SELECT {}::{})").format(
+            sql.Placeholder(name + array, PyFormat.BINARY), sql.SQL(kind)
+        )
+        for array, kind in arrays
+    )
+    text = query("bounded_searches").render(
+        arrays=subselects,
+        columns=sql.SQL("".join(f", f{k}" for k in range(len(filter.arrays)))),
+        store=names.store,
+        read=sql.Literal(BOUNDED_PREFIX_ITEMS + 1),
+        bound=sql.Literal(BOUNDED_PREFIX_ITEMS),
+        filter=filter.predicate,
+    )
+    return text, filter.lists
+
+
+def _listing(plan: Plan, position: int, op: ListNamespacesOp, params: Params) -> str:
+    name = f"list{position}_"
+    conditions = [query("live").compose()]
+    paths = [c for c in op.match_conditions or () if c.path]
+    for k, condition in enumerate(paths):
+        pattern = match_pattern(condition.path, condition.match_type)
+        bound = params.bind(f"{name}pattern{k}", pattern)
+        conditions.append(query("prefix_matches").compose(pattern=bound))
+    namespace: sql.Composable = sql.SQL("s.prefix")
+    if op.max_depth is not None:
+        depth = params.bind(name + "depth", op.max_depth)
+        namespace = query("first_labels").compose(depth=depth)
+    return query("list_namespaces").render(
+        op=params.bind(name + "op", position),
+        namespace=namespace,
+        store=plan.names.store,
+        conditions=sql.SQL(" AND ").join(conditions),
+        limit=params.bind(name + "limit", op.limit),
+        offset=params.bind(name + "offset", op.offset),
+    )
