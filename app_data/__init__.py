@@ -11,7 +11,7 @@ See ``app_data/session.py`` (connections), ``models.py`` (schema decisions), ``s
 mapped here, and why).
 
 It comes with the ``app`` extra (``pip install 'checkpoint-pg[app]'``); without it, importing
-this package raises `checkpoint_pg.errors.MissingExtraError`, which says so.
+this package raises `checkpoint_pg._runtime.errors.MissingExtraError`, which says so.
 """
 
 from app_data import (

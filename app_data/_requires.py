@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from checkpoint_pg._extras import require
+from checkpoint_pg._runtime.extras import require
 
 require("app_data", "app")

@@ -7,7 +7,7 @@ failure raises a subclass of `AppDataError`. No method signals failure with ``No
 
 from __future__ import annotations
 
-from checkpoint_pg.errors import ConnectionFailedError
+from checkpoint_pg._runtime.errors import ConnectionFailedError
 
 __all__ = [
     "AmbiguousEditError",

@@ -13,13 +13,13 @@ carry them: ``pgbouncer=true`` (pooler mode), ``ssl=true|false|<sslmode>`` (alia
 ``sslrootcert``... pass straight through, so cloud providers that require TLS work with
 ``?sslmode=require`` (or ``verify-full``). Passwords never appear in a log line, an error
 message or a repr: everything that shows a connection string shows it masked
-(`checkpoint_pg.connection.mask_dsn`, plus libpq's other secret parameters).
+(`checkpoint_pg._runtime.dsn.mask_dsn`, plus libpq's other secret parameters).
 
 Pooler mode (PgBouncer / Supavisor in transaction mode): a ``NullPool`` (the pooler pools) and
 no prepared statements (psycopg ``prepare_threshold=None``: a statement prepared on one server
 connection would be missing on the next). It is on when the settings say so, when the URL says
 ``pgbouncer=true``, or when the port is a known pooler port (6432, 6543; see
-`checkpoint_pg.connection.pooled_ports`).
+`checkpoint_pg._runtime.dsn.pooled_ports`).
 """
 
 from __future__ import annotations
@@ -73,10 +73,16 @@ from app_data.errors import (
     UnknownReferenceError,
     UnknownUserError,
 )
-from checkpoint_pg import _connect
-from checkpoint_pg.connection import InvalidDSNError, is_pooled, mask_dsn, tuned_dsn, validate_dsn
-from checkpoint_pg.errors import ConnectionFailedError
-from checkpoint_pg.retry import DEFAULT_POLICY, RetryPolicy, classify, error_name, log_retry
+from checkpoint_pg._runtime import connect as _connect
+from checkpoint_pg._runtime.dsn import InvalidDSNError, is_pooled, mask_dsn, tuned_dsn, validate_dsn
+from checkpoint_pg._runtime.errors import ConnectionFailedError
+from checkpoint_pg._runtime.retry import (
+    DEFAULT_POLICY,
+    RetryPolicy,
+    classify,
+    error_name,
+    log_retry,
+)
 
 __all__ = [
     "AppDataSettings",

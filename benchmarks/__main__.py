@@ -2,7 +2,7 @@
 
 import sys
 
-from checkpoint_pg._extras import require
+from checkpoint_pg._runtime.extras import require
 from checkpoint_pg.errors import MissingExtraError
 
 try:

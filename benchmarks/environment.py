@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from checkpoint_pg.connection import mask_dsn
+from checkpoint_pg._runtime.dsn import mask_dsn
 
 __all__ = ["describe"]
 

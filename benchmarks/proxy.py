@@ -28,7 +28,7 @@ from types import TracebackType
 
 from psycopg.conninfo import make_conninfo
 
-from checkpoint_pg.connection import validate_dsn
+from checkpoint_pg._runtime.dsn import validate_dsn
 
 __all__ = ["DelayProxy", "ProxyProcess", "Upstream", "upstream_of"]
 

@@ -141,11 +141,11 @@ def server_databases(dsn: str | None) -> Iterator[tuple[DatabaseSource, str]]:
     Yields the database source and the server's admin DSN; everything created is dropped
     (and the embedded server deleted) at the end.
     """
-    from checkpoint_pg.testing import DatabaseFactory, TestServer
+    from tests.harness import DatabaseFactory, TestServer
 
     stop: Callable[[], None] | None = None
     if dsn is None:
-        from checkpoint_pg.embedded import start_ephemeral
+        from checkpoint_pg.cli.embedded import start_ephemeral
 
         embedded = start_ephemeral()
         admin, stop = embedded.dsn, embedded.stop

@@ -44,8 +44,8 @@ from psycopg.conninfo import make_conninfo
 
 from benchmarks.agent import agent_config, agent_input, build_agent
 from checkpoint_pg import AsyncPostgresSaver
-from checkpoint_pg.connection import mask_dsn
-from checkpoint_pg.retry import RetryPolicy
+from checkpoint_pg._runtime.dsn import mask_dsn
+from checkpoint_pg._runtime.retry import RetryPolicy
 
 __all__ = ["SoakResult", "main", "soak"]
 

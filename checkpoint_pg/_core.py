@@ -25,7 +25,7 @@ from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from psycopg.types.json import Jsonb
 
 from checkpoint_pg import _prune, _rows, _schema
-from checkpoint_pg._protocol import Operation, Query, Rows, one
+from checkpoint_pg._runtime.protocol import Operation, Query, Rows, one
 from checkpoint_pg._sql import (
     BLOB_ARRAYS,
     TASKS_CHANNEL,

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from checkpoint_pg._protocol import Query, Steps
+from checkpoint_pg._runtime.protocol import Query, Steps
 from checkpoint_pg._sql import TASKS_CHANNEL, prune_statements_for
 
 Key = tuple[str, str]  # (thread_id, checkpoint_ns)

@@ -35,7 +35,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from checkpoint_pg import _prune
-from checkpoint_pg._protocol import Operation, Query, Rows, Steps, one
+from checkpoint_pg._runtime.protocol import Operation, Query, Rows, Steps, one
 from checkpoint_pg._sql import list_threads_statement, retention_statements_for
 from checkpoint_pg.errors import InvalidRetentionPolicyError
 from checkpoint_pg.retention import (

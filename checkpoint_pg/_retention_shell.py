@@ -15,13 +15,13 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from checkpoint_pg._periodic import PeriodicTask, PeriodicThread
 from checkpoint_pg._retention import RetentionRun, list_threads_op
+from checkpoint_pg._runtime.periodic import PeriodicTask, PeriodicThread
 from checkpoint_pg.errors import InvalidRetentionPolicyError
 from checkpoint_pg.retention import RetentionPolicy, RetentionReport, ThreadPage, check_duration
 
 if TYPE_CHECKING:
-    from checkpoint_pg._protocol import Operation
+    from checkpoint_pg._runtime.protocol import Operation
 
 logger = logging.getLogger("checkpoint_pg")
 

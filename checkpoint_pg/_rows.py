@@ -30,7 +30,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.types import TASKS, _DeltaSnapshot
 from psycopg.types.json import Jsonb
 
-from checkpoint_pg._json import jsonb_text, lone_surrogate
+from checkpoint_pg._runtime.jsonb import jsonb_text, lone_surrogate
 from checkpoint_pg.errors import (
     InvalidConfigError,
     InvalidMetadataError,

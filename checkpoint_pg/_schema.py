@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from checkpoint_pg._protocol import Query, Steps
+from checkpoint_pg._runtime.protocol import Query, Steps
 from checkpoint_pg._sql import (
     OFFICIAL_MIGRATIONS,
     OWN_MIGRATIONS,

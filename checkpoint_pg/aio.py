@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from checkpoint_pg._core import SaverCore
 from checkpoint_pg._retention_shell import AsyncRetention
-from checkpoint_pg._shell import AsyncShell, connect_async
+from checkpoint_pg._runtime.shell import AsyncShell, connect_async
 from checkpoint_pg.retry import RetryPolicy
 
 __all__ = ["AsyncPostgresSaver"]

@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from checkpoint_pg._core import SaverCore
 from checkpoint_pg._retention_shell import SyncRetention
-from checkpoint_pg._shell import SyncShell, connect_sync
+from checkpoint_pg._runtime.shell import SyncShell, connect_sync
 from checkpoint_pg.retry import RetryPolicy
 
 __all__ = ["PostgresSaver"]

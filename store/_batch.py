@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, cast
 
 from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, Result
 
-from checkpoint_pg._protocol import Operation, Query, Steps
+from checkpoint_pg._runtime.protocol import Operation, Query, Steps
 from store._decode import collect
 from store._index import VectorIndex
 from store._reads import read_query

@@ -8,7 +8,7 @@ from typing import Any
 
 from langgraph.store.base import BaseStore, Op, TTLConfig
 
-from checkpoint_pg._protocol import Operation, Query, Steps
+from checkpoint_pg._runtime.protocol import Operation, Query, Steps
 from store import _schema
 from store._batch import Plan
 from store._index import VectorIndex, vector_index

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from langgraph.store.base import Item, Result, SearchItem
 
-from checkpoint_pg._protocol import Rows
+from checkpoint_pg._runtime.protocol import Rows
 from store._namespace import ns_text, ns_tuple
 
 if TYPE_CHECKING:

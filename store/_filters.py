@@ -25,7 +25,7 @@ from typing import Any
 
 from psycopg import sql
 
-from checkpoint_pg._json import jsonb_text, lone_surrogate
+from checkpoint_pg._runtime.jsonb import jsonb_text, lone_surrogate
 from store._params import Params
 from store._sql import StoreNames
 from store.errors import InvalidFilterError

@@ -13,7 +13,7 @@ from langgraph.store.base import ListNamespacesOp
 from psycopg import sql
 from psycopg.adapt import PyFormat
 
-from checkpoint_pg._protocol import Query
+from checkpoint_pg._runtime.protocol import Query
 from store._filters import Form, Shape, columnar, columnar_arrays, composed
 from store._namespace import below_pattern, match_pattern, ns_text
 from store._params import Params

@@ -11,7 +11,7 @@ import hashlib
 
 from psycopg import sql
 
-from checkpoint_pg._protocol import Query, Steps
+from checkpoint_pg._runtime.protocol import Query, Steps
 from store._index import VectorIndex
 from store._sql import (
     OFFICIAL_MIGRATIONS,

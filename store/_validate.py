@@ -17,7 +17,7 @@ from langgraph.store.base import (
     SearchOp,
 )
 
-from checkpoint_pg._json import jsonb_text, lone_surrogate
+from checkpoint_pg._runtime.jsonb import jsonb_text, lone_surrogate
 from store.errors import InvalidValueError
 
 MAX_KEY_CHARS = 1024

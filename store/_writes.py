@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
-from checkpoint_pg._protocol import Query
+from checkpoint_pg._runtime.protocol import Query
 from store._namespace import ns_text
 from store._params import Params
 from store._sql import MAX_VALUES_ROWS, StoreNames, query

@@ -11,9 +11,9 @@ from langgraph.store.base import Op, Result, TTLConfig
 from psycopg import AsyncConnection, AsyncPipeline
 from psycopg_pool import AsyncConnectionPool
 
-from checkpoint_pg._periodic import PeriodicTask
-from checkpoint_pg._shell import AsyncShell, connect_async
-from checkpoint_pg.retry import RetryPolicy
+from checkpoint_pg._runtime.periodic import PeriodicTask
+from checkpoint_pg._runtime.retry import RetryPolicy
+from checkpoint_pg._runtime.shell import AsyncShell, connect_async
 from store._core import (
     DEFAULT_SWEEP_BATCH,
     SWEEP_FAILED,

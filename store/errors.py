@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langgraph.store.base import InvalidNamespaceError
 
-from checkpoint_pg.errors import CheckpointPgError, SchemaNotReadyError
+from checkpoint_pg._runtime.errors import CheckpointPgError, SchemaNotReadyError
 
 __all__ = [
     "InvalidFilterError",

@@ -11,9 +11,9 @@ from langgraph.store.base import Op, Result, TTLConfig
 from psycopg import Connection, Pipeline
 from psycopg_pool import ConnectionPool
 
-from checkpoint_pg._periodic import PeriodicThread
-from checkpoint_pg._shell import SyncShell, connect_sync
-from checkpoint_pg.retry import RetryPolicy
+from checkpoint_pg._runtime.periodic import PeriodicThread
+from checkpoint_pg._runtime.retry import RetryPolicy
+from checkpoint_pg._runtime.shell import SyncShell, connect_sync
 from store._core import (
     DEFAULT_SWEEP_BATCH,
     SWEEP_FAILED,

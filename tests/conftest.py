@@ -1,6 +1,6 @@
 """Server provisioning for the whole suite: one server per session, one database per test.
 
-The logic lives in `checkpoint_pg.testing` so the demo and the benchmarks use the same
+The logic lives in `tests.harness` so the demo and the benchmarks use the same
 code; this file only turns it into fixtures.
 """
 
@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from checkpoint_pg import PostgresSaver
-from checkpoint_pg.testing import DatabaseFactory, TestServer, provision_server
 from store import PostgresStore
+from tests.harness import DatabaseFactory, TestServer, provision_server
 
 
 def _prepare_template(dsn: str) -> None:

@@ -8,7 +8,7 @@ import time
 import psycopg
 import pytest
 
-from checkpoint_pg.testing import TEST_DSN_ENV_VAR, DatabaseFactory, TestServer, docker_available
+from tests.harness import TEST_DSN_ENV_VAR, DatabaseFactory, TestServer, docker_available
 
 
 def test_each_test_gets_an_empty_schema_first_in_its_search_path(dsn: str) -> None:

@@ -7,7 +7,7 @@ import pytest
 from benchmarks.profiles import SMOKE
 from benchmarks.runner import SuiteResult, run_suite
 from benchmarks.workloads import WORKLOADS
-from checkpoint_pg.testing import DatabaseFactory, TestServer
+from tests.harness import DatabaseFactory, TestServer
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from benchmarks.plots import draw, latency_top, write_plots
 from benchmarks.profiles import FULL
 from benchmarks.report import markdown, targets_table, to_json, write_json
 from benchmarks.runner import SuiteResult
-from checkpoint_pg.testing import TestServer
+from tests.harness import TestServer
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

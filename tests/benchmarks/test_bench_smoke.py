@@ -21,7 +21,7 @@ from benchmarks.runner import SuiteResult, interleaved
 from benchmarks.stats import percentile
 from benchmarks.targets import TARGETS, evaluate
 from benchmarks.workloads import WORKLOADS, resolve
-from checkpoint_pg.testing import TestServer
+from tests.harness import TestServer
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

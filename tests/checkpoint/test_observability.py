@@ -19,8 +19,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from checkpoint_pg import AsyncPostgresSaver, PostgresSaver, SchemaNotReadyError, _observe
-from checkpoint_pg._protocol import Operation
+from checkpoint_pg import AsyncPostgresSaver, PostgresSaver, SchemaNotReadyError
+from checkpoint_pg._runtime import observe as _observe
+from checkpoint_pg._runtime.protocol import Operation
 from store import PostgresStore
 from tests.checkpoint.helpers import checkpoint, config
 

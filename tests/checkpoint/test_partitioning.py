@@ -33,10 +33,10 @@ from checkpoint_pg._sql import (
     statements_for,
 )
 from checkpoint_pg.errors import SchemaMismatchError
-from checkpoint_pg.testing import DatabaseFactory
 from tests.checkpoint.conftest import test_partitions
 from tests.checkpoint.helpers import checkpoint, config
 from tests.checkpoint.plans import history_fill
+from tests.harness import DatabaseFactory
 
 TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
 N = 8

@@ -15,8 +15,8 @@ from psycopg.types.json import Jsonb
 
 from checkpoint_pg import PostgresSaver
 from checkpoint_pg._sql import TASKS_CHANNEL, list_statement, statements_for
-from checkpoint_pg.testing import DatabaseFactory
 from tests.checkpoint.plans import explain_nodes, history_fill, scans
+from tests.harness import DatabaseFactory
 
 _FILL = history_fill(big=10_000, end=30_000, other_thread="'th' || (g % 200)")
 

@@ -21,8 +21,8 @@ from checkpoint_pg import (
     RetentionPolicy,
     RetentionReport,
 )
-from checkpoint_pg._protocol import Operation, Steps
 from checkpoint_pg._retention import BatchResult, RetentionRun
+from checkpoint_pg._runtime.protocol import Operation, Steps
 from checkpoint_pg._sql import retention_statements_for
 from tests.checkpoint.helpers import checkpoint, config, count_rows
 from tests.checkpoint.plans import explain_nodes, scans

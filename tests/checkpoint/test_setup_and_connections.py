@@ -18,8 +18,8 @@ from checkpoint_pg import (
     PostgresSaver,
     SchemaNotReadyError,
 )
+from checkpoint_pg._runtime.dsn import is_pooled
 from checkpoint_pg._sql import OWN_MIGRATIONS
-from checkpoint_pg.connection import is_pooled
 from tests.checkpoint.helpers import checkpoint, config, count_rows
 
 

@@ -20,9 +20,9 @@ from checkpoint_pg import (
     ThreadPage,
 )
 from checkpoint_pg._sql import list_threads_statement
-from checkpoint_pg.testing import DatabaseFactory
 from tests.checkpoint.helpers import checkpoint, config
 from tests.checkpoint.plans import explain_nodes, scans
+from tests.harness import DatabaseFactory
 
 AGO = timedelta(days=30)
 

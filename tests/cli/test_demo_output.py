@@ -3,7 +3,7 @@ the commands that show what it wrote."""
 
 from __future__ import annotations
 
-from checkpoint_pg.demo import _short, next_steps
+from checkpoint_pg.cli.demo import _short, next_steps
 from tests.cli.conftest import invoke
 
 GAME = "src/game.py (18 lines, 406 B):\n" + "\n".join(f"line {n}" for n in range(1, 19))

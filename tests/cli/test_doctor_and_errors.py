@@ -7,8 +7,8 @@ import socket
 import psycopg
 import pytest
 
-from checkpoint_pg.testing import TestServer, pgbouncer_binary, start_pgbouncer
 from tests.cli.conftest import invoke, parsed
+from tests.harness import TestServer, pgbouncer_binary, start_pgbouncer
 
 
 def _free_port() -> int:

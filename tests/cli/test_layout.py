@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from checkpoint_pg.ops.output import timestamp
+from checkpoint_pg.cli.ops.output import timestamp
 from tests.cli.conftest import CHAT, Seeded, parsed
 
 TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z")

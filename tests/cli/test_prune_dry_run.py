@@ -11,7 +11,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from checkpoint_pg import PostgresSaver
-from checkpoint_pg.ops.output import human_duration
+from checkpoint_pg.cli.ops.output import human_duration
 from tests.cli.conftest import Seeded, invoke, nested_graph, parsed, seed
 
 COUNTS = ("threads_deleted", "threads_pruned", "checkpoints_deleted", "blobs_deleted")

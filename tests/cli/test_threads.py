@@ -8,7 +8,7 @@ import click
 import psycopg
 import pytest
 
-from checkpoint_pg.ops.common import parse_duration
+from checkpoint_pg.cli.ops.common import parse_duration
 from tests.cli.conftest import CHAT, NESTED, WAITING, Seeded, parsed
 
 

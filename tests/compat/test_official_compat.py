@@ -46,7 +46,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from typing_extensions import TypedDict
 
 from checkpoint_pg import AsyncPostgresSaver, PostgresSaver
-from checkpoint_pg.testing import DatabaseFactory
+from tests.harness import DatabaseFactory
 
 # What the official savers require of a connection (their docs; `from_conn_string` uses it).
 OFFICIAL_CONNECT: dict[str, Any] = {

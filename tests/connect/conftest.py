@@ -20,7 +20,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from checkpoint_pg.errors import ConnectionFailedError
-from checkpoint_pg.testing import TestServer
+from tests.harness import TestServer
 
 SECRET = "Sup3r-S3cret-pw"
 # A scram role on the embedded server, and the password it really has.
@@ -53,7 +53,7 @@ def free_port() -> int:
 def password_server() -> Iterator[str]:
     """DSN (without password) of an embedded server where `PW_ROLE` must give a password."""
     try:
-        from checkpoint_pg.embedded import start_ephemeral
+        from checkpoint_pg.cli.embedded import start_ephemeral
 
         server = start_ephemeral()
     except Exception as exc:  # the 'embedded' extra missing, or the binaries cannot run

@@ -13,7 +13,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from checkpoint_pg import PostgresSaver
-from checkpoint_pg.connection import tuned_dsn
+from checkpoint_pg._runtime.dsn import tuned_dsn
 from checkpoint_pg.errors import ConnectionFailedError
 
 from .conftest import SECRET

@@ -22,7 +22,7 @@ from langchain_core.runnables import RunnableConfig
 from app_data import AppDataService, Database, ProjectType, migrations
 from app_data.tools import ProjectTools, ScriptedChatModel
 from checkpoint_pg import AsyncPostgresSaver, PostgresSaver
-from checkpoint_pg.demo import build_agent
+from checkpoint_pg.cli.demo import build_agent
 from store import AsyncPostgresStore, PostgresStore
 
 SECRET = "the stranger's secret"

@@ -29,7 +29,7 @@ from app_data.tools import (
 )
 from app_data.tools.scope import ToolScope
 from checkpoint_pg import AsyncPostgresSaver, PostgresSaver
-from checkpoint_pg.demo import build_agent
+from checkpoint_pg.cli.demo import build_agent
 from store import AsyncPostgresStore
 from tests.e2e.conftest import (
     MODES,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from psycopg.conninfo import make_conninfo
 
-from checkpoint_pg.demo import DEMO_PROJECT_ID, DEMO_USER_ID, run_demo
+from checkpoint_pg.cli.demo import DEMO_PROJECT_ID, DEMO_USER_ID, run_demo
 from tests.e2e.conftest import files, thoughts
 
 ROOT = Path(__file__).resolve().parents[2]

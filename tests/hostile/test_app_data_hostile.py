@@ -30,8 +30,8 @@ from app_data.errors import (
 )
 from app_data.tools import ProjectTools, memory_namespace
 from app_data.tools.scope import ToolScope
-from checkpoint_pg.testing import DatabaseFactory
 from store import AsyncPostgresStore
+from tests.harness import DatabaseFactory
 from tests.hostile.cases import SURROGATE, Case, Changes, ids, nested_lists, snapshot
 
 TABLES = ("users", "Project", "ProjectFile", "ProjectThought", "store")

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from checkpoint_pg.testing import (
+from tests.harness import (
     PGBOUNCER_SKIP_REASON,
     PgBouncer,
     TestServer,

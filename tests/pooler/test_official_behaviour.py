@@ -22,8 +22,8 @@ import pytest
 from langgraph.checkpoint.postgres import PostgresSaver as OfficialSaver
 
 from checkpoint_pg import PostgresSaver
-from checkpoint_pg.testing import PgBouncer, TestServer, start_pgbouncer
 from tests.checkpoint.helpers import checkpoint, config, versions_of
+from tests.harness import PgBouncer, TestServer, start_pgbouncer
 from tests.pooler.conftest import require_pgbouncer
 
 

@@ -23,8 +23,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from checkpoint_pg.errors import SchemaNotReadyError
-from checkpoint_pg.testing import DatabaseFactory
 from store import AsyncPostgresStore, PostgresStore
+from tests.harness import DatabaseFactory
 
 OFFICIAL_CONNECT: dict[str, Any] = {
     "autocommit": True,

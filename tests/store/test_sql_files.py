@@ -11,7 +11,7 @@ import pytest
 from langgraph.store.base import GetOp, ListNamespacesOp, MatchCondition, PutOp, SearchOp
 from psycopg import sql
 
-from checkpoint_pg._protocol import Query
+from checkpoint_pg._runtime.protocol import Query
 from checkpoint_pg._runtime.sqlfile import load
 from store import _schema
 from store._index import vector_index

@@ -10,11 +10,11 @@ import psycopg
 import pytest
 from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, SearchOp
 
-from checkpoint_pg.testing import DatabaseFactory
 from store import PostgresStore
 from store._plan import plan_batch
 from store._reads import read_query
 from store._sql import names_for
+from tests.harness import DatabaseFactory
 
 _FILL = """
 INSERT INTO store (prefix, key, value, created_at, updated_at)

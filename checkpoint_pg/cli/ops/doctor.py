@@ -5,7 +5,7 @@ savers or the store will not work as they are). The command exits 1 when any che
 only reads: it never creates, migrates or locks anything.
 
 Pooler detection, two ways:
-- the port heuristic the savers use (`checkpoint_pg.connection.resolve_pooler`: ports 6432,
+- the port heuristic the savers use (`checkpoint_pg._runtime.dsn.resolve_pooler`: ports 6432,
   6543 or ``$CHECKPOINT_PG_POOLED_PORTS``), which decides whether they turn prepared
   statements off;
 - what the connection shows: a pooler (PgBouncer, Supavisor, pgcat) answers the client's
@@ -23,14 +23,14 @@ from typing import Any
 
 import click
 
-from checkpoint_pg.ops.common import (
+from checkpoint_pg.cli.ops.common import (
     EXIT_PROBLEM,
     OperationFailedError,
     Session,
     endpoint,
     operator_command,
 )
-from checkpoint_pg.ops.output import emit_json, human_bytes, table
+from checkpoint_pg.cli.ops.output import emit_json, human_bytes, table
 
 __all__ = ["COMMANDS", "Check", "run_checks"]
 
@@ -134,7 +134,7 @@ def _pgvector(session: Session) -> Check:
 
 
 def _pooler(session: Session) -> Check:
-    from checkpoint_pg.connection import pooled_ports, resolve_pooler
+    from checkpoint_pg._runtime.dsn import pooled_ports, resolve_pooler
 
     marked = resolve_pooler(session.dsn, None)
     client_pid = session.conn.info.backend_pid

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from checkpoint_pg.ops.common import (
+from checkpoint_pg.cli.ops.common import (
     DURATION,
     NotFoundError,
     OperationFailedError,
@@ -20,7 +20,7 @@ from checkpoint_pg.ops.common import (
     endpoint,
     operator_command,
 )
-from checkpoint_pg.ops.output import emit_json, human_bytes, kv_table, progress, table
+from checkpoint_pg.cli.ops.output import emit_json, human_bytes, kv_table, progress, table
 
 __all__ = ["COMMANDS"]
 

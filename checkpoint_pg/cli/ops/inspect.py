@@ -13,9 +13,9 @@ from typing import Any
 import click
 from langgraph.checkpoint.base import CheckpointTuple
 
-from checkpoint_pg.ops.common import NotFoundError, Session, operator_command
-from checkpoint_pg.ops.ids import resolve_checkpoint_id, short_ids
-from checkpoint_pg.ops.output import (
+from checkpoint_pg.cli.ops.common import NotFoundError, Session, operator_command
+from checkpoint_pg.cli.ops.ids import resolve_checkpoint_id, short_ids
+from checkpoint_pg.cli.ops.output import (
     emit_json,
     full_option,
     jsonable,

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import click
 
-from checkpoint_pg.ops.common import NotFoundError, Session
+from checkpoint_pg.cli.ops.common import NotFoundError, Session
 
 __all__ = ["PREFIX_MIN", "SHORT_MIN", "resolve_checkpoint_id", "short_ids"]
 

@@ -1,6 +1,6 @@
 """Which PostgreSQL a command talks to: ``--dsn`` (or ``$CHECKPOINT_PG_DSN``) or ``--embedded``.
 
-``--embedded`` is the server the demo runs on (`checkpoint_pg.embedded`: data in
+``--embedded`` is the server the demo runs on (`checkpoint_pg.cli.embedded`: data in
 ``$CHECKPOINT_PG_HOME/pg18``, by default ``~/.local/share/checkpoint-pg/pg18``), started for the
 command's duration, so what the demo wrote can be looked at afterwards. ``--embedded`` with an
 explicit ``--dsn`` is a usage error (exit 2); ``--embedded`` wins over ``$CHECKPOINT_PG_DSN``.
@@ -53,8 +53,8 @@ def embedded_server(say: Callable[[str], None]) -> Iterator[str]:
         MissingExtra: the ``embedded`` extra is not installed (exit 2).
         click.ClickException: the server did not start (exit 1).
     """
-    from checkpoint_pg._extras import require
-    from checkpoint_pg.embedded import EmbeddedPostgresUnavailableError, start_embedded
+    from checkpoint_pg._runtime.extras import require
+    from checkpoint_pg.cli.embedded import EmbeddedPostgresUnavailableError, start_embedded
     from checkpoint_pg.errors import MissingExtraError
 
     try:

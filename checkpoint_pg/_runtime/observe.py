@@ -37,18 +37,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar, cast
 
-from langgraph.checkpoint.base import CheckpointTuple
+from checkpoint_pg._runtime.protocol import Operation
 
-from checkpoint_pg._protocol import Operation
-
-__all__ = ["LOGGER", "SQL_LOGGER", "STORE_LOGGER", "STORE_SQL_LOGGER", "atraced", "traced"]
+__all__ = ["atraced", "pool_stats", "traced"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-LOGGER = logging.getLogger("checkpoint_pg")
-SQL_LOGGER = logging.getLogger("checkpoint_pg.sql")
-STORE_LOGGER = logging.getLogger("store")
-STORE_SQL_LOGGER = logging.getLogger("store.sql")
 
 _DEBUG = logging.DEBUG
 
@@ -83,8 +77,11 @@ def _current_tracer() -> Any:
     return _cached[1]
 
 
+@functools.lru_cache(maxsize=64)
 def _sql_logger(name: str) -> logging.Logger:
-    return STORE_SQL_LOGGER if name.startswith("store.") else SQL_LOGGER
+    """The DEBUG logger of an operation: ``<its package>.sql`` (``checkpoint_pg.put`` logs on
+    ``checkpoint_pg.sql``, ``store.batch`` on ``store.sql``)."""
+    return logging.getLogger(name.partition(".")[0] + ".sql")
 
 
 @functools.lru_cache(maxsize=256)
@@ -100,11 +97,12 @@ def _attributes(name: str) -> dict[str, str]:
 
 def _rows(result: Any) -> int:
     """What logs and spans call rows: the items an operation returned. A list (a page of
-    `list`, a store batch's results) counts its length, a checkpoint tuple one, a count (TTL
-    sweeps) itself; anything else (a write's new config, nothing) zero."""
+    `list`, a store batch's results) counts its length, a record (a named tuple, such as a
+    checkpoint tuple) one, a count (TTL sweeps) itself; anything else (a write's new config,
+    nothing) zero."""
     if isinstance(result, list):
         return len(result)
-    if isinstance(result, CheckpointTuple):
+    if isinstance(result, tuple) and hasattr(result, "_fields"):
         return 1
     if isinstance(result, int) and not isinstance(result, bool):
         return result

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from checkpoint_pg._extras import require
-from checkpoint_pg.connection import DSN_ENV_VAR, InvalidDSNError, mask_dsn, validate_dsn
+from checkpoint_pg._runtime.dsn import DSN_ENV_VAR, InvalidDSNError, mask_dsn, validate_dsn
+from checkpoint_pg._runtime.extras import require
+from checkpoint_pg.cli.ops import register
+from checkpoint_pg.cli.ops.common import EXIT_CODES_HELP, schema_option, translated_errors
+from checkpoint_pg.cli.ops.target import MissingExtra, embedded_option, wanted_dsn
 from checkpoint_pg.errors import ConnectionFailedError, MissingExtraError
-from checkpoint_pg.ops import register
-from checkpoint_pg.ops.common import EXIT_CODES_HELP, schema_option, translated_errors
-from checkpoint_pg.ops.target import MissingExtra, embedded_option, wanted_dsn
 
 __all__ = ["main"]
 
@@ -89,7 +89,7 @@ def demo(
     """Run an agent with project tools, kill it at an approval, resume it in a new process."""
     dsn = wanted_dsn(dsn, embedded)
     _requiring("checkpoint-pg demo", "demo", "app", *(() if dsn else ("embedded",)))
-    from checkpoint_pg.demo import DemoError, run_demo, run_phase
+    from checkpoint_pg.cli.demo import DemoError, run_demo, run_phase
 
     try:
         if phase is None:
@@ -110,8 +110,8 @@ def demo(
 def setup(dsn: str | None, embedded: bool, schema: str | None) -> None:
     """Create or migrate the checkpoint and store tables (all migrations)."""
     dsn = wanted_dsn(dsn, embedded)
-    from checkpoint_pg.embedded import dsn_or_embedded
-    from checkpoint_pg.ops.common import connect
+    from checkpoint_pg.cli.embedded import dsn_or_embedded
+    from checkpoint_pg.cli.ops.common import connect
     from checkpoint_pg.saver import PostgresSaver
     from store.sync import PostgresStore
 
@@ -129,7 +129,7 @@ def setup(dsn: str | None, embedded: bool, schema: str | None) -> None:
 
 def _benchmarks_checkout() -> Path | None:
     """The repository checkout this package runs from, if it has the benchmarks beside it."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     return root if (root / "benchmarks" / "cli.py").is_file() else None
 
 

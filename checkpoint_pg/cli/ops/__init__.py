@@ -2,7 +2,7 @@
 
 `register` adds them to the top-level click group in `checkpoint_pg.cli`. Every command here
 needs a real database (``--dsn`` or ``$CHECKPOINT_PG_DSN``), prints a table by default and JSON
-with ``--json``, and exits with the codes in `checkpoint_pg.ops.common`.
+with ``--json``, and exits with the codes in `checkpoint_pg.cli.ops.common`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ __all__ = ["register"]
 
 def register(group: click.Group) -> None:
     """Add every operator command to `group`."""
-    from checkpoint_pg.ops.doctor import COMMANDS as doctor
-    from checkpoint_pg.ops.inspect import COMMANDS as inspect
-    from checkpoint_pg.ops.maintain import COMMANDS as maintain
-    from checkpoint_pg.ops.store_cmds import COMMANDS as store
-    from checkpoint_pg.ops.threads import COMMANDS as threads
+    from checkpoint_pg.cli.ops.doctor import COMMANDS as doctor
+    from checkpoint_pg.cli.ops.inspect import COMMANDS as inspect
+    from checkpoint_pg.cli.ops.maintain import COMMANDS as maintain
+    from checkpoint_pg.cli.ops.store_cmds import COMMANDS as store
+    from checkpoint_pg.cli.ops.threads import COMMANDS as threads
 
     for commands in (doctor, threads, inspect, maintain, store):
         for command in commands:

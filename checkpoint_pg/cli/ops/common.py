@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 import click
 import psycopg
 
-from checkpoint_pg._connect import connect_reason, endpoint, scrub
-from checkpoint_pg.connection import (
+from checkpoint_pg._runtime.connect import connect_reason, endpoint, scrub
+from checkpoint_pg._runtime.dsn import (
     DSN_ENV_VAR,
     InvalidDSNError,
     tuned_dsn,
     validate_dsn,
 )
-from checkpoint_pg.ops.target import embedded_option, embedded_server, wanted_dsn
+from checkpoint_pg.cli.ops.target import embedded_option, embedded_server, wanted_dsn
 
 if TYPE_CHECKING:
     from checkpoint_pg.saver import PostgresSaver

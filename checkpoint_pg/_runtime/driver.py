@@ -19,9 +19,9 @@ from psycopg import AsyncConnection, Connection, errors
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
-from checkpoint_pg import _observe
-from checkpoint_pg._protocol import Operation, Query, Rows, Step, adrive, drive
-from checkpoint_pg.errors import ConnectionUnusableError, SchemaNotReadyError
+from checkpoint_pg._runtime import observe as _observe
+from checkpoint_pg._runtime.errors import ConnectionUnusableError, SchemaNotReadyError
+from checkpoint_pg._runtime.protocol import Operation, Query, Rows, Step, adrive, drive
 
 T = TypeVar("T")
 

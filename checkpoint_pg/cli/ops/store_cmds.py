@@ -18,8 +18,13 @@ from typing import Any
 
 import click
 
-from checkpoint_pg.ops.common import NotFoundError, OperationFailedError, Session, operator_command
-from checkpoint_pg.ops.output import emit_json, kv_table, preview, table, timestamp
+from checkpoint_pg.cli.ops.common import (
+    NotFoundError,
+    OperationFailedError,
+    Session,
+    operator_command,
+)
+from checkpoint_pg.cli.ops.output import emit_json, kv_table, preview, table, timestamp
 
 __all__ = ["COMMANDS", "parse_namespace"]
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from checkpoint_pg.ops.common import DURATION, Session, endpoint, operator_command
-from checkpoint_pg.ops.ids import short_ids
-from checkpoint_pg.ops.output import (
+from checkpoint_pg.cli.ops.common import DURATION, Session, endpoint, operator_command
+from checkpoint_pg.cli.ops.ids import short_ids
+from checkpoint_pg.cli.ops.output import (
     bars_shown,
     emit_json,
     full_option,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from checkpoint_pg.errors import MissingExtraError
+from checkpoint_pg._runtime.errors import MissingExtraError
 
 __all__ = ["EXTRA_MODULES", "missing_modules", "require"]
 

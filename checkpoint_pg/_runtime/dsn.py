@@ -13,6 +13,8 @@ import os
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from checkpoint_pg._runtime.errors import InvalidDSNError
+
 __all__ = [
     "DSN_ENV_VAR",
     "InvalidDSNError",
@@ -25,10 +27,6 @@ __all__ = [
 DSN_ENV_VAR = "CHECKPOINT_PG_DSN"
 _SECRET_KEYS = frozenset({"password", "sslpassword"})
 _MASK = "***"
-
-
-class InvalidDSNError(ValueError):
-    """The connection string cannot be parsed; the message never contains the secret."""
 
 
 def validate_dsn(dsn: str) -> dict[str, str]:
@@ -85,7 +83,7 @@ def resolve_dsn(explicit: str | None) -> str | None:
 # - a peer that stops acknowledging data we sent (a statement in flight): tcp_user_timeout,
 #   15 s, instead of ~15 minutes of retransmissions;
 # - a server that does not answer at connect time: connect_timeout, 5 s (a wrong address must
-#   fail in seconds: see `checkpoint_pg._connect`).
+#   fail in seconds: see `checkpoint_pg._runtime.connect`).
 # The lost connection then surfaces as an OperationalError, which the shells retry.
 CONNECT_TIMEOUT = {"connect_timeout": "5"}
 _CONNECT_DEFAULTS = {

@@ -15,13 +15,13 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from checkpoint_pg.connection import (
+from checkpoint_pg._runtime.dsn import (
     CONNECT_TIMEOUT,
     InvalidDSNError,
     mask_dsn,
     validate_dsn,
 )
-from checkpoint_pg.errors import ConnectionFailedError
+from checkpoint_pg._runtime.errors import ConnectionFailedError
 
 __all__ = [
     "apool_failure",

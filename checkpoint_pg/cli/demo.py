@@ -44,8 +44,8 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
-from checkpoint_pg.connection import DSN_ENV_VAR, mask_dsn
-from checkpoint_pg.embedded import dsn_or_embedded as database
+from checkpoint_pg._runtime.dsn import DSN_ENV_VAR, mask_dsn
+from checkpoint_pg.cli.embedded import dsn_or_embedded as database
 from checkpoint_pg.saver import PostgresSaver
 
 __all__ = [
@@ -373,7 +373,7 @@ def _child_environment(url: str) -> dict[str, str]:
     env[DSN_ENV_VAR] = url  # through the environment: a command line is visible to everyone
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
-    source_root = str(Path(__file__).resolve().parents[1])
+    source_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH")) if p)
     return env
 

@@ -33,7 +33,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from checkpoint_pg.connection import mask_dsn, validate_dsn, with_dbname
+from checkpoint_pg._runtime.dsn import mask_dsn, validate_dsn, with_dbname
 
 __all__ = [
     "TEST_DSN_ENV_VAR",
@@ -120,7 +120,7 @@ def _testcontainers_server() -> TestServer:
 
 
 def _embedded_server() -> TestServer:
-    from checkpoint_pg.embedded import start_ephemeral
+    from checkpoint_pg.cli.embedded import start_ephemeral
 
     server = start_ephemeral()
     return TestServer(admin_dsn=server.dsn, source="embedded", _close=server.stop)
@@ -414,7 +414,7 @@ log_disconnections = 0
         os.chmod(path, 0o700 if path.is_dir() else 0o600)
         if owner is not None:
             os.chown(path, *owner)
-    process = subprocess.Popen(  # noqa: S603 - our own argv, no shell
+    process = subprocess.Popen(
         [binary, "-q", str(workdir / "pgbouncer.ini")],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -15,7 +15,7 @@ again from the step that got no answer, on a new pooled connection. The success 
 
 A pool that cannot connect would only time out, its reason left in log lines: so a pool is
 probed with one direct connection before its first use (`from_conn_string` probes before
-building it), and a pool timeout is diagnosed the same way (`checkpoint_pg._connect`).
+building it), and a pool timeout is diagnosed the same way (`checkpoint_pg._runtime.connect`).
 """
 
 from __future__ import annotations
@@ -32,16 +32,25 @@ from psycopg import AsyncConnection, AsyncPipeline, Connection, Pipeline
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from checkpoint_pg import _connect, _driver, _observe
-from checkpoint_pg._protocol import Operation, resumable
-from checkpoint_pg.connection import connection_kwargs, resolve_pooler, tuned_dsn
-from checkpoint_pg.errors import (
+from checkpoint_pg._runtime import connect as _connect
+from checkpoint_pg._runtime import driver as _driver
+from checkpoint_pg._runtime import observe as _observe
+from checkpoint_pg._runtime.dsn import connection_kwargs, resolve_pooler, tuned_dsn
+from checkpoint_pg._runtime.errors import (
     ConnectionLostError,
     OperationInterruptedError,
     PoolExhaustedError,
     RetriesExhaustedError,
 )
-from checkpoint_pg.retry import DEFAULT_POLICY, Fault, RetryPolicy, classify, error_name, log_retry
+from checkpoint_pg._runtime.protocol import Operation, resumable
+from checkpoint_pg._runtime.retry import (
+    DEFAULT_POLICY,
+    Fault,
+    RetryPolicy,
+    classify,
+    error_name,
+    log_retry,
+)
 
 T = TypeVar("T")
 
