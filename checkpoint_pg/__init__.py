@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     )
     from checkpoint_pg.retention import RetentionPolicy, RetentionReport, ThreadInfo, ThreadPage
     from checkpoint_pg.retry import RetryPolicy
-    from checkpoint_pg.saver import PostgresSaver
     from checkpoint_pg.serde import CompressingSerializer
+    from checkpoint_pg.sync import PostgresSaver
 
 _HOMES: dict[str, str] = {
     "AsyncPostgresSaver": "checkpoint_pg.aio",
@@ -44,7 +44,7 @@ _HOMES: dict[str, str] = {
     "InvalidRetentionPolicyError": "checkpoint_pg.errors",
     "OperationInterruptedError": "checkpoint_pg.errors",
     "PoolExhaustedError": "checkpoint_pg.errors",
-    "PostgresSaver": "checkpoint_pg.saver",
+    "PostgresSaver": "checkpoint_pg.sync",
     "RetentionPolicy": "checkpoint_pg.retention",
     "RetentionReport": "checkpoint_pg.retention",
     "RetriesExhaustedError": "checkpoint_pg.errors",

@@ -26,8 +26,9 @@ the batch's short transaction.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -43,6 +44,7 @@ from checkpoint_pg.retention import (
     RetentionReport,
     ThreadInfo,
     ThreadPage,
+    check_duration,
     check_list_threads_args,
     checkpoint_time,
 )
@@ -237,3 +239,43 @@ class RetentionRun:
         yield Query(sql.rollback_to_savepoint)
         result.skipped += len(threads)
         return None
+
+
+# -- what the blocking and async shells both check and log ---------------------------------------
+
+logger = logging.getLogger("checkpoint_pg")
+Progress = Callable[[int], object]
+SWEEPER = "checkpoint-pg-retention-sweeper"
+SWEEP_FAILED = "retention sweep failed; trying again at the next interval"
+
+
+def sweep_interval(interval: object) -> float:
+    """A sweeper interval (a timedelta or seconds) in seconds, or a typed error."""
+    return check_duration(interval, "interval", InvalidRetentionPolicyError).total_seconds()
+
+
+def checked_policy(policy: object) -> RetentionPolicy:
+    if not isinstance(policy, RetentionPolicy):
+        raise InvalidRetentionPolicyError(
+            f"policy must be a RetentionPolicy, not {type(policy).__name__}"
+        )
+    return policy
+
+
+def checked_progress(progress: object) -> Progress | None:
+    if progress is not None and not callable(progress):
+        raise InvalidRetentionPolicyError(
+            f"progress must be a callable taking an int, or None, not {type(progress).__name__}"
+        )
+    return progress
+
+
+def log_report(report: RetentionReport) -> None:
+    if report.threads_deleted or report.checkpoints_deleted:
+        logger.info(
+            "retention sweep: %d threads deleted, %d pruned, %d checkpoints deleted in %.2fs",
+            report.threads_deleted,
+            report.threads_pruned,
+            report.checkpoints_deleted,
+            report.elapsed_s,
+        )

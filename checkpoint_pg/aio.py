@@ -1,11 +1,15 @@
-"""`AsyncPostgresSaver`: the asyncio shell around the shared core."""
+"""`AsyncPostgresSaver`, the asyncio shell around the shared core.
+
+This file is the source of the blocking `PostgresSaver` too: tests/tools/async_to_sync.py
+writes `sync.py` from it (``async``/``await`` dropped, names swapped with their twins), so
+the two cannot drift. Edit this file, then run ``python -m tests.tools.async_to_sync``.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -20,21 +24,38 @@ from psycopg import AsyncConnection, AsyncPipeline
 from psycopg_pool import AsyncConnectionPool
 
 from checkpoint_pg._core import SaverCore
-from checkpoint_pg._retention_shell import AsyncRetention
+from checkpoint_pg._retention_aio import AsyncRetention
+from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.shell import AsyncShell, connect_async
-from checkpoint_pg.retry import RetryPolicy
+from checkpoint_pg._runtime.twins import blocking_iter_twin, blocking_twin, coroutine_alias
 
 __all__ = ["AsyncPostgresSaver"]
 
-T = TypeVar("T")
-
 
 class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
-    """Async checkpoint saver on PostgreSQL, drop-in for the official `AsyncPostgresSaver`.
+    """Checkpoint saver on PostgreSQL, drop-in for the official saver of the same name.
 
-    Its blocking methods (`get_tuple`, `put`, …) may be called from other threads while its
-    event loop runs; on the loop's own thread they raise, as they would deadlock.
+    Every method has its twin in the other mode: `get_tuple` and `aget_tuple`, `put` and
+    `aput`, … The blocking saver runs its coroutine twins in a worker thread; the async
+    saver answers blocking calls made from other threads on its event loop (on the loop's
+    own thread they raise, as they would deadlock).
+
+    Args:
+        conn: a psycopg connection (any row factory, autocommit or not) or connection pool.
+        pipe: an open pipeline of `conn`, to batch with other work (single connection only).
+        serde: the serializer; LangGraph's `JsonPlusSerializer` by default.
+        schema: keyword-only; put the tables in this PostgreSQL schema instead of the search_path.
+        inline_primitives: keyword-only; keep str/int/float/bool/None channel values in the
+            checkpoint's JSONB (the official format). Default: yes, unless `serde` is an
+            `EncryptedSerializer`, whose protection that plain-text JSON would bypass.
+        retry: keyword-only; how transient faults are retried (`checkpoint_pg.retry`): None
+            for the default `RetryPolicy`, `RetryPolicy.never()` to surface every fault.
+        partitions: keyword-only; `setup()` creates the checkpoint tables hash-partitioned by
+            ``thread_id`` into this many partitions (docs/scaling.md). Existing unpartitioned
+            tables are never converted: `setup()` raises `SchemaMismatchError` instead.
     """
+
+    _async_hint = "for example `checkpointer.alist(...)` or `await graph.ainvoke(...)`"
 
     def __init__(
         self,
@@ -66,53 +87,29 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         retry: RetryPolicy | None = None,
         partitions: int | None = None,
     ) -> AsyncIterator[AsyncPostgresSaver]:
-        """Async twin of `PostgresSaver.from_conn_string`."""
+        """A saver on a new connection pool (or, with ``pipeline=True``, one pipelined connection).
+
+        One probe connection is opened first, so that a DSN that cannot connect fails at once
+        with libpq's reason (`ConnectionFailedError`) instead of after the pool's timeout.
+
+        Args:
+            conn_string: libpq URL or key=value DSN.
+            pipeline: use a single connection in pipeline mode, like the official saver does.
+            pool_size: most connections the pool opens.
+            pooler: behind PgBouncer/Supavisor in transaction mode: no prepared statements.
+                None (default) decides by the port: 6432 and 6543, or the ports listed in
+                ``$CHECKPOINT_PG_POOLED_PORTS``, are taken as transaction poolers.
+        """
         async with connect_async(
             conn_string, pipeline=pipeline, pool_size=pool_size, pooler=pooler
         ) as (conn, pipe):
             yield cls(conn, pipe, serde=serde, schema=schema, retry=retry, partitions=partitions)
 
-    # -- plumbing ----------------------------------------------------------------------------
-
-    def _blocking(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the saver's loop from another thread and wait for it."""
-        loop = self.loop
-        if loop is None or not loop.is_running():
-            coro.close()
-            raise RuntimeError(
-                "AsyncPostgresSaver's blocking methods need its event loop running in another "
-                "thread; use the async methods (aget_tuple, aput, …) instead"
-            )
-        try:
-            on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            coro.close()
-            raise asyncio.InvalidStateError(
-                "Synchronous calls to AsyncPostgresSaver are only allowed from a different "
-                "thread. From the main thread, use the async interface. For example, use "
-                "`checkpointer.alist(...)` or `await graph.ainvoke(...)`."
-            )
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
-    # -- async API ---------------------------------------------------------------------------
+    # -- BaseCheckpointSaver ------------------------------------------------------------------
 
     async def setup(self) -> None:
         """Create or migrate the tables; safe to call from many processes, on every start."""
         await self._run(self._setup_op())
-
-    async def asetup(self) -> None:
-        """Alias of `setup`, for symmetry with the other async methods."""
-        await self.setup()
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        """Each channel's writes along the parent chain and its seed value, in one statement."""
-        if not channels:
-            return {}
-        return await self._run(self._delta_history_op(config, channels))
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint `config` names (or the thread's latest), with its pending writes."""
@@ -153,6 +150,14 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         if (op := self._put_writes_op(config, writes, task_id, task_path)) is not None:
             await self._run(op)
 
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Each channel's writes along the parent chain and its seed value, in one statement."""
+        if not channels:
+            return {}
+        return await self._run(self._delta_history_op(config, channels))
+
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, blob and write of a thread, atomically."""
         await self._run(self._delete_thread_op(thread_id))
@@ -171,54 +176,15 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         if (op := self._prune_op(thread_ids, strategy)) is not None:
             await self._run(op)
 
-    # -- blocking API, for callers on other threads -----------------------------------------
+    # -- the other mode's twins ---------------------------------------------------------------
 
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._blocking(self.aget_tuple(config))
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        pager = self._list_pager(config, filter=filter, before=before, limit=limit)
-        while (op := pager.next_operation()) is not None:
-            yield from self._blocking(self._run(op))
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return self._blocking(self.aput(config, checkpoint, metadata, new_versions))
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self._blocking(self.aput_writes(config, writes, task_id, task_path))
-
-    def get_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        return self._blocking(self.aget_delta_channel_history(config=config, channels=channels))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._blocking(self.adelete_thread(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._blocking(self.adelete_for_runs(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._blocking(self.acopy_thread(source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._blocking(self.aprune(thread_ids, strategy=strategy))
+    asetup = coroutine_alias(setup)
+    get_tuple = blocking_twin(aget_tuple)
+    list = blocking_iter_twin(alist)
+    put = blocking_twin(aput)
+    put_writes = blocking_twin(aput_writes)
+    get_delta_channel_history = blocking_twin(aget_delta_channel_history)
+    delete_thread = blocking_twin(adelete_thread)
+    delete_for_runs = blocking_twin(adelete_for_runs)
+    copy_thread = blocking_twin(acopy_thread)
+    prune = blocking_twin(aprune)

@@ -1,8 +1,12 @@
-"""`AsyncPostgresStore`: the asyncio shell around the store core."""
+"""`AsyncPostgresStore`, the asyncio shell around the store core.
+
+This file is the source of the blocking `PostgresStore` too: tests/tools/async_to_sync.py
+writes `sync.py` from it, so the two cannot drift. Edit this file, then run
+``python -m tests.tools.async_to_sync``.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,9 +15,10 @@ from langgraph.store.base import Op, Result, TTLConfig
 from psycopg import AsyncConnection, AsyncPipeline
 from psycopg_pool import AsyncConnectionPool
 
-from checkpoint_pg._runtime.periodic import PeriodicTask
+from checkpoint_pg._runtime.periodic import PeriodicTask, TaskHandle
 from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.shell import AsyncShell, connect_async
+from checkpoint_pg._runtime.twins import blocking_twin
 from store._core import (
     DEFAULT_SWEEP_BATCH,
     SWEEP_FAILED,
@@ -27,10 +32,26 @@ __all__ = ["AsyncPostgresStore"]
 
 
 class AsyncPostgresStore(AsyncShell, StoreCore):
-    """Async LangGraph long-term memory on PostgreSQL, drop-in for `AsyncPostgresStore`.
+    """LangGraph long-term memory on PostgreSQL, drop-in for the official store of the same name.
 
-    Its blocking `batch` may be called from another thread while its event loop runs.
+    `batch` and `abatch` are twins: the blocking store runs `abatch` in a worker thread; the
+    async store answers `batch` calls made from other threads on its event loop (on the
+    loop's own thread they raise, as they would deadlock).
+
+    Args:
+        conn: a psycopg connection (any row factory, autocommit or not) or connection pool.
+        pipe: an open pipeline of `conn` (single connection only).
+        index: semantic search configuration (official `PostgresIndexConfig`), needs pgvector.
+        ttl: TTL configuration (`default_ttl`, `refresh_on_read`, `sweep_interval_minutes`).
+        schema: keyword-only; put the tables in this PostgreSQL schema.
+        range_index_fields: keyword-only; dotted value paths (``"score"``, ``"meta.n"``) whose
+            range filters (``$gt``, ``$lte``…) get an expression index at `setup()`. Equality
+            filters need nothing: a GIN index on the whole value serves them.
+        retry: keyword-only; how transient faults are retried (`checkpoint_pg.retry`): None
+            for the default `RetryPolicy`, `RetryPolicy.never()` to surface every fault.
     """
+
+    _async_hint = "`await store.abatch(...)` (aget, aput, asearch, …)"
 
     def __init__(
         self,
@@ -63,7 +84,11 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
         pooler: bool | None = None,
         retry: RetryPolicy | None = None,
     ) -> AsyncIterator[AsyncPostgresStore]:
-        """Async twin of `PostgresStore.from_conn_string`."""
+        """A store on a new connection pool (``pool_config['max_size']``, default 10).
+
+        One probe connection is opened first, so that a DSN that cannot connect fails at once
+        with libpq's reason (`ConnectionFailedError`) instead of after the pool's timeout.
+        """
         size = pool_size(pool_config)
         async with connect_async(conn_string, pipeline=pipeline, pool_size=size, pooler=pooler) as (
             conn,
@@ -86,30 +111,14 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
             queries = [await self.embeddings.aembed_query(q) for q in plan.queries]
         return await self._run(plan.operation(documents, queries))
 
-    def batch(self, ops: Iterable[Op]) -> list[Result]:
-        loop = self.loop
-        try:
-            on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            on_loop = False
-        if loop is None or on_loop or not loop.is_running():
-            raise asyncio.InvalidStateError(
-                "Synchronous calls to AsyncPostgresStore are only allowed from a different "
-                "thread while its event loop runs; use `await store.abatch(...)` (aget, aput, "
-                "asearch, …) instead"
-            )
-        return asyncio.run_coroutine_threadsafe(self.abatch(list(ops)), loop).result()
-
     # -- TTL ---------------------------------------------------------------------------------
 
     async def sweep_ttl(self, *, batch_size: int = DEFAULT_SWEEP_BATCH) -> int:
         """Delete expired items in batches of `batch_size`; return how many were deleted."""
         return await self._run(self._sweep_op(batch_size))
 
-    async def start_ttl_sweeper(
-        self, sweep_interval_minutes: float | None = None
-    ) -> asyncio.Task[None]:
-        """Sweep expired items every interval in a background task, until stopped."""
+    async def start_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> TaskHandle:
+        """Sweep expired items every interval in the background, until stopped."""
         seconds = self._sweep_seconds(sweep_interval_minutes)
 
         async def sweep() -> None:
@@ -118,5 +127,9 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
         return self._sweeper.start(sweep, seconds)
 
     async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
-        """Stop the sweeper task; True when it has stopped (or was not running)."""
+        """Stop the sweeper; True when it has stopped (or was not running)."""
         return await self._sweeper.stop(timeout)
+
+    # -- the other mode's twin ----------------------------------------------------------------
+
+    batch = blocking_twin(abatch)

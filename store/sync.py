@@ -1,8 +1,8 @@
-"""`PostgresStore`: the blocking shell around the store core."""
+# DO NOT EDIT: generated from store/aio.py by tests/tools/async_to_sync.py.
+"""`PostgresStore`, the blocking shell around the store core."""
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -11,9 +11,10 @@ from langgraph.store.base import Op, Result, TTLConfig
 from psycopg import Connection, Pipeline
 from psycopg_pool import ConnectionPool
 
-from checkpoint_pg._runtime.periodic import PeriodicThread
+from checkpoint_pg._runtime.periodic import PeriodicThread, ThreadHandle
 from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.shell import SyncShell, connect_sync
+from checkpoint_pg._runtime.twins import threaded_twin
 from store._core import (
     DEFAULT_SWEEP_BATCH,
     SWEEP_FAILED,
@@ -27,10 +28,14 @@ __all__ = ["PostgresStore"]
 
 
 class PostgresStore(SyncShell, StoreCore):
-    """LangGraph long-term memory on PostgreSQL, drop-in for the official `PostgresStore`.
+    """LangGraph long-term memory on PostgreSQL, drop-in for the official store of the same name.
+
+    `batch` and `abatch` are twins: the blocking store runs `abatch` in a worker thread; the
+    async store answers `batch` calls made from other threads on its event loop (on the
+    loop's own thread they raise, as they would deadlock).
 
     Args:
-        conn: a psycopg `Connection` (any row factory, autocommit or not) or a `ConnectionPool`.
+        conn: a psycopg connection (any row factory, autocommit or not) or connection pool.
         pipe: an open pipeline of `conn` (single connection only).
         index: semantic search configuration (official `PostgresIndexConfig`), needs pgvector.
         ttl: TTL configuration (`default_ttl`, `refresh_on_read`, `sweep_interval_minutes`).
@@ -41,6 +46,8 @@ class PostgresStore(SyncShell, StoreCore):
         retry: keyword-only; how transient faults are retried (`checkpoint_pg.retry`): None
             for the default `RetryPolicy`, `RetryPolicy.never()` to surface every fault.
     """
+
+    _async_hint = "`await store.abatch(...)` (aget, aput, asearch, …)"
 
     def __init__(
         self,
@@ -73,7 +80,11 @@ class PostgresStore(SyncShell, StoreCore):
         pooler: bool | None = None,
         retry: RetryPolicy | None = None,
     ) -> Iterator[PostgresStore]:
-        """A store on a new connection pool (``pool_config['max_size']``, default 10)."""
+        """A store on a new connection pool (``pool_config['max_size']``, default 10).
+
+        One probe connection is opened first, so that a DSN that cannot connect fails at once
+        with libpq's reason (`ConnectionFailedError`) instead of after the pool's timeout.
+        """
         size = pool_size(pool_config)
         with connect_sync(conn_string, pipeline=pipeline, pool_size=size, pooler=pooler) as (
             conn,
@@ -96,24 +107,25 @@ class PostgresStore(SyncShell, StoreCore):
             queries = [self.embeddings.embed_query(q) for q in plan.queries]
         return self._run(plan.operation(documents, queries))
 
-    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        import asyncio
-
-        return await asyncio.to_thread(self.batch, list(ops))
-
     # -- TTL ---------------------------------------------------------------------------------
 
     def sweep_ttl(self, *, batch_size: int = DEFAULT_SWEEP_BATCH) -> int:
         """Delete expired items in batches of `batch_size`; return how many were deleted."""
         return self._run(self._sweep_op(batch_size))
 
-    def start_ttl_sweeper(
-        self, sweep_interval_minutes: float | None = None
-    ) -> concurrent.futures.Future[None]:
-        """Sweep expired items every interval in a daemon thread, until stopped."""
+    def start_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> ThreadHandle:
+        """Sweep expired items every interval in the background, until stopped."""
         seconds = self._sweep_seconds(sweep_interval_minutes)
-        return self._sweeper.start(lambda _stop: log_sweep(self.sweep_ttl()), seconds)
+
+        def sweep() -> None:
+            log_sweep(self.sweep_ttl())
+
+        return self._sweeper.start(sweep, seconds)
 
     def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
-        """Stop the sweeper thread; True when it has stopped (or was not running)."""
+        """Stop the sweeper; True when it has stopped (or was not running)."""
         return self._sweeper.stop(timeout)
+
+    # -- the other mode's twin ----------------------------------------------------------------
+
+    abatch = threaded_twin(batch)

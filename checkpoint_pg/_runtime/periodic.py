@@ -12,14 +12,27 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-__all__ = ["PeriodicTask", "PeriodicThread"]
+__all__ = ["PeriodicTask", "PeriodicThread", "Stopping", "TaskHandle", "ThreadHandle"]
+
+# What `start` returns: the blocking and async shells name these in their signatures, so
+# the blocking module generated from the async one (tests/tools/async_to_sync.py) renames one
+# into the other.
+ThreadHandle = concurrent.futures.Future[None]
+TaskHandle = asyncio.Task[None]
+
+
+class Stopping(Protocol):
+    """A flag a long job checks between steps to end early when its loop is asked to stop."""
+
+    def is_set(self) -> bool: ...
 
 
 class PeriodicThread:
-    """Runs ``job(stop)`` every `seconds` in a daemon thread; the first run one interval in.
+    """Runs ``job()`` every `seconds` in a daemon thread; the first run one interval in.
 
-    `job` gets the stop event so a long job can end early when asked to stop.
+    `stopping` is set when the loop is asked to stop, so a long job can end early.
     """
 
     def __init__(self, name: str, logger: logging.Logger, failure: str) -> None:
@@ -27,21 +40,19 @@ class PeriodicThread:
         self.logger = logger
         self.failure = failure  # logged with the traceback when a run fails
         self.thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self.stopping = threading.Event()
 
     @property
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
-    def start(
-        self, job: Callable[[threading.Event], object], seconds: float
-    ) -> concurrent.futures.Future[None]:
+    def start(self, job: Callable[[], object], seconds: float) -> ThreadHandle:
         """Start (unless running) and return a future done when the loop ends.
 
         Cancelling the future stops the loop.
         """
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        stop = self._stop
+        stop = self.stopping
         future.add_done_callback(lambda f: stop.set() if f.cancelled() else None)
         if self.running:
             return future
@@ -51,7 +62,7 @@ class PeriodicThread:
             try:
                 while not stop.wait(seconds):
                     try:
-                        job(stop)
+                        job()
                     except Exception:
                         self.logger.exception(self.failure)
             finally:
@@ -68,7 +79,7 @@ class PeriodicThread:
         if thread is None or not thread.is_alive():
             self.thread = None
             return True
-        self._stop.set()
+        self.stopping.set()
         thread.join(timeout)
         if thread.is_alive():
             return False
@@ -77,18 +88,23 @@ class PeriodicThread:
 
 
 class PeriodicTask:
-    """Async twin of `PeriodicThread`: awaits ``job()`` every `seconds` in an asyncio task."""
+    """Async twin of `PeriodicThread`: awaits ``job()`` every `seconds` in an asyncio task.
+
+    `stopping` is set when the task is asked to stop, before it is cancelled.
+    """
 
     def __init__(self, name: str, logger: logging.Logger, failure: str) -> None:
         self.name = name
         self.logger = logger
         self.failure = failure
-        self.task: asyncio.Task[None] | None = None
+        self.task: TaskHandle | None = None
+        self.stopping = asyncio.Event()
 
-    def start(self, job: Callable[[], Awaitable[object]], seconds: float) -> asyncio.Task[None]:
+    def start(self, job: Callable[[], Awaitable[object]], seconds: float) -> TaskHandle:
         """Start (unless running) on the running loop; return the task."""
         if self.task is not None and not self.task.done():
             return self.task
+        self.stopping = asyncio.Event()
 
         async def loop() -> None:
             while True:
@@ -106,6 +122,7 @@ class PeriodicTask:
         task, self.task = self.task, None
         if task is None or task.done():
             return True
+        self.stopping.set()
         task.cancel()
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout)

@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, AsyncPipeline, Connection, Pipeline
@@ -259,6 +259,8 @@ class AsyncShell(_Retrying):
     pipe: AsyncPipeline | None
     lock: asyncio.Lock
     loop: asyncio.AbstractEventLoop | None
+    # The async calls a caller should make instead of a blocking one, for the error message.
+    _async_hint: ClassVar[str] = "await the a-prefixed methods"
 
     def _attach(
         self, conn: Any, pipe: AsyncPipeline | None, retry: RetryPolicy | None = None
@@ -283,6 +285,27 @@ class AsyncShell(_Retrying):
     def pool_stats(self) -> dict[str, int] | None:
         """The connection pool's statistics (`_observe.POOL_STAT_KEYS`); None without a pool."""
         return _observe.pool_stats(self.conn)
+
+    def _blocking(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the shell's event loop from another thread, and wait for it.
+
+        The blocking twins of the async methods (see `twins.py`) come here. They serve code
+        on other threads (LangGraph makes such calls); on the loop's own thread they would
+        deadlock, and without a running loop nothing would run the coroutine: both raise.
+        """
+        loop = self.loop
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if loop is None or on_loop or not loop.is_running():
+            coro.close()
+            raise asyncio.InvalidStateError(
+                f"Synchronous calls to {type(self).__name__} are only allowed from a different "
+                "thread, while the event loop it was created on runs. From that loop, use the "
+                f"async interface: {self._async_hint}."
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     async def _attempt(self, op: Operation[T]) -> T:
         if isinstance(self.conn, AsyncConnectionPool):

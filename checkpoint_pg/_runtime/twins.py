@@ -18,9 +18,14 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from itertools import islice
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-__all__ = ["blocking_iter_twin", "blocking_twin", "threaded_iter_twin", "threaded_twin"]
+__all__ = [
+    "blocking_iter_twin",
+    "blocking_twin",
+    "coroutine_alias",
+    "threaded_iter_twin",
+    "threaded_twin",
+]
 
-S = TypeVar("S")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -30,16 +35,16 @@ _CHUNK = 100
 
 
 def blocking_twin(
-    original: Callable[Concatenate[S, P], Coroutine[Any, Any, T]],
-) -> Callable[Concatenate[S, P], T]:
+    original: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Any, P], T]:
     """A blocking method that runs the coroutine method `original` on the instance's loop.
 
     The instance provides ``_blocking(coro)``, which waits for `coro` on its event loop.
     """
     name = original.__name__
 
-    def twin(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        result: T = self._blocking(getattr(self, name)(*args, **kwargs))  # type: ignore[attr-defined]
+    def twin(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        result: T = self._blocking(getattr(self, name)(*args, **kwargs))
         return result
 
     functools.update_wrapper(twin, original)
@@ -49,12 +54,12 @@ def blocking_twin(
 
 
 def threaded_twin(
-    original: Callable[Concatenate[S, P], T],
-) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
+    original: Callable[Concatenate[Any, P], T],
+) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
     """A coroutine method that runs the blocking method `original` in a worker thread."""
     name = original.__name__
 
-    async def twin(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+    async def twin(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
         method = getattr(self, name)
         return await asyncio.to_thread(functools.partial(method, *args, **kwargs))
 
@@ -65,12 +70,12 @@ def threaded_twin(
 
 
 def blocking_iter_twin(
-    original: Callable[Concatenate[S, P], AsyncIterator[T]],
-) -> Callable[Concatenate[S, P], Iterator[T]]:
+    original: Callable[Concatenate[Any, P], AsyncIterator[T]],
+) -> Callable[Concatenate[Any, P], Iterator[T]]:
     """A blocking iterator over the async iterator method `original`, fetched in chunks."""
     name = original.__name__
 
-    def twin(self: S, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+    def twin(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
         source = getattr(self, name)(*args, **kwargs)
 
         async def chunk() -> list[T]:
@@ -81,7 +86,7 @@ def blocking_iter_twin(
                     break
             return items
 
-        while items := self._blocking(chunk()):  # type: ignore[attr-defined]
+        while items := self._blocking(chunk()):
             yield from items
             if len(items) < _CHUNK:
                 return
@@ -93,12 +98,12 @@ def blocking_iter_twin(
 
 
 def threaded_iter_twin(
-    original: Callable[Concatenate[S, P], Iterator[T]],
-) -> Callable[Concatenate[S, P], AsyncIterator[T]]:
+    original: Callable[Concatenate[Any, P], Iterator[T]],
+) -> Callable[Concatenate[Any, P], AsyncIterator[T]]:
     """An async iterator over the blocking iterator method `original`, run in worker threads."""
     name = original.__name__
 
-    async def twin(self: S, /, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
+    async def twin(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
         source = iter(getattr(self, name)(*args, **kwargs))
         while items := await asyncio.to_thread(lambda: [*islice(source, _CHUNK)]):
             for item in items:
@@ -110,3 +115,23 @@ def threaded_iter_twin(
     twin.__name__ = twin.__qualname__ = "a" + name
     twin.__doc__ = f"`{name}`, run in worker threads."
     return twin
+
+
+def coroutine_alias(
+    original: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
+    """Another name for the coroutine method `original` (``asetup`` for an async ``setup``).
+
+    In a generated blocking module it becomes `threaded_twin`: there, the async name runs
+    the blocking original in a worker thread.
+    """
+    name = original.__name__
+
+    async def alias(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        result: T = await getattr(self, name)(*args, **kwargs)
+        return result
+
+    functools.update_wrapper(alias, original)
+    alias.__name__ = alias.__qualname__ = "a" + name
+    alias.__doc__ = f"Another name for `{name}`."
+    return alias

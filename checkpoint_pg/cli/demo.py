@@ -46,7 +46,7 @@ from langgraph.types import Command
 
 from checkpoint_pg._runtime.dsn import DSN_ENV_VAR, mask_dsn
 from checkpoint_pg.cli.embedded import dsn_or_embedded as database
-from checkpoint_pg.saver import PostgresSaver
+from checkpoint_pg.sync import PostgresSaver
 
 __all__ = [
     "DEMO_PROJECT_ID",

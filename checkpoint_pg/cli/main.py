@@ -112,7 +112,7 @@ def setup(dsn: str | None, embedded: bool, schema: str | None) -> None:
     dsn = wanted_dsn(dsn, embedded)
     from checkpoint_pg.cli.embedded import dsn_or_embedded
     from checkpoint_pg.cli.ops.common import connect
-    from checkpoint_pg.saver import PostgresSaver
+    from checkpoint_pg.sync import PostgresSaver
     from store.sync import PostgresStore
 
     if dsn is None:

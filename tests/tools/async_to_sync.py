@@ -38,6 +38,9 @@ RENAMES: dict[str, str] = {
     "AsyncCursor": "Cursor",
     "connect_async": "connect_sync",
     "PeriodicTask": "PeriodicThread",
+    "TaskHandle": "ThreadHandle",
+    # In the async source, `asetup = coroutine_alias(setup)`; blocking, asetup is a thread.
+    "coroutine_alias": "threaded_twin",
 }
 
 # Names exchanged both ways: each async method and its blocking twin.
@@ -64,7 +67,48 @@ class Generated:
         return table
 
 
-GENERATED: tuple[Generated, ...] = ()
+GENERATED: tuple[Generated, ...] = (
+    Generated(
+        source="checkpoint_pg/aio.py",
+        target="checkpoint_pg/sync.py",
+        docstring="`PostgresSaver`, the blocking shell around the shared core.",
+        renames={
+            "AsyncPostgresSaver": "PostgresSaver",
+            "_retention_aio": "_retention_sync",
+        },
+        swaps=(
+            ("aget_tuple", "get_tuple"),
+            ("alist", "list"),
+            ("aput", "put"),
+            ("aput_writes", "put_writes"),
+            ("aget_delta_channel_history", "get_delta_channel_history"),
+            ("adelete_thread", "delete_thread"),
+            ("adelete_for_runs", "delete_for_runs"),
+            ("acopy_thread", "copy_thread"),
+            ("aprune", "prune"),
+        ),
+    ),
+    Generated(
+        source="checkpoint_pg/_retention_aio.py",
+        target="checkpoint_pg/_retention_sync.py",
+        docstring="Retention and thread listing on the savers, run by the blocking shell.",
+        swaps=(
+            ("alist_threads", "list_threads"),
+            ("aapply_retention", "apply_retention"),
+        ),
+    ),
+    Generated(
+        source="store/aio.py",
+        target="store/sync.py",
+        docstring="`PostgresStore`, the blocking shell around the store core.",
+        renames={"AsyncPostgresStore": "PostgresStore"},
+        swaps=(
+            ("abatch", "batch"),
+            ("aembed_documents", "embed_documents"),
+            ("aembed_query", "embed_query"),
+        ),
+    ),
+)
 
 
 def _converted(item: Generated) -> str:
@@ -105,7 +149,11 @@ def _ruff(code: str, *args: str) -> str:
 def render(item: Generated) -> str:
     """The full text the blocking module of `item` must have."""
     code = _with_docstring(_converted(item), item.docstring)
-    code = _ruff(code, "check", "--fix-only", "--select", "I,F401", "--quiet")
+    # Imports the conversion left unused or out of order, and `for x in y: yield x` loops
+    # (an async generator cannot `yield from`).
+    code = _ruff(
+        code, "check", "--fix-only", "--unsafe-fixes", "--select", "I,F401,UP028", "--quiet"
+    )
     code = _ruff(code, "format", "--quiet")
     return HEADER.format(source=item.source) + code
 

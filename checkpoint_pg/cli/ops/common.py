@@ -31,7 +31,7 @@ from checkpoint_pg._runtime.dsn import (
 from checkpoint_pg.cli.ops.target import embedded_option, embedded_server, wanted_dsn
 
 if TYPE_CHECKING:
-    from checkpoint_pg.saver import PostgresSaver
+    from checkpoint_pg.sync import PostgresSaver
     from store.sync import PostgresStore
 
 __all__ = [
@@ -131,7 +131,7 @@ class Session:
         return self._conn
 
     def saver(self) -> PostgresSaver:
-        from checkpoint_pg.saver import PostgresSaver
+        from checkpoint_pg.sync import PostgresSaver
 
         return PostgresSaver(self.conn, serde=_serde(), schema=self.schema)
 

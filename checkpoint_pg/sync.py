@@ -1,9 +1,9 @@
-"""`PostgresSaver`: the blocking shell around the shared core."""
+# DO NOT EDIT: generated from checkpoint_pg/aio.py by tests/tools/async_to_sync.py.
+"""`PostgresSaver`, the blocking shell around the shared core."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,18 +20,24 @@ from psycopg import Connection, Pipeline
 from psycopg_pool import ConnectionPool
 
 from checkpoint_pg._core import SaverCore
-from checkpoint_pg._retention_shell import SyncRetention
+from checkpoint_pg._retention_sync import SyncRetention
+from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.shell import SyncShell, connect_sync
-from checkpoint_pg.retry import RetryPolicy
+from checkpoint_pg._runtime.twins import threaded_iter_twin, threaded_twin
 
 __all__ = ["PostgresSaver"]
 
 
 class PostgresSaver(SyncRetention, SyncShell, SaverCore):
-    """Checkpoint saver on PostgreSQL, drop-in for the official `PostgresSaver`.
+    """Checkpoint saver on PostgreSQL, drop-in for the official saver of the same name.
+
+    Every method has its twin in the other mode: `get_tuple` and `aget_tuple`, `put` and
+    `aput`, … The blocking saver runs its coroutine twins in a worker thread; the async
+    saver answers blocking calls made from other threads on its event loop (on the loop's
+    own thread they raise, as they would deadlock).
 
     Args:
-        conn: a psycopg `Connection` (any row factory, autocommit or not) or a `ConnectionPool`.
+        conn: a psycopg connection (any row factory, autocommit or not) or connection pool.
         pipe: an open pipeline of `conn`, to batch with other work (single connection only).
         serde: the serializer; LangGraph's `JsonPlusSerializer` by default.
         schema: keyword-only; put the tables in this PostgreSQL schema instead of the search_path.
@@ -44,6 +50,8 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
             ``thread_id`` into this many partitions (docs/scaling.md). Existing unpartitioned
             tables are never converted: `setup()` raises `SchemaMismatchError` instead.
     """
+
+    _async_hint = "for example `checkpointer.alist(...)` or `await graph.ainvoke(...)`"
 
     def __init__(
         self,
@@ -76,6 +84,9 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
         partitions: int | None = None,
     ) -> Iterator[PostgresSaver]:
         """A saver on a new connection pool (or, with ``pipeline=True``, one pipelined connection).
+
+        One probe connection is opened first, so that a DSN that cannot connect fails at once
+        with libpq's reason (`ConnectionFailedError`) instead of after the pool's timeout.
 
         Args:
             conn_string: libpq URL or key=value DSN.
@@ -161,57 +172,15 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
         if (op := self._prune_op(thread_ids, strategy)) is not None:
             self._run(op)
 
-    # -- async API, run in a worker thread (the official sync saver has none) ---------------
+    # -- the other mode's twins ---------------------------------------------------------------
 
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await asyncio.to_thread(self.get_tuple, config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        pager = self._list_pager(config, filter=filter, before=before, limit=limit)
-        while (op := pager.next_operation()) is not None:
-            for item in await asyncio.to_thread(self._run, op):
-                yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        return await asyncio.to_thread(
-            lambda: self.get_delta_channel_history(config=config, channels=channels)
-        )
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await asyncio.to_thread(self.delete_thread, thread_id)
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await asyncio.to_thread(self.delete_for_runs, run_ids)
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await asyncio.to_thread(lambda: self.prune(thread_ids, strategy=strategy))
+    asetup = threaded_twin(setup)
+    aget_tuple = threaded_twin(get_tuple)
+    alist = threaded_iter_twin(list)
+    aput = threaded_twin(put)
+    aput_writes = threaded_twin(put_writes)
+    aget_delta_channel_history = threaded_twin(get_delta_channel_history)
+    adelete_thread = threaded_twin(delete_thread)
+    adelete_for_runs = threaded_twin(delete_for_runs)
+    acopy_thread = threaded_twin(copy_thread)
+    aprune = threaded_twin(prune)
