@@ -219,8 +219,8 @@ def _write_plots(data: dict[str, Any], prefix: Path, say: Callable[[str], None])
 @bench_options
 def main(dsn: str | None, **options: Any) -> None:
     """Benchmark checkpoint-pg against langgraph-checkpoint-postgres, side by side."""
-    from checkpoint_pg._runtime.connect import probe
     from checkpoint_pg._runtime.dsn import InvalidDSNError, validate_dsn
+    from checkpoint_pg._runtime.sync import probe
     from checkpoint_pg.errors import ConnectionFailedError
 
     if dsn is not None:

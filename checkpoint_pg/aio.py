@@ -25,8 +25,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from checkpoint_pg._core import SaverCore
 from checkpoint_pg._retention_aio import AsyncRetention
+from checkpoint_pg._runtime.aio import AsyncShell, connect_async
 from checkpoint_pg._runtime.retry import RetryPolicy
-from checkpoint_pg._runtime.shell import AsyncShell, connect_async
 from checkpoint_pg._runtime.twins import blocking_iter_twin, blocking_twin, coroutine_alias
 
 __all__ = ["AsyncPostgresSaver"]

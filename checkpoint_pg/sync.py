@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool
 from checkpoint_pg._core import SaverCore
 from checkpoint_pg._retention_sync import SyncRetention
 from checkpoint_pg._runtime.retry import RetryPolicy
-from checkpoint_pg._runtime.shell import SyncShell, connect_sync
+from checkpoint_pg._runtime.sync import SyncShell, connect_sync
 from checkpoint_pg._runtime.twins import threaded_iter_twin, threaded_twin
 
 __all__ = ["PostgresSaver"]

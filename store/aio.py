@@ -15,9 +15,9 @@ from langgraph.store.base import Op, Result, TTLConfig
 from psycopg import AsyncConnection, AsyncPipeline
 from psycopg_pool import AsyncConnectionPool
 
+from checkpoint_pg._runtime.aio import AsyncShell, connect_async
 from checkpoint_pg._runtime.periodic import PeriodicTask, TaskHandle
 from checkpoint_pg._runtime.retry import RetryPolicy
-from checkpoint_pg._runtime.shell import AsyncShell, connect_async
 from checkpoint_pg._runtime.twins import blocking_twin
 from store._core import (
     DEFAULT_SWEEP_BATCH,

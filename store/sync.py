@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from checkpoint_pg._runtime.periodic import PeriodicThread, ThreadHandle
 from checkpoint_pg._runtime.retry import RetryPolicy
-from checkpoint_pg._runtime.shell import SyncShell, connect_sync
+from checkpoint_pg._runtime.sync import SyncShell, connect_sync
 from checkpoint_pg._runtime.twins import threaded_twin
 from store._core import (
     DEFAULT_SWEEP_BATCH,

@@ -24,14 +24,12 @@ from checkpoint_pg._runtime.dsn import (
 from checkpoint_pg._runtime.errors import ConnectionFailedError
 
 __all__ = [
-    "apool_failure",
-    "aprobe",
     "connect_reason",
     "endpoint",
     "failure",
-    "pool_failure",
-    "probe",
+    "pool_target",
     "scrub",
+    "split_options",
 ]
 
 
@@ -85,7 +83,7 @@ def _libpq_keywords() -> frozenset[str]:
     return frozenset(d.keyword.decode() for d in defaults if d.keyword is not None)
 
 
-def _split(dsn: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def split_options(dsn: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The full DSN (libpq parameters passed as keywords merged in, connect_timeout added
     where none is set: the DSN's own value wins) and the remaining connect options."""
     params = {k: v for k, v in kwargs.items() if k in _libpq_keywords()}
@@ -95,55 +93,9 @@ def _split(dsn: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return (make_conninfo(dsn, **params) if params else dsn), options
 
 
-def probe(dsn: str, **kwargs: Any) -> None:
-    """Open and close one connection to `dsn`, or raise `ConnectionFailedError` saying why.
-
-    `kwargs` are what `psycopg.connect` takes besides the DSN.
-    """
-    full, options = _split(dsn, kwargs)
-    try:
-        psycopg.Connection.connect(full, **options).close()
-    except psycopg.OperationalError as exc:
-        raise failure(exc, full) from None
-
-
-async def aprobe(dsn: str, **kwargs: Any) -> None:
-    """Async twin of `probe`."""
-    full, options = _split(dsn, kwargs)
-    try:
-        conn = await psycopg.AsyncConnection.connect(full, **options)
-    except psycopg.OperationalError as exc:
-        raise failure(exc, full) from None
-    await conn.close()
-
-
-def _pool_target(pool: Any) -> tuple[str, dict[str, Any]] | None:
+def pool_target(pool: Any) -> tuple[str, dict[str, Any]] | None:
     """A pool's DSN and connection options, when they are plain values (not callables)."""
     conninfo, kwargs = pool.conninfo, pool.kwargs or {}
     if not isinstance(conninfo, str) or not isinstance(kwargs, dict):
         return None
     return conninfo, kwargs
-
-
-def pool_failure(pool: Any) -> ConnectionFailedError | None:
-    """Why `pool` cannot open a connection (one direct attempt), or None if it can."""
-    target = _pool_target(pool)
-    if target is None:
-        return None
-    try:
-        probe(target[0], **target[1])
-    except ConnectionFailedError as exc:
-        return exc
-    return None
-
-
-async def apool_failure(pool: Any) -> ConnectionFailedError | None:
-    """Async twin of `pool_failure`."""
-    target = _pool_target(pool)
-    if target is None:
-        return None
-    try:
-        await aprobe(target[0], **target[1])
-    except ConnectionFailedError as exc:
-        return exc
-    return None

@@ -33,15 +33,12 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from checkpoint_pg._runtime.protocol import Operation
 
-__all__ = ["atraced", "pool_stats", "traced"]
-
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["Observation", "begin", "pool_stats"]
 
 
 _DEBUG = logging.DEBUG
@@ -109,7 +106,7 @@ def _rows(result: Any) -> int:
     return 0
 
 
-class _Observation:
+class Observation:
     """One operation being timed, logged and (maybe) traced."""
 
     __slots__ = ("log", "name", "scope", "span", "started")
@@ -164,7 +161,7 @@ class _Observation:
             self.scope.__exit__(None, None, None)
 
 
-def _begin(op: Operation[Any]) -> _Observation | None:
+def begin(op: Operation[Any]) -> Observation | None:
     """An observation of `op`, or None when no logger or tracer would see it."""
     name = op.name
     log = _sql_logger(name)
@@ -172,45 +169,7 @@ def _begin(op: Operation[Any]) -> _Observation | None:
     tracer = _current_tracer()
     if not enabled and tracer is None:
         return None
-    return _Observation(name, log if enabled else None, tracer)
-
-
-def traced(run: F) -> F:
-    """Decorate the driver's `run(conn, op, …)`: log and trace each operation it runs."""
-
-    @functools.wraps(run)
-    def observed(conn: Any, op: Operation[Any], *args: Any, **kwargs: Any) -> Any:
-        obs = _begin(op)
-        if obs is None:
-            return run(conn, op, *args, **kwargs)
-        try:
-            result = run(conn, op, *args, **kwargs)
-        except BaseException as exc:
-            obs.failed(exc)
-            raise
-        obs.done(result)
-        return result
-
-    return cast(F, observed)
-
-
-def atraced(arun: F) -> F:
-    """Async twin of `traced`, for the driver's `arun`."""
-
-    @functools.wraps(arun)
-    async def observed(conn: Any, op: Operation[Any], *args: Any, **kwargs: Any) -> Any:
-        obs = _begin(op)
-        if obs is None:
-            return await arun(conn, op, *args, **kwargs)
-        try:
-            result = await arun(conn, op, *args, **kwargs)
-        except BaseException as exc:
-            obs.failed(exc)
-            raise
-        obs.done(result)
-        return result
-
-    return cast(F, observed)
+    return Observation(name, log if enabled else None, tracer)
 
 
 # -- pool statistics ----------------------------------------------------------------------------

@@ -2,13 +2,14 @@
 
 An operation is a generator that yields `Query` objects and receives each query's rows;
 its return value is the operation's result. The core writes each operation once; the
-sync and async shells only drive it (`drive` / `adrive`), so their behaviour cannot drift.
+sync and async shells only drive it (`sync.drive` / `aio.adrive`), so their behaviour
+cannot drift.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, Union
 
@@ -56,46 +57,6 @@ class Operation(Generic[T]):
     # how many steps had been answered before it.
     pending: Step | None = None
     answered: int = 0
-
-
-def drive(op: Operation[T], execute: Callable[[Step], Any]) -> T:
-    """Run `op` to completion with a blocking `execute`.
-
-    If `execute` raises, `op.pending` keeps the step that got no answer; a later `drive` of
-    the same operation starts again from that step (see `resumable`).
-    """
-    steps = op.steps
-    answered = op.answered
-    try:
-        query = next(steps) if op.pending is None else op.pending
-        while True:
-            try:
-                rows = execute(query)
-            except BaseException:
-                op.pending, op.answered = query, answered
-                raise
-            answered += 1
-            query = steps.send(rows)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-
-
-async def adrive(op: Operation[T], execute: Callable[[Step], Awaitable[Any]]) -> T:
-    """Run `op` to completion with an awaitable `execute` (resumable like `drive`)."""
-    steps = op.steps
-    answered = op.answered
-    try:
-        query = next(steps) if op.pending is None else op.pending
-        while True:
-            try:
-                rows = await execute(query)
-            except BaseException:
-                op.pending, op.answered = query, answered
-                raise
-            answered += 1
-            query = steps.send(rows)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
 
 
 def resumable(op: Operation[Any], in_transaction: bool) -> str | None:

@@ -16,9 +16,11 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from itertools import islice
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 __all__ = [
+    "LoopBridge",
+    "ThreadBridge",
     "blocking_iter_twin",
     "blocking_twin",
     "coroutine_alias",
@@ -135,3 +137,52 @@ def coroutine_alias(
     alias.__name__ = alias.__qualname__ = "a" + name
     alias.__doc__ = f"Another name for `{name}`."
     return alias
+
+
+class LoopBridge:
+    """What an async shell needs for its blocking twins: its event loop, and a way to wait.
+
+    In a generated blocking module this is `ThreadBridge`, which needs neither.
+    """
+
+    loop: asyncio.AbstractEventLoop | None = None
+    # The async calls a caller should make instead of a blocking one, for the error message.
+    _async_hint: ClassVar[str] = "await the a-prefixed methods"
+
+    def _bind_loop(self) -> None:
+        """Remember the running loop (if any): blocking twins run their coroutines on it."""
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+
+    def _blocking(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the shell's event loop from another thread, and wait for it.
+
+        The blocking twins of the async methods come here. They serve code on other threads
+        (LangGraph makes such calls); on the loop's own thread they would deadlock, and
+        without a running loop nothing would run the coroutine: both raise.
+        """
+        loop = self.loop
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if loop is None or on_loop or not loop.is_running():
+            coro.close()
+            raise asyncio.InvalidStateError(
+                f"Synchronous calls to {type(self).__name__} are only allowed from a different "
+                "thread, while the event loop it was created on runs. From that loop, use the "
+                f"async interface: {self._async_hint}."
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+class ThreadBridge:
+    """The blocking counterpart of `LoopBridge`: coroutine twins run in worker threads
+    (`threaded_twin`), so there is no loop to bind."""
+
+    _async_hint: ClassVar[str] = ""
+
+    def _bind_loop(self) -> None:
+        """Nothing to bind: the blocking shell has no event loop."""

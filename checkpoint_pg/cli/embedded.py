@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checkpoint_pg._runtime.connect import probe
 from checkpoint_pg._runtime.dsn import mask_dsn, with_dbname
 from checkpoint_pg._runtime.extras import require
+from checkpoint_pg._runtime.sync import probe
 
 __all__ = [
     "EmbeddedPostgres",

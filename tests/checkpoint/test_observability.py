@@ -7,9 +7,7 @@ package directly (no global provider is installed, so the rest of the session is
 from __future__ import annotations
 
 import logging
-import timeit
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 import pytest
@@ -237,24 +235,18 @@ def test_the_store_reports_its_pool_too(dsn: str) -> None:
 # -- cost ----------------------------------------------------------------------------------------
 
 
-def _overhead_us(monkeypatch: pytest.MonkeyPatch, tracer: Any) -> float:
-    monkeypatch.setattr(_observe, "_current_tracer", lambda: tracer)
-    op = Operation(iter(()), name="checkpoint_pg.put")
-
-    def bare(conn: Any, op: Any) -> None:
-        return None
-
-    observed = _observe.traced(bare)
-    n = 50_000
-    plain = min(timeit.repeat(lambda: bare(None, op), number=n, repeat=5))
-    wrapped = min(timeit.repeat(lambda: observed(None, op), number=n, repeat=5))
-    return (wrapped - plain) / n * 1e6
-
-
-def test_with_no_logger_and_no_tracer_an_operation_pays_about_a_microsecond_at_most(
+def test_with_no_logger_and_no_tracer_an_operation_is_not_observed(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The success path then pays one level check and one tracer lookup, nothing more."""
     caplog.set_level(logging.INFO, logger="checkpoint_pg.sql")
-    # Measured on the development machine: ~0.4 µs; a put takes ~100 µs on loopback.
-    # The bound is loose: other processes share the CPU.
-    assert _overhead_us(monkeypatch, None) < 5
+    monkeypatch.setattr(_observe, "_current_tracer", lambda: None)
+    assert _observe.begin(Operation(iter(()), name="checkpoint_pg.put")) is None
+
+
+def test_with_debug_logging_an_operation_is_observed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="checkpoint_pg.sql")
+    monkeypatch.setattr(_observe, "_current_tracer", lambda: None)
+    assert _observe.begin(Operation(iter(()), name="checkpoint_pg.put")) is not None

@@ -14,7 +14,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from checkpoint_pg import AsyncPostgresSaver, PostgresSaver
-from checkpoint_pg._runtime import shell as _shell
+from checkpoint_pg._runtime import sync as sync_runtime
 from checkpoint_pg._runtime.retry import RetryPolicy, classify
 from checkpoint_pg.errors import (
     OperationInterruptedError,
@@ -252,7 +252,7 @@ def test_idle_connections_are_checked_on_checkout(
     dsn: str, admin: Admin, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A connection killed while idle longer than IDLE_CHECK_AFTER never reaches an operation."""
-    monkeypatch.setattr(_shell, "IDLE_CHECK_AFTER", 0.2)
+    monkeypatch.setattr(sync_runtime, "IDLE_CHECK_AFTER", 0.2)
     caplog.set_level(logging.WARNING, "checkpoint_pg.retry")
     app = new_app()
     with PostgresSaver.from_conn_string(named(dsn, app), retry=RetryPolicy(**FAST)) as saver:

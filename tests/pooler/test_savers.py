@@ -18,9 +18,10 @@ import pytest
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from checkpoint_pg import AsyncPostgresSaver, PostgresSaver
-from checkpoint_pg._runtime.driver import arun, run
+from checkpoint_pg._runtime.aio import arun
 from checkpoint_pg._runtime.dsn import POOLED_PORTS_ENV_VAR
 from checkpoint_pg._runtime.protocol import Operation, Query, one
+from checkpoint_pg._runtime.sync import run
 from tests.checkpoint.helpers import checkpoint, config, versions_of
 from tests.harness import PgBouncer, TestServer, start_pgbouncer
 from tests.pooler.conftest import CLIENTS, POOL_SIZE, require_pgbouncer

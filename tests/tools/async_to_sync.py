@@ -41,6 +41,12 @@ RENAMES: dict[str, str] = {
     "TaskHandle": "ThreadHandle",
     # In the async source, `asetup = coroutine_alias(setup)`; blocking, asetup is a thread.
     "coroutine_alias": "threaded_twin",
+    "AbstractAsyncContextManager": "AbstractContextManager",
+    "LoopBridge": "ThreadBridge",
+    "ALock": "Lock",
+    "asleep": "sleep",
+    # The runtime's I/O module: sources import `checkpoint_pg._runtime.aio`.
+    "aio": "sync",
 }
 
 # Names exchanged both ways: each async method and its blocking twin.
@@ -68,6 +74,24 @@ class Generated:
 
 
 GENERATED: tuple[Generated, ...] = (
+    Generated(
+        source="checkpoint_pg/_runtime/aio.py",
+        target="checkpoint_pg/_runtime/sync.py",
+        docstring=(
+            "Everything in the runtime that waits on the network, for blocking callers.\n\n"
+            "See aio.py, its source, for what lives here and what beside it."
+        ),
+        swaps=(
+            ("adrive", "drive"),
+            ("arun", "run"),
+            ("_arun_op", "_run_op"),
+            ("_arun_together", "_run_together"),
+            ("aprobe", "probe"),
+            ("apool_failure", "pool_failure"),
+            ("astamp_new", "stamp_new"),
+            ("acheck_if_idle", "check_if_idle"),
+        ),
+    ),
     Generated(
         source="checkpoint_pg/aio.py",
         target="checkpoint_pg/sync.py",
@@ -149,10 +173,10 @@ def _ruff(code: str, *args: str) -> str:
 def render(item: Generated) -> str:
     """The full text the blocking module of `item` must have."""
     code = _with_docstring(_converted(item), item.docstring)
-    # Imports the conversion left unused or out of order, and `for x in y: yield x` loops
-    # (an async generator cannot `yield from`).
+    # Imports the conversion left unused or out of order, `for x in y: yield x` loops (an
+    # async generator cannot `yield from`) and `__all__` lists whose names were swapped.
     code = _ruff(
-        code, "check", "--fix-only", "--unsafe-fixes", "--select", "I,F401,UP028", "--quiet"
+        code, "check", "--fix-only", "--unsafe-fixes", "--select", "I,F401,UP028,RUF022", "--quiet"
     )
     code = _ruff(code, "format", "--quiet")
     return HEADER.format(source=item.source) + code

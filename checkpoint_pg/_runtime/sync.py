@@ -1,0 +1,266 @@
+# DO NOT EDIT: generated from checkpoint_pg/_runtime/aio.py by tests/tools/async_to_sync.py.
+"""Everything in the runtime that waits on the network, for blocking callers.
+
+See aio.py, its source, for what lives here and what beside it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import Connection, Pipeline
+from psycopg.rows import tuple_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from checkpoint_pg._runtime import observe
+from checkpoint_pg._runtime.concurrency import Lock, sleep
+from checkpoint_pg._runtime.connect import failure, pool_target, split_options
+from checkpoint_pg._runtime.driver import (
+    SCHEMA_MISSING,
+    ensure_usable,
+    needs_transaction,
+    prepare_flag,
+    schema_not_ready,
+)
+from checkpoint_pg._runtime.errors import ConnectionFailedError
+from checkpoint_pg._runtime.protocol import Operation, Query, Rows, Step
+from checkpoint_pg._runtime.retry import RetryPolicy
+from checkpoint_pg._runtime.shell import (
+    IDLE_CHECK_AFTER,
+    TAKEN_AT,
+    Retrying,
+    connect_args,
+    idle_for,
+    mark_probed,
+    needs_probe,
+    pool_args,
+)
+from checkpoint_pg._runtime.twins import ThreadBridge
+
+__all__ = [
+    "SyncShell",
+    "check_if_idle",
+    "connect_sync",
+    "drive",
+    "pool_failure",
+    "probe",
+    "run",
+    "stamp_new",
+]
+
+T = TypeVar("T")
+
+
+# -- driving an operation ----------------------------------------------------------------------
+
+
+def drive(op: Operation[T], execute: Callable[[Step], Awaitable[Any]]) -> T:
+    """Run `op` to completion, `execute` answering each of its steps.
+
+    If `execute` raises, `op.pending` keeps the step that got no answer; a later run of the
+    same operation starts again from that step (see `protocol.resumable`).
+    """
+    steps = op.steps
+    answered = op.answered
+    try:
+        query = next(steps) if op.pending is None else op.pending
+        while True:
+            try:
+                rows = execute(query)
+            except BaseException:
+                op.pending, op.answered = query, answered
+                raise
+            answered += 1
+            query = steps.send(rows)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+def run(conn: Connection[Any], op: Operation[T], pipeline: Pipeline | None = None) -> T:
+    """Run `op` on `conn` and return its result, logged and traced (`observe`)."""
+    observation = observe.begin(op)
+    if observation is None:
+        return _run_op(conn, op, pipeline)
+    try:
+        result = _run_op(conn, op, pipeline)
+    except BaseException as exc:
+        observation.failed(exc)
+        raise
+    observation.done(result)
+    return result
+
+
+def _run_op(conn: Connection[Any], op: Operation[T], pipeline: Pipeline | None) -> T:
+    ensure_usable(conn)
+    tx: AbstractContextManager[Any] = (
+        conn.transaction() if needs_transaction(conn, op) else nullcontext()
+    )
+    try:
+        with conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
+
+            def execute(step: Step) -> Any:
+                if isinstance(step, list):
+                    return _run_together(conn, step)
+                cur.execute(step.sql, step.params, prepare=prepare_flag(conn, step))
+                return cur.fetchall() if step.fetch else []
+
+            result = drive(op, execute)
+            if pipeline is not None and op.writes:
+                pipeline.sync()
+    except SCHEMA_MISSING as exc:
+        raise schema_not_ready(exc) from exc
+    return result
+
+
+def _run_together(conn: Connection[Any], queries: list[Query]) -> list[Rows]:
+    """A list step: its queries sent in one pipeline, one network round trip."""
+    cursors = []
+    with conn.pipeline():
+        for query in queries:
+            cur = conn.cursor(binary=True, row_factory=tuple_row)
+            cur.execute(query.sql, query.params, prepare=prepare_flag(conn, query))
+            cursors.append(cur)
+    try:
+        return [c.fetchall() if q.fetch else [] for c, q in zip(cursors, queries, strict=True)]
+    finally:
+        for c in cursors:
+            c.close()
+
+
+# -- connecting --------------------------------------------------------------------------------
+
+
+def probe(dsn: str, **kwargs: Any) -> None:
+    """Open and close one connection to `dsn`, or raise `ConnectionFailedError` saying why.
+
+    `kwargs` are what `psycopg.connect` takes besides the DSN.
+    """
+    full, options = split_options(dsn, kwargs)
+    try:
+        conn = Connection.connect(full, **options)
+    except psycopg.OperationalError as exc:
+        raise failure(exc, full) from None
+    conn.close()
+
+
+def pool_failure(pool: Any) -> ConnectionFailedError | None:
+    """Why `pool` cannot open a connection (one direct attempt), or None if it can."""
+    target = pool_target(pool)
+    if target is None:
+        return None
+    try:
+        probe(target[0], **target[1])
+    except ConnectionFailedError as exc:
+        return exc
+    return None
+
+
+def stamp_new(conn: Connection[Any]) -> None:
+    """The pools' ``configure``: a new connection counts as idle from its opening."""
+    setattr(conn, TAKEN_AT, time.monotonic())
+
+
+def check_if_idle(conn: Connection[Any]) -> None:
+    """The pools' ``check``: ping a connection only if it sat idle for a while."""
+    if idle_for(conn) > IDLE_CHECK_AFTER:
+        ConnectionPool.check_connection(conn)
+
+
+@contextmanager
+def connect_sync(
+    dsn: str, *, pipeline: bool, pool_size: int, pooler: bool | None
+) -> Iterator[tuple[Connection[Any] | ConnectionPool[Any], Pipeline | None]]:
+    """A pool (or one pipelined connection) configured the way this package wants it.
+
+    The pool is probed first: a DSN that cannot connect fails now, saying why, not when the
+    pool times out.
+    """
+    dsn, kwargs = connect_args(dsn, pooler)
+    if pipeline:
+        try:
+            first = Connection.connect(dsn, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise failure(exc, dsn) from None
+        with first as conn, conn.pipeline() as pipe:
+            yield conn, pipe
+        return
+    probe(dsn, **kwargs)
+    with ConnectionPool(
+        dsn, **pool_args(kwargs, pool_size), check=check_if_idle, configure=stamp_new
+    ) as pool:
+        mark_probed(pool)
+        yield pool, None
+
+
+# -- the shell of a saver or store -------------------------------------------------------------
+
+
+# What a shell takes as `conn` (named in the error for anything else).
+_ACCEPTED = (Connection, ConnectionPool)
+
+
+class SyncShell(ThreadBridge, Retrying):
+    """Runs operations on a connection (serialised) or a connection pool (concurrently)."""
+
+    conn: Connection[Any] | ConnectionPool[Any]
+    pipe: Pipeline | None
+    lock: Lock
+
+    def _attach(self, conn: Any, pipe: Pipeline | None, retry: RetryPolicy | None = None) -> None:
+        if not isinstance(conn, _ACCEPTED):
+            accepted = " or ".join(kind.__name__ for kind in _ACCEPTED)
+            raise TypeError(f"conn must be a psycopg {accepted}, not {type(conn).__name__}")
+        if isinstance(conn, ConnectionPool) and pipe is not None:
+            raise ValueError("a pipeline belongs to one connection: it cannot be used with a pool")
+        self.conn = conn
+        self.pipe = pipe
+        self.lock = Lock()
+        self._set_retry(retry)
+        self._unprobed = isinstance(conn, ConnectionPool)
+        self._bind_loop()
+
+    def pool_stats(self) -> dict[str, int] | None:
+        """The connection pool's statistics (`observe.POOL_STAT_KEYS`); None without a pool."""
+        return observe.pool_stats(self.conn)
+
+    def _attempt(self, op: Operation[T]) -> T:
+        conn = self.conn
+        if isinstance(conn, ConnectionPool):
+            with conn.connection() as pooled:
+                return run(pooled, op, self.pipe)
+        with self.lock:
+            return run(conn, op, self.pipe)
+
+    def _run(self, op: Operation[T]) -> T:
+        if self._unprobed:
+            self._probe_pool()
+        try:
+            return self._attempt(op)
+        except Exception as exc:
+            return self._run_again(op, exc)
+
+    def _probe_pool(self) -> None:
+        """A pool that never opened a connection: fail now, with the reason, if it cannot."""
+        self._unprobed = False
+        if needs_probe(self.conn) and (why := pool_failure(self.conn)) is not None:
+            raise why
+        mark_probed(self.conn)
+
+    def _run_again(self, op: Operation[T], exc: Exception) -> T:
+        """Retry `op` after `exc`, as `_plan_retry` and the policy allow."""
+        started, attempts = time.monotonic(), 1
+        while True:
+            if isinstance(exc, PoolTimeout) and (why := pool_failure(self.conn)):
+                raise why from exc
+            delay, weed = self._plan_retry(op, exc, attempts, started)
+            if weed:
+                self.conn.check()  # type: ignore[union-attr]
+            sleep(delay)
+            attempts += 1
+            try:
+                return self._attempt(op)
+            except Exception as again:
+                exc = again
