@@ -77,12 +77,6 @@ class PutArgs:
     def checkpoint_id(self) -> str:
         return self.checkpoint["id"]
 
-    def saved_config(self) -> RunnableConfig:
-        """The config `put` returns: it names this checkpoint."""
-        configurable = dict(self.config["configurable"])
-        configurable["checkpoint_id"] = self.checkpoint_id
-        return {"configurable": configurable}
-
 
 @dataclass
 class CheckpointStream:

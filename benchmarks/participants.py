@@ -9,8 +9,8 @@ loads the other.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -27,11 +27,9 @@ __all__ = [
     "OFFICIAL",
     "OURS",
     "Floor",
-    "aconnect",
     "apool",
     "async_saver",
     "connect",
-    "default_async_saver",
     "default_saver",
     "make_async_saver",
     "pool",
@@ -60,11 +58,6 @@ def _kwargs() -> dict[str, Any]:
 def connect(dsn: str) -> psycopg.Connection[DictRow]:
     """A connection as the official saver requires it."""
     return psycopg.Connection.connect(dsn, **_kwargs())
-
-
-async def aconnect(dsn: str) -> psycopg.AsyncConnection[DictRow]:
-    """Async twin of `connect`."""
-    return await psycopg.AsyncConnection.connect(dsn, **_kwargs())
 
 
 def pool(dsn: str, size: int) -> ConnectionPool[psycopg.Connection[DictRow]]:
@@ -174,21 +167,6 @@ def default_saver(impl: str, dsn: str) -> Iterator[Saver]:
     from checkpoint_pg import PostgresSaver
 
     with PostgresSaver.from_conn_string(dsn) as ours:
-        yield ours
-
-
-@asynccontextmanager
-async def default_async_saver(impl: str, dsn: str) -> AsyncIterator[Saver]:
-    """Async twin of `default_saver`."""
-    if impl == OFFICIAL:
-        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver as Official
-
-        async with Official.from_conn_string(dsn) as official:
-            yield official
-        return
-    from checkpoint_pg import AsyncPostgresSaver
-
-    async with AsyncPostgresSaver.from_conn_string(dsn) as ours:
         yield ours
 
 

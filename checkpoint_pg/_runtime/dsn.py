@@ -19,7 +19,6 @@ __all__ = [
     "DSN_ENV_VAR",
     "InvalidDSNError",
     "mask_dsn",
-    "resolve_dsn",
     "validate_dsn",
     "with_dbname",
 ]
@@ -65,13 +64,6 @@ def with_dbname(dsn: str, dbname: str) -> str:
     """Return `dsn` pointing at database `dbname`, all other parameters kept."""
     validate_dsn(dsn)
     return make_conninfo(dsn, dbname=dbname)
-
-
-def resolve_dsn(explicit: str | None) -> str | None:
-    """Return the DSN given on the command line, else ``$CHECKPOINT_PG_DSN``, else None."""
-    if explicit:
-        return explicit
-    return os.environ.get(DSN_ENV_VAR) or None
 
 
 # A dead peer is detected in seconds, not after the kernel's two hours (TCP only; a Unix

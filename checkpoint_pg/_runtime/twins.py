@@ -35,6 +35,24 @@ T = TypeVar("T")
 # pay the thread switch per checkpoint.
 _CHUNK = 100
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _named(twin: F, original: Callable[..., Any], name: str, doc: str) -> F:
+    """`twin` with the original's signature (for `inspect` and `help`), its own name and doc."""
+    functools.update_wrapper(twin, original)
+    twin.__name__ = twin.__qualname__ = name
+    twin.__doc__ = doc
+    return twin
+
+
+def _blocking_name(name: str) -> str:
+    return name[1:] if name.startswith("a") else name
+
+
+def _blocking_doc(name: str) -> str:
+    return f"Blocking twin of `{name}`, for callers on threads other than its loop's."
+
 
 def blocking_twin(
     original: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]],
@@ -49,10 +67,7 @@ def blocking_twin(
         result: T = self._blocking(getattr(self, name)(*args, **kwargs))
         return result
 
-    functools.update_wrapper(twin, original)
-    twin.__name__ = twin.__qualname__ = name[1:] if name.startswith("a") else name
-    twin.__doc__ = f"Blocking twin of `{name}`, for callers on threads other than its loop's."
-    return twin
+    return _named(twin, original, _blocking_name(name), _blocking_doc(name))
 
 
 def threaded_twin(
@@ -65,10 +80,7 @@ def threaded_twin(
         method = getattr(self, name)
         return await asyncio.to_thread(functools.partial(method, *args, **kwargs))
 
-    functools.update_wrapper(twin, original)
-    twin.__name__ = twin.__qualname__ = "a" + name
-    twin.__doc__ = f"`{name}`, run in a worker thread."
-    return twin
+    return _named(twin, original, "a" + name, f"`{name}`, run in a worker thread.")
 
 
 def blocking_iter_twin(
@@ -93,10 +105,7 @@ def blocking_iter_twin(
             if len(items) < _CHUNK:
                 return
 
-    functools.update_wrapper(twin, original)
-    twin.__name__ = twin.__qualname__ = name[1:] if name.startswith("a") else name
-    twin.__doc__ = f"Blocking twin of `{name}`, for callers on threads other than its loop's."
-    return twin
+    return _named(twin, original, _blocking_name(name), _blocking_doc(name))
 
 
 def threaded_iter_twin(
@@ -113,10 +122,7 @@ def threaded_iter_twin(
             if len(items) < _CHUNK:
                 return
 
-    functools.update_wrapper(twin, original)
-    twin.__name__ = twin.__qualname__ = "a" + name
-    twin.__doc__ = f"`{name}`, run in worker threads."
-    return twin
+    return _named(twin, original, "a" + name, f"`{name}`, run in worker threads.")
 
 
 def coroutine_alias(
@@ -133,10 +139,7 @@ def coroutine_alias(
         result: T = await getattr(self, name)(*args, **kwargs)
         return result
 
-    functools.update_wrapper(alias, original)
-    alias.__name__ = alias.__qualname__ = "a" + name
-    alias.__doc__ = f"Another name for `{name}`."
-    return alias
+    return _named(alias, original, "a" + name, f"Another name for `{name}`.")
 
 
 class LoopBridge:
