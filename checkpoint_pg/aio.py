@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from checkpoint_pg._core import SaverCore
 from checkpoint_pg._retention_aio import AsyncRetention
-from checkpoint_pg._runtime.aio import AsyncShell, connect_async
+from checkpoint_pg._runtime.aio import AsyncShell, aopen_conn
 from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.twins import blocking_iter_twin, blocking_twin, coroutine_alias
 
@@ -100,7 +100,7 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
                 None (default) decides by the port: 6432 and 6543, or the ports listed in
                 ``$CHECKPOINT_PG_POOLED_PORTS``, are taken as transaction poolers.
         """
-        async with connect_async(
+        async with aopen_conn(
             conn_string, pipeline=pipeline, pool_size=pool_size, pooler=pooler
         ) as (conn, pipe):
             yield cls(conn, pipe, serde=serde, schema=schema, retry=retry, partitions=partitions)

@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool
 from checkpoint_pg._core import SaverCore
 from checkpoint_pg._retention_sync import SyncRetention
 from checkpoint_pg._runtime.retry import RetryPolicy
-from checkpoint_pg._runtime.sync import SyncShell, connect_sync
+from checkpoint_pg._runtime.sync import SyncShell, open_conn
 from checkpoint_pg._runtime.twins import threaded_iter_twin, threaded_twin
 
 __all__ = ["PostgresSaver"]
@@ -96,7 +96,7 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
                 None (default) decides by the port: 6432 and 6543, or the ports listed in
                 ``$CHECKPOINT_PG_POOLED_PORTS``, are taken as transaction poolers.
         """
-        with connect_sync(conn_string, pipeline=pipeline, pool_size=pool_size, pooler=pooler) as (
+        with open_conn(conn_string, pipeline=pipeline, pool_size=pool_size, pooler=pooler) as (
             conn,
             pipe,
         ):

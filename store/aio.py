@@ -15,7 +15,7 @@ from langgraph.store.base import Op, Result, TTLConfig
 from psycopg import AsyncConnection, AsyncPipeline
 from psycopg_pool import AsyncConnectionPool
 
-from checkpoint_pg._runtime.aio import AsyncShell, connect_async
+from checkpoint_pg._runtime.aio import AsyncShell, aopen_conn
 from checkpoint_pg._runtime.periodic import PeriodicTask, TaskHandle
 from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.twins import blocking_twin
@@ -90,7 +90,7 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
         with libpq's reason (`ConnectionFailedError`) instead of after the pool's timeout.
         """
         size = pool_size(pool_config)
-        async with connect_async(conn_string, pipeline=pipeline, pool_size=size, pooler=pooler) as (
+        async with aopen_conn(conn_string, pipeline=pipeline, pool_size=size, pooler=pooler) as (
             conn,
             pipe,
         ):

@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from checkpoint_pg._runtime.periodic import PeriodicThread, ThreadHandle
 from checkpoint_pg._runtime.retry import RetryPolicy
-from checkpoint_pg._runtime.sync import SyncShell, connect_sync
+from checkpoint_pg._runtime.sync import SyncShell, open_conn
 from checkpoint_pg._runtime.twins import threaded_twin
 from store._core import (
     DEFAULT_SWEEP_BATCH,
@@ -86,7 +86,7 @@ class PostgresStore(SyncShell, StoreCore):
         with libpq's reason (`ConnectionFailedError`) instead of after the pool's timeout.
         """
         size = pool_size(pool_config)
-        with connect_sync(conn_string, pipeline=pipeline, pool_size=size, pooler=pooler) as (
+        with open_conn(conn_string, pipeline=pipeline, pool_size=size, pooler=pooler) as (
             conn,
             pipe,
         ):

@@ -49,11 +49,11 @@ __all__ = [
     "AsyncShell",
     "acheck_if_idle",
     "adrive",
+    "aopen_conn",
     "apool_failure",
     "aprobe",
     "arun",
     "astamp_new",
-    "connect_async",
 ]
 
 T = TypeVar("T")
@@ -181,7 +181,7 @@ async def acheck_if_idle(conn: AsyncConnection[Any]) -> None:
 
 
 @asynccontextmanager
-async def connect_async(
+async def aopen_conn(
     dsn: str, *, pipeline: bool, pool_size: int, pooler: bool | None
 ) -> AsyncIterator[tuple[AsyncConnection[Any] | AsyncConnectionPool[Any], AsyncPipeline | None]]:
     """A pool (or one pipelined connection) configured the way this package wants it.

@@ -159,7 +159,7 @@ def _pool_exhausted(pool: ConnectionPool[Any] | AsyncConnectionPool[Any]) -> Poo
     )
 
 
-# Set on a pool known to connect (probed by `connect_sync`, or by a shell's first use).
+# Set on a pool known to connect (probed by `open_conn`, or by a shell's first use).
 _PROBED = "_checkpoint_pg_probed"
 
 

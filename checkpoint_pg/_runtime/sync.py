@@ -43,8 +43,8 @@ from checkpoint_pg._runtime.twins import ThreadBridge
 __all__ = [
     "SyncShell",
     "check_if_idle",
-    "connect_sync",
     "drive",
+    "open_conn",
     "pool_failure",
     "probe",
     "run",
@@ -170,7 +170,7 @@ def check_if_idle(conn: Connection[Any]) -> None:
 
 
 @contextmanager
-def connect_sync(
+def open_conn(
     dsn: str, *, pipeline: bool, pool_size: int, pooler: bool | None
 ) -> Iterator[tuple[Connection[Any] | ConnectionPool[Any], Pipeline | None]]:
     """A pool (or one pipelined connection) configured the way this package wants it.

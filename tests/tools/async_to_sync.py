@@ -36,7 +36,6 @@ RENAMES: dict[str, str] = {
     "AsyncConnectionPool": "ConnectionPool",
     "AsyncPipeline": "Pipeline",
     "AsyncCursor": "Cursor",
-    "connect_async": "connect_sync",
     "PeriodicTask": "PeriodicThread",
     "TaskHandle": "ThreadHandle",
     # In the async source, `asetup = coroutine_alias(setup)`; blocking, asetup is a thread.
@@ -49,10 +48,11 @@ RENAMES: dict[str, str] = {
     "aio": "sync",
 }
 
-# Names exchanged both ways: each async method and its blocking twin.
+# Names exchanged both ways, in every module: twin helpers and the runtime's connect.
 SWAPS: tuple[tuple[str, str], ...] = (
     ("blocking_twin", "threaded_twin"),
     ("blocking_iter_twin", "threaded_iter_twin"),
+    ("aopen_conn", "open_conn"),
 )
 
 
