@@ -1,10 +1,11 @@
 """`CompressingSerializer`: zlib around any LangGraph serializer, for smaller checkpoints.
 
-A 25-step `add_messages` thread re-stores the whole message list at every step; PostgreSQL's
-own TOAST compression (pglz) halves that, zlib about quarters it (measured: 504 → 271 KiB per
-thread on the benchmark's agent loop). Like `EncryptedSerializer`, it marks what it changed
-in the type tag (``msgpack~zlib``), so any LangGraph saver configured with it reads the data,
-this package's or the official one, and values it left alone stay readable without it.
+A 25-step `add_messages` thread re-stores the whole message list at every step. PostgreSQL's
+own TOAST compression (pglz) stores such lists of varied text raw; zlib shrinks them on the
+client, on any server (benchmarks/RESULTS.md, "Design measurements"). Like
+`EncryptedSerializer`, it marks what it changed in the type tag (``msgpack~zlib``), so any
+LangGraph saver configured with it reads the data, this package's or the official one, and
+values it left alone stay readable without it.
 
 Compose it inside an `EncryptedSerializer` to compress before encrypting (encrypted bytes do
 not compress):

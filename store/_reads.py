@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 # A search under a namespace prefix first reads the prefix's items by the prefix index, if it
 # holds at most this many: a prepared statement whose plan does not depend on the values, so
 # a search in one user's namespace is planned once and never ANDs the prefix with the GIN
-# index (whose bitmap for a common value costs more than reading the namespace). A bigger
-# prefix is searched again, planned with its values, in the next round trip.
+# index (whose bitmap for a common value costs more than reading the namespace:
+# benchmarks/RESULTS.md, "Design measurements"). A bigger prefix is searched again, planned
+# with its values, in the next round trip.
 BOUNDED_PREFIX_ITEMS = 256
 
 Parts = dict[str, sql.Composable]
@@ -97,8 +98,8 @@ def _bounded(plan: Plan, search: Search) -> bool:
 
 
 def _gets(plan: Plan, params: Params) -> str:
-    """Every get: a few as VALUES rows (faster for a few, a single `get` above all), more
-    as arrays."""
+    """Every get: a few as VALUES rows (the cheaper statement for a few, a single `get`
+    above all: benchmarks/RESULTS.md, "Design measurements"), more as arrays."""
     gets = plan.gets
     if len(gets) <= MAX_VALUES_ROWS:
         for i, (position, op) in enumerate(gets):

@@ -152,8 +152,9 @@ CREATE OR REPLACE FUNCTION {number_full}(v jsonb) RETURNS double precision
 -- name: number_function_short
 -- Own migration 7. The same answers, with a short inlined expression: PostgreSQL
 -- compiles a range index's expression for every INSERT statement, and the whole CASE costs a
--- put much more there. Plain numbers, the common case, stay inline; the rest call the
--- function above (a missing key never does: it is STRICT). {number_body} is
+-- put more there (benchmarks/RESULTS.md, "Design measurements"). Plain numbers, the common
+-- case, stay inline; the rest call the function above (a missing key never does: it is
+-- STRICT). {number_body} is
 -- number_short_body as a string literal, naming the full function by its schema-qualified
 -- name (PostgreSQL 17+ runs CREATE INDEX, ANALYZE and autovacuum with a search_path of
 -- pg_catalog only).

@@ -17,7 +17,8 @@ JOIN {store} AS s ON s.prefix = w.prefix AND s.key = w.key
 WHERE (s.expires_at IS NULL OR s.expires_at > now());
 
 -- name: get_rows
--- A few gets as VALUES rows ({rows}: get_row each): faster than the arrays for a few.
+-- A few gets as VALUES rows ({rows}: get_row each), not arrays to unnest: the cheaper
+-- statement for a few (benchmarks/RESULTS.md, "Design measurements").
 (VALUES {rows});
 
 -- name: get_row

@@ -77,8 +77,8 @@ DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata;
 
 -- name: put_with_blob_arrays
 -- One statement stores the new blobs and the checkpoint: atomic, one round trip. The arrays
--- travel in binary (`%(…)b`): as text, psycopg hex-escapes every blob and the server parses
--- an array literal, which made a large put markedly slower (benchmarks/RESULTS.md).
+-- travel in binary (`%(…)b`), not as text, where psycopg hex-escapes every blob and the
+-- server parses an array literal (benchmarks/RESULTS.md, "Design measurements").
 WITH new_blobs AS (
     INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
     SELECT %(thread_id)s, %(checkpoint_ns)s, x.channel, x.version, x.type, x.blob
@@ -91,7 +91,8 @@ WITH new_blobs AS (
 -- name: put_with_blob_rows
 -- A put with few blobs sends them as VALUES rows instead (`{rows}`, each a `blob_row`): one
 -- statement text per row count, each prepared once, with no arrays to build on the client or
--- to unnest on the server (benchmarks/RESULTS.md). Larger puts use put_with_blob_arrays.
+-- to unnest on the server (benchmarks/RESULTS.md, "Design measurements"). Larger puts use
+-- put_with_blob_arrays.
 WITH new_blobs AS (
     INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
     VALUES {rows}

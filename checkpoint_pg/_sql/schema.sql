@@ -80,7 +80,7 @@ ON {checkpoints} USING gin (metadata jsonb_path_ops);
 -- has it (14+, built with lz4). A storage setting, invisible to every reader, the official
 -- saver included; it applies to values written from now on. pglz gives up on a value unless
 -- it saves 25 % within its first KB, so serialized message lists of varied text are stored
--- raw; lz4 compresses them (benchmarks/RESULTS.md), and faster.
+-- raw; lz4 compresses them, and faster (benchmarks/RESULTS.md, "Design measurements").
 -- EXECUTE, so that servers older than 14 never parse SET COMPRESSION.
 DO $checkpoint_pg_lz4$
 BEGIN
