@@ -182,13 +182,13 @@ def _pool_autocommit(pool: ConnectionPool[Any] | AsyncConnectionPool[Any]) -> bo
     return isinstance(kwargs, dict) and bool(kwargs.get("autocommit"))
 
 
-# Checking a connection on every checkout cost a round trip per operation (1.85x slower across
-# a 1 ms network). The pools check only a connection that nobody took for `IDLE_CHECK_AFTER`
-# seconds — the one a server restart, a failover or an idle-connection reaper would have
-# killed unseen — and a connection checked out more recently is covered by the retry of the
-# operation that finds it dead (then `pool.check()` weeds out its dead siblings at once).
-# Dead peers on a silent network are found by TCP keepalives and tcp_user_timeout (see
-# connection.tuned_dsn); a connection that breaks is discarded by the pool when returned.
+# Checking a connection on every checkout costs a round trip per operation (benchmarks/
+# RESULTS.md, "Design measurements"). The pools check only a connection that nobody took for
+# `IDLE_CHECK_AFTER` seconds — the one a server restart, a failover or an idle-connection reaper
+# would have killed unseen — and a connection checked out more recently is covered by the retry of
+# the operation that finds it dead (then `pool.check()` weeds out its dead siblings at once). Dead
+# peers on a silent network are found by TCP keepalives and tcp_user_timeout (see dsn.tuned_dsn);
+# a connection that breaks is discarded by the pool when returned.
 IDLE_CHECK_AFTER = 5.0
 TAKEN_AT = "_checkpoint_pg_taken_at"
 
