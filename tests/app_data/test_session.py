@@ -266,6 +266,13 @@ def test_start_up_retries_under_the_shared_policy_within_the_connect_deadline() 
     assert policy.total_budget == 30.0
 
 
+async def test_one_connect_attempt_turns_the_start_up_retry_off(dsn: str) -> None:
+    db = Database(with_address(dsn, "127.0.0.1", free_port()), connect_attempts=1)
+    with pytest.raises(DatabaseUnavailableError, match=r"after 1 attempt\(s\)"):
+        await db.connect()
+    await db.close()
+
+
 # -- health -------------------------------------------------------------------------------------
 
 
