@@ -6,7 +6,8 @@
         project = await service.create_project(user.id, "demo", ProjectType.GAME)
         await service.save_file(project.id, "src/main.py", "print('hi')")
 
-See ``app_data/session.py`` (connections), ``models.py`` (schema decisions), ``service.py``
+See ``app_data/session.py`` (units of work, and where the settings, URL, engine, start-up,
+error-translation and health modules are), ``models.py`` (schema decisions), ``service.py``
 (error contract), and ``docs/audit.md`` in the repository (tables of the platform schema not
 mapped here, and why).
 

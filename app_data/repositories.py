@@ -36,6 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -196,65 +197,12 @@ class FileRepository(_Repository):
         """
         if not files:
             return []
-        paths = [path for path, _, _ in files]
-        rows = (
-            func.unnest(
-                cast([new_id() for _ in files], ARRAY(Text)),
-                cast(paths, ARRAY(Text)),
-                cast([content for _, content, _ in files], ARRAY(Text)),
-                cast([size for _, _, size in files], ARRAY(Integer)),
-            )
-            .table_valued("id", "path", "content", "size_bytes")
-            .render_derived(name="f")
-        )
-        touched = (
-            update(Project)
-            .where(Project.id == project_id)
-            .values(last_active=now)
-            .returning(Project.id)
-            .cte("touched")
-        )
-        stamp = literal(now, UTCDateTime(6))
-        insert = (
-            pg_insert(ProjectFile)
-            .from_select(
-                [
-                    "id",
-                    "project_id",
-                    "path",
-                    "content",
-                    "size_bytes",
-                    "created_at",
-                    "updated_at",
-                    "deleted_at",
-                ],
-                select(
-                    rows.c.id,
-                    literal(project_id, String),
-                    rows.c.path,
-                    rows.c.content,
-                    rows.c.size_bytes,
-                    stamp,
-                    stamp,
-                    null().cast(TIMESTAMP(precision=6)),
-                ),
-            )
-            .add_cte(touched)
-        )
-        insert = insert.on_conflict_do_update(
-            index_elements=[ProjectFile.project_id, ProjectFile.path],
-            set_={
-                "content": insert.excluded.content,
-                "size_bytes": insert.excluded.size_bytes,
-                "updated_at": insert.excluded.updated_at,
-                "deleted_at": None,
-            },
-        )
+        insert = _upsert_files(project_id, files, now)
         result = await self.session.execute(
             insert.returning(ProjectFile).execution_options(populate_existing=True)
         )
         by_path = {row.path: row for row in result.scalars()}
-        return [by_path[path] for path in paths]
+        return [by_path[path] for path, _, _ in files]
 
     async def get(
         self,
@@ -477,3 +425,63 @@ class AgentThreadRepository(_Repository):
             )
             for row in rows
         ]
+
+
+def _upsert_files(
+    project_id: str, files: Sequence[tuple[str, str, int]], now: datetime
+) -> PgInsert:
+    """The one INSERT ... ON CONFLICT of `FileRepository.upsert`, which also touches the project."""
+    paths = [path for path, _, _ in files]
+    rows = (
+        func.unnest(
+            cast([new_id() for _ in files], ARRAY(Text)),
+            cast(paths, ARRAY(Text)),
+            cast([content for _, content, _ in files], ARRAY(Text)),
+            cast([size for _, _, size in files], ARRAY(Integer)),
+        )
+        .table_valued("id", "path", "content", "size_bytes")
+        .render_derived(name="f")
+    )
+    touched = (
+        update(Project)
+        .where(Project.id == project_id)
+        .values(last_active=now)
+        .returning(Project.id)
+        .cte("touched")
+    )
+    stamp = literal(now, UTCDateTime(6))
+    insert = (
+        pg_insert(ProjectFile)
+        .from_select(
+            [
+                "id",
+                "project_id",
+                "path",
+                "content",
+                "size_bytes",
+                "created_at",
+                "updated_at",
+                "deleted_at",
+            ],
+            select(
+                rows.c.id,
+                literal(project_id, String),
+                rows.c.path,
+                rows.c.content,
+                rows.c.size_bytes,
+                stamp,
+                stamp,
+                null().cast(TIMESTAMP(precision=6)),
+            ),
+        )
+        .add_cte(touched)
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[ProjectFile.project_id, ProjectFile.path],
+        set_={
+            "content": insert.excluded.content,
+            "size_bytes": insert.excluded.size_bytes,
+            "updated_at": insert.excluded.updated_at,
+            "deleted_at": None,
+        },
+    )

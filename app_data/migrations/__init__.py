@@ -131,9 +131,9 @@ async def _run(target: Target, what: str, fn: Callable[[Connection], T]) -> T:
             await lock(conn)
             return await conn.run_sync(fn)
     except DBAPIError as exc:
-        from app_data.session import _describe
+        from app_data.translate import describe
 
-        raise MigrationError(f"{what} failed: {_describe(exc)}") from exc
+        raise MigrationError(f"{what} failed: {describe(exc)}") from exc
     finally:
         if owned:
             await engine.dispose()

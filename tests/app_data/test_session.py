@@ -28,6 +28,7 @@ from app_data import (
     get_settings,
 )
 from app_data.session import load_settings, parse_database_url
+from checkpoint_pg._runtime.retry import DEFAULT_POLICY, RetryPolicy
 from tests.app_data.conftest import (
     FAST_RETRY,
     free_port,
@@ -252,6 +253,26 @@ async def test_start_up_does_not_retry_what_retrying_cannot_fix(dsn: str) -> Non
     await db.close()
 
 
+def test_start_up_retries_under_the_shared_policy_within_the_connect_deadline() -> None:
+    settings = AppDataSettings(database_url="postgresql://h/db", connect_deadline=30.0)  # type: ignore[arg-type]
+    policy = settings.connect_policy()
+    assert isinstance(policy, RetryPolicy)
+    assert (policy.max_attempts, policy.base_delay, policy.max_delay, policy.jitter) == (
+        DEFAULT_POLICY.max_attempts,
+        DEFAULT_POLICY.base_delay,
+        DEFAULT_POLICY.max_delay,
+        DEFAULT_POLICY.jitter,
+    )
+    assert policy.total_budget == 30.0
+
+
+async def test_one_connect_attempt_turns_the_start_up_retry_off(dsn: str) -> None:
+    db = Database(with_address(dsn, "127.0.0.1", free_port()), connect_attempts=1)
+    with pytest.raises(DatabaseUnavailableError, match=r"after 1 attempt\(s\)"):
+        await db.connect()
+    await db.close()
+
+
 # -- health -------------------------------------------------------------------------------------
 
 
@@ -350,6 +371,64 @@ async def test_the_url_ssl_mode_reaches_the_connection(dsn: str) -> None:
                     )
                 )
                 assert result.scalar_one() is False
+
+
+# -- idle pooled connections -------------------------------------------------------------------
+
+
+def _last_statement_of(dsn: str, pid: int) -> tuple[str, Any] | None:
+    """What the server last ran on backend `pid`, and when; None once the backend is gone."""
+    with psycopg.connect(dsn, autocommit=True) as monitor:
+        return monitor.execute(
+            "SELECT query, query_start FROM pg_stat_activity WHERE pid = %s", (pid,)
+        ).fetchone()
+
+
+async def _backend_pid(db: Database) -> int:
+    async with db.transaction() as session:
+        return int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def test_a_connection_taken_again_soon_is_not_pinged(migrated: str) -> None:
+    async with Database(migrated, pool_size=1, max_overflow=0) as db:  # default pool_ping_after
+        pid = await _backend_pid(db)
+        before = _last_statement_of(migrated, pid)
+        async with db.engine.connect():
+            # Checked out, nothing run yet: the server saw no statement since the last unit.
+            assert _last_statement_of(migrated, pid) == before
+        assert await _backend_pid(db) == pid
+
+
+async def test_a_connection_idle_past_the_threshold_is_pinged_on_checkout(migrated: str) -> None:
+    async with Database(migrated, pool_size=1, max_overflow=0, pool_ping_after=0.2) as db:
+        pid = await _backend_pid(db)
+        before = _last_statement_of(migrated, pid)
+        await asyncio.sleep(0.3)
+        async with db.engine.connect():
+            after = _last_statement_of(migrated, pid)
+        assert after is not None
+        assert before is not None
+        assert after[1] > before[1]  # a round trip on checkout, before any statement of ours
+        assert after[0] != before[0]
+
+
+async def test_a_connection_killed_while_idle_is_replaced_unseen(migrated: str) -> None:
+    async with Database(
+        migrated, pool_size=1, max_overflow=0, pool_ping_after=0.2, retry=RetryPolicy.never()
+    ) as db:
+        pid = await _backend_pid(db)
+        await asyncio.sleep(0.3)
+        with psycopg.connect(migrated, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        for _ in range(100):
+            if _last_statement_of(migrated, pid) is None:
+                break
+            await asyncio.sleep(0.01)
+
+        # No retry is allowed: the dead connection never reaches the unit of work.
+        replacement = await _backend_pid(db)
+        assert replacement != pid
+        assert db.pool_status().size == 1
 
 
 # -- units of work and shutdown -----------------------------------------------------------------
