@@ -65,7 +65,7 @@ __all__ = [
     "translate_error",
 ]
 
-log = logging.getLogger("app_data.session")
+logger = logging.getLogger("app_data.session")
 R = TypeVar("R")
 # The name this module gave `describe` before the split (app_data.migrations used it).
 _describe = describe
@@ -259,7 +259,7 @@ class Database:
                 error = describe(exc)
         latency_ms = (time.perf_counter() - started) * 1000.0
         if error is not None:
-            log.warning("health check of %s failed: %s", self.target.masked, error)
+            logger.warning("health check of %s failed: %s", self.target.masked, error)
         return HealthReport(
             healthy=error is None,
             latency_ms=latency_ms,
@@ -282,13 +282,13 @@ class Database:
         self._closed = True
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
         if self._running:
-            log.info(
+            logger.info(
                 "closing %s: waiting for %d unit(s) of work", self.target.masked, len(self._running)
             )
             try:
                 await asyncio.wait_for(self._idle.wait(), timeout)
             except asyncio.TimeoutError:
-                log.warning(
+                logger.warning(
                     "closing %s with %d unit(s) of work still running after %gs: "
                     "closing their connections",
                     self.target.masked,
@@ -299,6 +299,6 @@ class Database:
                     try:
                         await session.invalidate()
                     except (SQLAlchemyError, psycopg.Error, OSError) as exc:
-                        log.debug("closing a running unit of work failed: %s", describe(exc))
+                        logger.debug("closing a running unit of work failed: %s", describe(exc))
         await self.engine.dispose()
-        log.info("closed the connection pool of %s", self.target.masked)
+        logger.info("closed the connection pool of %s", self.target.masked)

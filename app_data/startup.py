@@ -23,7 +23,7 @@ from checkpoint_pg._runtime.retry import RetryPolicy
 
 __all__ = ["wait_until_reachable"]
 
-log = logging.getLogger("app_data.session")
+logger = logging.getLogger("app_data.session")
 _FAILURES = (SQLAlchemyError, psycopg.Error, OSError)
 
 
@@ -52,7 +52,7 @@ async def wait_until_reachable(
                 raise _gave_up(exc, target, attempts, time.monotonic() - started) from (
                     None if connect_failure(exc) is not None else exc
                 )
-            log.warning(
+            logger.warning(
                 "database %s not reachable (attempt %d of %d): %s; retrying in %.2fs",
                 target.masked,
                 attempts,
@@ -61,7 +61,7 @@ async def wait_until_reachable(
                 delay,
             )
             await asyncio.sleep(delay)
-    log.info(
+    logger.info(
         "connected to %s (PostgreSQL %s) after %d attempt(s) in %.2fs",
         target.masked,
         version,
@@ -79,7 +79,7 @@ def _gave_up(
     why = failed.reason if failed is not None else describe(exc)
     where = failed.endpoint if failed is not None else target.masked
     message = f"could not connect to {where} after {attempts} attempt(s) in {elapsed:.1f}s: {why}"
-    log.error("%s", message)
+    logger.error("%s", message)
     if failed is not None:
         return DatabaseConnectionFailedError(failed.endpoint, why, message)
     return DatabaseUnavailableError(message)

