@@ -131,14 +131,6 @@ def run_bench(
     With `plot_from`, only redraw the plots of that saved run.
     """
     from benchmarks.profiles import PROFILES, is_smoke_run
-    from benchmarks.report import (
-        legend,
-        markdown,
-        markdown_table,
-        targets_table,
-        to_json,
-        write_json,
-    )
     from benchmarks.runner import run_suite, server_databases
     from benchmarks.screen import RESULTS_POINTER, smoke_banner, wrapped
 
@@ -170,6 +162,31 @@ def run_bench(
             progress=progress,
             command=_command(dsn, options),
         )
+    _report(result, json_path=json_path, plot_path=plot_path, markdown_path=markdown_path, say=say)
+    if smoke:
+        say(smoke_banner("end"))
+    say(wrapped(RESULTS_POINTER))
+
+
+def _report(
+    result: Any,
+    *,
+    json_path: Path | None,
+    plot_path: Path | None,
+    markdown_path: Path | None,
+    say: Callable[[str], None],
+) -> None:
+    """The legend and tables on screen, then the files asked for (JSON, plots, markdown)."""
+    from benchmarks.report import (
+        legend,
+        markdown,
+        markdown_table,
+        targets_table,
+        to_json,
+        write_json,
+    )
+    from benchmarks.screen import wrapped
+
     say(wrapped(f"Legend: {legend()}"))
     say("")
     say(markdown_table(result))
@@ -187,9 +204,6 @@ def run_bench(
         pairs = [(path.stem, _relative(path, markdown_path.parent)) for path in plots]
         markdown_path.write_text(markdown(result, plots=pairs))
         say(f"report: {markdown_path}")
-    if smoke:
-        say(smoke_banner("end"))
-    say(wrapped(RESULTS_POINTER))
 
 
 def _relative(path: Path, start: Path) -> str:

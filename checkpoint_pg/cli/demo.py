@@ -141,7 +141,10 @@ class DemoResult:
 
 
 def demo_script() -> list[Any]:
-    """The scripted model's replies, one per agent step, over both user turns."""
+    """The scripted model's replies, one per agent step, over both user turns.
+
+    Long because it is data: the whole conversation in order reads better as one list.
+    """
     from app_data.tools import call, reply
 
     greeting = 'print(f"You are in the {room}.")'
