@@ -2,7 +2,9 @@
 
 `register` adds them to the top-level click group in `checkpoint_pg.cli`. Every command here
 needs a real database (``--dsn`` or ``$CHECKPOINT_PG_DSN``), prints a table by default and JSON
-with ``--json``, and exits with the codes in `checkpoint_pg.cli.ops.common`.
+with ``--json``, and exits with the codes in `checkpoint_pg.cli.ops.common`. The statements
+they run themselves are the named blocks of ``queries.sql`` beside this module, run through
+`checkpoint_pg.cli.ops.common.Session.execute`.
 """
 
 from __future__ import annotations

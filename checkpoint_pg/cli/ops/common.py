@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 import psycopg
+from psycopg import sql
 
 from checkpoint_pg._runtime.connect import connect_reason, endpoint, scrub
 from checkpoint_pg._runtime.dsn import (
@@ -28,6 +29,7 @@ from checkpoint_pg._runtime.dsn import (
     tuned_dsn,
     validate_dsn,
 )
+from checkpoint_pg._runtime.sqlfile import SqlFile, Statement, load
 from checkpoint_pg.cli.ops.target import embedded_option, embedded_server, wanted_dsn
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_PROBLEM",
     "EXIT_USAGE",
+    "TABLES",
     "NotFoundError",
     "OperationFailedError",
     "Session",
@@ -47,6 +50,7 @@ __all__ = [
     "endpoint",
     "operator_command",
     "parse_duration",
+    "queries",
     "translated_errors",
 ]
 
@@ -83,6 +87,20 @@ class NotFoundError(click.ClickException):
 
 
 # -- the database ----------------------------------------------------------------------------
+
+# The table parts of queries.sql: part name -> table name.
+TABLES: Mapping[str, str] = {
+    "checkpoints": "checkpoints",
+    "blobs": "checkpoint_blobs",
+    "writes": "checkpoint_writes",
+    "store": "store",
+    "vectors": "store_vectors",
+}
+
+
+def queries() -> SqlFile:
+    """The statements the operator commands run (`queries.sql` beside this module)."""
+    return load("checkpoint_pg.cli.ops", "queries.sql")
 
 
 def connect(dsn: str) -> psycopg.Connection[Any]:
@@ -140,12 +158,39 @@ class Session:
 
         return PostgresStore(self.conn, schema=self.schema)
 
-    def table(self, name: str) -> str:
-        """`name` as SQL text, qualified with --schema (quoted) when one is given."""
-        from psycopg import sql
+    def identifier(self, table: str) -> sql.Identifier:
+        """Table `table` as an identifier, qualified with --schema when one is given."""
+        return sql.Identifier(self.schema, table) if self.schema else sql.Identifier(table)
 
-        ident = sql.Identifier(self.schema, name) if self.schema else sql.Identifier(name)
-        return ident.as_string(None)
+    def qualified(self, table: str) -> str:
+        """Table `table` as text (quoted, qualified with --schema when one is given): the
+        value of a parameter such as ``to_regclass(%(table)s)``, never a piece of SQL."""
+        return self.identifier(table).as_string(None)
+
+    def run(
+        self,
+        statement: Statement,
+        params: Mapping[str, Any] | None = None,
+        **parts: sql.Composable,
+    ) -> psycopg.Cursor[Any]:
+        """Run `statement` with `params`: its table parts are this session's tables
+        (`TABLES`), `parts` gives the others."""
+        tables = {part: self.identifier(table) for part, table in TABLES.items()}
+        return self.conn.execute(statement.compose(**{**tables, **parts}), params)
+
+    def execute(
+        self, name: str, params: Mapping[str, Any] | None = None, **parts: sql.Composable
+    ) -> psycopg.Cursor[Any]:
+        """Run statement `name` of `queries.sql` (see `run`)."""
+        return self.run(queries()[name], params, **parts)
+
+    def fetchone(
+        self, name: str, params: Mapping[str, Any] | None = None, **parts: sql.Composable
+    ) -> tuple[Any, ...]:
+        """The one row of statement `name` (a count, an EXISTS, an aggregate)."""
+        row = self.execute(name, params, **parts).fetchone()
+        assert row is not None, f"{name} returned no row"
+        return tuple(row)
 
     def close(self) -> None:
         if self._conn is not None:

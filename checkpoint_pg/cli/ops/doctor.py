@@ -57,30 +57,26 @@ class Check:
         return {"check": self.name, "status": self.status, "detail": self.detail, **self.data}
 
 
-def _one(session: Session, query: str, params: Any = ()) -> tuple[Any, ...]:
-    row = session.conn.execute(query, params).fetchone()
-    assert row is not None
-    return tuple(row)
-
-
 def _exists(session: Session, name: str) -> bool:
-    return bool(_one(session, "SELECT to_regclass(%s) IS NOT NULL", (session.table(name),))[0])
+    return bool(session.fetchone("table_exists", {"table": session.qualified(name)})[0])
 
 
 def _max_version(session: Session, name: str) -> int | None:
     """The highest `v` in migrations table `name`; None if the table does not exist."""
     if not _exists(session, name):
         return None
-    value = _one(session, f"SELECT max(v) FROM {session.table(name)}")[0]
+    from store._sql import migrations_file
+
+    # The store's statement for its own migration tables: the same for any of them.
+    row = session.run(
+        migrations_file()["version_current"], table=session.identifier(name)
+    ).fetchone()
+    value = row[0] if row else None
     return -1 if value is None else int(value)
 
 
 def _server(session: Session) -> list[Check]:
-    version, number, database, user, schema, replica = _one(
-        session,
-        "SELECT current_setting('server_version'), current_setting('server_version_num')::int,"
-        " current_database(), current_user, current_schema(), pg_is_in_recovery()",
-    )
+    version, number, database, user, schema, replica = session.fetchone("server")
     data = {"version": version, "version_num": number, "database": database, "user": user}
     checks = []
     if number < MIN_SERVER_VERSION:
@@ -110,10 +106,7 @@ def _server(session: Session) -> list[Check]:
 
 
 def _pgvector(session: Session) -> Check:
-    row = session.conn.execute(
-        "SELECT default_version, installed_version FROM pg_available_extensions"
-        " WHERE name = 'vector'"
-    ).fetchone()
+    row = session.execute("pgvector_versions").fetchone()
     if row is None:
         return Check(
             "pgvector",
@@ -138,7 +131,7 @@ def _pooler(session: Session) -> Check:
 
     marked = resolve_pooler(session.dsn, None)
     client_pid = session.conn.info.backend_pid
-    server_pid, server_port = _one(session, "SELECT pg_backend_pid(), inet_server_port()")
+    server_pid, server_port = session.fetchone("backend")
     behind = client_pid != server_pid
     ports = ", ".join(str(p) for p in sorted(pooled_ports()))
     data = {
@@ -270,17 +263,7 @@ def _tables(session: Session, saver_version: int | None, store_version: int | No
                     )
                 )
             continue
-        size, rows, unanalyzed = _one(
-            session,
-            # A partitioned table's own size is 0: add its partitions (pg_partition_tree
-            # returns nothing for a plain table).
-            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint,"
-            " coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint, bool_or(c.reltuples < 0)"
-            " FROM pg_class AS c"
-            " WHERE c.oid = to_regclass(%(t)s)"
-            " OR c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass(%(t)s)))",
-            {"t": session.table(name)},
-        )
+        size, rows, unanalyzed = session.fetchone("table_size", {"table": session.qualified(name)})
         checks.append(
             Check(
                 f"table: {name}",

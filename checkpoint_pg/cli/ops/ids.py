@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import click
+from psycopg import sql
 
 from checkpoint_pg.cli.ops.common import NotFoundError, Session
 
@@ -38,19 +39,22 @@ def resolve_checkpoint_id(
         raise click.BadParameter(
             f"{prefix!r}: give at least {PREFIX_MIN} characters of a checkpoint id"
         )
-    where = "thread_id = %(thread)s AND left(checkpoint_id, %(n)s) = %(prefix)s"
+    conditions = [
+        sql.SQL("thread_id = %(thread_id)s"),
+        sql.SQL("left(checkpoint_id, %(length)s) = %(prefix)s"),
+    ]
     if checkpoint_ns is not None:
-        where += " AND checkpoint_ns = %(ns)s"
-    rows = session.conn.execute(
-        f"SELECT DISTINCT checkpoint_id FROM {session.table('checkpoints')} WHERE {where}"
-        " ORDER BY checkpoint_id LIMIT %(limit)s",
+        conditions.append(sql.SQL("checkpoint_ns = %(checkpoint_ns)s"))
+    rows = session.execute(
+        "checkpoint_ids_with_prefix",
         {
-            "thread": thread_id,
-            "n": len(prefix),
+            "thread_id": thread_id,
+            "length": len(prefix),
             "prefix": prefix,
-            "ns": checkpoint_ns,
+            "checkpoint_ns": checkpoint_ns,
             "limit": CANDIDATES_SHOWN + 1,
         },
+        where=sql.SQL(" AND ").join(conditions),
     ).fetchall()
     ids = [row[0] for row in rows]
     if len(ids) == 1:
@@ -88,15 +92,9 @@ def short_ids(session: Session, keys: Iterable[Key]) -> dict[Key, str]:
     wanted = sorted({key for key in keys if key[1]})
     if not wanted:
         return {}
-    checkpoints = session.table("checkpoints")
-    rows = session.conn.execute(
-        f"""SELECT k.thread_id, k.checkpoint_id,
-                   (SELECT max(c.checkpoint_id) FROM {checkpoints} AS c
-                    WHERE c.thread_id = k.thread_id AND c.checkpoint_id < k.checkpoint_id),
-                   (SELECT min(c.checkpoint_id) FROM {checkpoints} AS c
-                    WHERE c.thread_id = k.thread_id AND c.checkpoint_id > k.checkpoint_id)
-            FROM unnest(%s::text[], %s::text[]) AS k(thread_id, checkpoint_id)""",
-        ([t for t, _ in wanted], [c for _, c in wanted]),
+    rows = session.execute(
+        "neighbour_ids",
+        {"thread_ids": [t for t, _ in wanted], "checkpoint_ids": [c for _, c in wanted]},
     ).fetchall()
     return {
         (thread_id, cid): cid[: _unique_length(cid, (before, after))]

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 from langgraph.checkpoint.base import CheckpointTuple
+from psycopg import sql
 
 from checkpoint_pg.cli.ops.common import NotFoundError, Session, operator_command
 from checkpoint_pg.cli.ops.ids import resolve_checkpoint_id, short_ids
@@ -37,50 +38,30 @@ ns_option = click.option(
 )
 
 
-def _history_where(ns: str | None, before: str | None) -> str:
-    where = ["c.thread_id = %(thread)s"]
+def _history_where(ns: str | None, before: str | None) -> sql.Composable:
+    conditions = [sql.SQL("c.thread_id = %(thread_id)s")]
     if ns is not None:
-        where.append("c.checkpoint_ns = %(ns)s")
+        conditions.append(sql.SQL("c.checkpoint_ns = %(checkpoint_ns)s"))
     if before is not None:
-        where.append("c.checkpoint_id < %(before)s")
-    return " AND ".join(where)
+        conditions.append(sql.SQL("c.checkpoint_id < %(before)s"))
+    return sql.SQL(" AND ").join(conditions)
 
 
 def _history_rows(
     session: Session, thread_id: str, ns: str | None, limit: int, before: str | None
 ) -> tuple[list[tuple[Any, ...]], int]:
     """The newest `limit` checkpoints matching, and how many match in all."""
-    checkpoints = session.table("checkpoints")
-    writes = session.table("checkpoint_writes")
     where = _history_where(ns, before)
-    query = f"""
-        SELECT c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint_ns,
-               c.metadata -> 'step', c.metadata ->> 'source', c.checkpoint ->> 'ts',
-               (SELECT count(*) FROM {writes} AS w
-                WHERE w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
-                  AND w.checkpoint_id = c.checkpoint_id) AS writes,
-               c.metadata
-        FROM {checkpoints} AS c
-        WHERE {where}
-        ORDER BY c.checkpoint_id DESC, c.checkpoint_ns
-        LIMIT %(limit)s"""
-    params = {"thread": thread_id, "ns": ns, "before": before, "limit": limit}
-    rows = [tuple(r) for r in session.conn.execute(query, params).fetchall()]
+    params = {"thread_id": thread_id, "checkpoint_ns": ns, "before": before, "limit": limit}
+    rows = [tuple(r) for r in session.execute("history_page", params, where=where).fetchall()]
     total = len(rows)
     if total == limit:
-        row = session.conn.execute(
-            f"SELECT count(*) FROM {checkpoints} AS c WHERE {where}", params
-        ).fetchone()
-        total = int(row[0]) if row else total
+        total = int(session.fetchone("history_count", params, where=where)[0])
     return rows, total
 
 
 def _thread_exists(session: Session, thread_id: str) -> bool:
-    row = session.conn.execute(
-        f"SELECT EXISTS (SELECT 1 FROM {session.table('checkpoints')} WHERE thread_id = %s)",
-        (thread_id,),
-    ).fetchone()
-    return bool(row and row[0])
+    return bool(session.fetchone("thread_exists", {"thread_id": thread_id})[0])
 
 
 @operator_command("history", short_help="A thread's checkpoints, newest first.")

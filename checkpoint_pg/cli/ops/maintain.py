@@ -28,23 +28,12 @@ SAVER_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
 STORE_TABLES = ("store", "store_vectors")
 
 
-def _scalar(session: Session, query: str, params: Any = ()) -> Any:
-    row = session.conn.execute(query, params).fetchone()
-    return row[0] if row else None
-
-
 def _exists(session: Session, name: str) -> bool:
-    return bool(_scalar(session, "SELECT to_regclass(%s) IS NOT NULL", (session.table(name),)))
+    return bool(session.fetchone("table_exists", {"table": session.qualified(name)})[0])
 
 
 def _checkpoints_of(session: Session, thread_id: str) -> int:
-    return int(
-        _scalar(
-            session,
-            f"SELECT count(*) FROM {session.table('checkpoints')} WHERE thread_id = %s",
-            (thread_id,),
-        )
-    )
+    return int(session.fetchone("thread_checkpoints", {"thread_id": thread_id})[0])
 
 
 def _require_saver_tables(session: Session) -> None:
@@ -103,36 +92,15 @@ def delete(session: Session, thread_id: str, yes: bool) -> None:
 
 
 def _table_size(session: Session, name: str) -> int:
-    # A partitioned table's own size is 0: add its partitions.
-    return int(
-        _scalar(
-            session,
-            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class AS c"
-            " WHERE c.oid = to_regclass(%(t)s)"
-            " OR c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass(%(t)s)))",
-            {"t": session.table(name)},
-        )
-    )
+    return int(session.fetchone("table_size", {"table": session.qualified(name)})[0])
+
+
+def _count_rows(session: Session, name: str) -> int:
+    return int(session.fetchone("count_rows", table=session.identifier(name))[0])
 
 
 def _biggest_threads(session: Session, top: int) -> list[dict[str, Any]]:
-    query = f"""
-        WITH c AS (
-            SELECT thread_id, count(*) AS checkpoints,
-                   sum(pg_column_size(checkpoint) + pg_column_size(metadata)) AS bytes
-            FROM {session.table("checkpoints")} GROUP BY thread_id
-        ), b AS (
-            SELECT thread_id, count(*) AS blobs, sum(coalesce(pg_column_size(blob), 0)) AS bytes
-            FROM {session.table("checkpoint_blobs")} GROUP BY thread_id
-        ), w AS (
-            SELECT thread_id, count(*) AS writes, sum(pg_column_size(blob)) AS bytes
-            FROM {session.table("checkpoint_writes")} GROUP BY thread_id
-        )
-        SELECT c.thread_id, c.checkpoints, coalesce(b.blobs, 0), coalesce(w.writes, 0),
-               (c.bytes + coalesce(b.bytes, 0) + coalesce(w.bytes, 0))::bigint AS total
-        FROM c LEFT JOIN b USING (thread_id) LEFT JOIN w USING (thread_id)
-        ORDER BY total DESC, c.thread_id LIMIT %s"""
-    rows = session.conn.execute(query, (top,)).fetchall()
+    rows = session.execute("biggest_threads", {"limit": top}).fetchall()
     return [
         {"thread_id": t, "checkpoints": c, "blobs": b, "writes": w, "bytes": int(n)}
         for t, c, b, w, n in rows
@@ -152,27 +120,14 @@ def stats(session: Session, top: int) -> None:
     counts: dict[str, int] = {}
     sizes: dict[str, int] = {}
     with progress("measuring", steps, enabled=not session.json) as advance:
-        counts["threads"] = int(
-            _scalar(
-                session,
-                f"SELECT count(DISTINCT thread_id) FROM {session.table('checkpoints')}",
-            )
-        )
+        counts["threads"] = int(session.fetchone("count_threads")[0])
         advance(1)
         for name, key in zip(SAVER_TABLES, ("checkpoints", "blobs", "writes"), strict=True):
-            counts[key] = int(_scalar(session, f"SELECT count(*) FROM {session.table(name)}"))
+            counts[key] = _count_rows(session, name)
             advance(1)
         if store:
-            counts["store_items"] = int(
-                _scalar(session, f"SELECT count(*) FROM {session.table('store')}")
-            )
-            counts["store_items_expired"] = int(
-                _scalar(
-                    session,
-                    f"SELECT count(*) FROM {session.table('store')}"
-                    " WHERE expires_at IS NOT NULL AND expires_at < now()",
-                )
-            )
+            counts["store_items"] = _count_rows(session, "store")
+            counts["store_items_expired"] = int(session.fetchone("count_expired_store_items")[0])
             advance(1)
         for name in SAVER_TABLES + STORE_TABLES:
             if _exists(session, name):

@@ -48,10 +48,7 @@ def _dotted(namespace: tuple[str, ...] | list[str]) -> str:
 
 
 def _require_store(session: Session) -> None:
-    row = session.conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (session.table("store"),)
-    ).fetchone()
-    if not (row and row[0]):
+    if not session.fetchone("table_exists", {"table": session.qualified("store")})[0]:
         raise OperationFailedError(
             "the store tables do not exist here: run `checkpoint-pg setup` first"
         )
@@ -119,10 +116,8 @@ def _embeddings(spec: str) -> Any:
 
 def _index_config(session: Session, embed: str) -> dict[str, Any]:
     """An `index=` configuration matching the vectors already stored."""
-    row = session.conn.execute(
-        "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a"
-        " WHERE a.attrelid = to_regclass(%s) AND a.attname = 'embedding'",
-        (session.table("store_vectors"),),
+    row = session.execute(
+        "vector_column_type", {"table": session.qualified("store_vectors")}
     ).fetchone()
     match = re.fullmatch(r"(\w+)\((\d+)\)", row[0]) if row and row[0] else None
     if match is None:
@@ -130,11 +125,7 @@ def _index_config(session: Session, embed: str) -> dict[str, Any]:
             "no vectors here (store_vectors is missing): the store was set up without index="
         )
     vector_type, dims = match.group(1), int(match.group(2))
-    defs = session.conn.execute(
-        "SELECT indexdef FROM pg_indexes WHERE indexname = 'store_vectors_embedding_idx'"
-        " AND schemaname = coalesce(%s, current_schema())",
-        (session.schema,),
-    ).fetchall()
+    defs = session.execute("vector_index_definitions", {"schema": session.schema}).fetchall()
     distance = "cosine"
     for (definition,) in defs:
         if "_l2_ops" in definition:

@@ -125,10 +125,7 @@ def threads(
 
 
 def _count_threads(session: Session) -> int:
-    row = session.conn.execute(
-        f"SELECT count(DISTINCT thread_id) FROM {session.table('checkpoints')}"
-    ).fetchone()
-    return int(row[0]) if row else 0
+    return int(session.fetchone("count_threads")[0])
 
 
 SUBGRAPHS = (
