@@ -143,7 +143,7 @@ class DemoResult:
 def demo_script() -> list[Any]:
     """The scripted model's replies, one per agent step, over both user turns.
 
-    Long because it is data: the whole conversation in order reads better as one list.
+    Long on purpose: it is data, and the whole conversation reads best as one list.
     """
     from app_data.tools import call, reply
 

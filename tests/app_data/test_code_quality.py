@@ -150,20 +150,3 @@ def test_nothing_outside_the_session_layer_commits_or_rolls_back(module: Path) -
         and node.func.attr in {"commit", "rollback", "begin", "begin_nested"}
     ]
     assert calls == []
-
-
-# A function longer than this says why in its docstring (with the words "long on purpose").
-LONGEST_FUNCTION = 60
-
-
-def test_no_function_is_long_without_saying_why() -> None:
-    too_long = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            lines = (node.end_lineno or node.lineno) - node.lineno + 1
-            reason = "long on purpose" in (ast.get_docstring(node) or "").lower()
-            if lines > LONGEST_FUNCTION and not reason:
-                too_long.append(f"{path.relative_to(PACKAGE)}:{node.name} ({lines} lines)")
-    assert too_long == []

@@ -169,78 +169,71 @@ def _pooler(session: Session) -> Check:
     return Check("pooler", "ok", "direct connection, no pooler in between", data)
 
 
+_SETUP_HINT = "run `checkpoint-pg setup`"
+
+
+def _official_check(
+    name: str, current: int | None, latest: int, *, required: bool, what: str
+) -> Check:
+    """An official migrations table against the version this package writes."""
+    data = {"table": name, "version": current, "expected": latest}
+    title = f"migrations: {name}"
+    if current is None:
+        if required:
+            return Check(title, "fail", f"{name} missing: {what} not set up; {_SETUP_HINT}", data)
+        detail = f"{name} missing: {what} not set up (fine if you do not use it)"
+        return Check(title, "warn", detail, data)
+    if current < latest:
+        detail = f"at v{current}, v{latest} expected (langgraph 3.2.0 format): {_SETUP_HINT}"
+        return Check(title, "fail", detail, data)
+    if current > latest:
+        detail = (
+            f"at v{current}, newer than the v{latest} this package knows: "
+            "written by a newer official release?"
+        )
+        return Check(title, "warn", detail, data)
+    return Check(title, "ok", f"v{current} (up to date)", data)
+
+
+def _own_check(name: str, current: int | None, latest: int, what: str) -> Check:
+    """This package's own migrations table (extra indexes) against its latest version."""
+    data = {"table": name, "version": current, "expected": latest}
+    if current is None or current < latest:
+        at = "missing" if current is None else f"at v{current}"
+        detail = (
+            f"{at}, v{latest} expected: this package's extra indexes for the {what} "
+            f"are missing (set up by the official package?); {_SETUP_HINT}"
+        )
+        return Check(f"migrations: {name}", "warn", detail, data)
+    return Check(f"migrations: {name}", "ok", f"v{current} (up to date)", data)
+
+
 def _migrations(session: Session) -> list[Check]:
     from checkpoint_pg._schema import LATEST_OWN_VERSION, LATEST_VERSION
     from store._sql import OFFICIAL_MIGRATIONS as STORE_OFFICIAL
     from store._sql import OWN_MIGRATIONS as STORE_OWN
 
     checks: list[Check] = []
-    setup_hint = "run `checkpoint-pg setup`"
-
-    def official(name: str, latest: int, *, required: bool, what: str) -> int | None:
-        current = _max_version(session, name)
-        data = {"table": name, "version": current, "expected": latest}
-        if current is None:
-            status = "fail" if required else "warn"
-            detail = f"{name} missing: {what} not set up; {setup_hint}"
-            if not required:
-                detail = f"{name} missing: {what} not set up (fine if you do not use it)"
-            checks.append(Check(f"migrations: {name}", status, detail, data))
-        elif current < latest:
-            checks.append(
-                Check(
-                    f"migrations: {name}",
-                    "fail",
-                    f"at v{current}, v{latest} expected (langgraph 3.2.0 format): {setup_hint}",
-                    data,
-                )
-            )
-        elif current > latest:
-            checks.append(
-                Check(
-                    f"migrations: {name}",
-                    "warn",
-                    f"at v{current}, newer than the v{latest} this package knows: "
-                    "written by a newer official release?",
-                    data,
-                )
-            )
-        else:
-            checks.append(Check(f"migrations: {name}", "ok", f"v{current} (up to date)", data))
-        return current
-
-    def own(name: str, latest: int, parent: int | None, what: str) -> None:
-        if parent is None:
-            return
-        current = _max_version(session, name)
-        data = {"table": name, "version": current, "expected": latest}
-        if current is None or current < latest:
-            at = "missing" if current is None else f"at v{current}"
-            checks.append(
-                Check(
-                    f"migrations: {name}",
-                    "warn",
-                    f"{at}, v{latest} expected: this package's extra indexes for the {what} "
-                    f"are missing (set up by the official package?); {setup_hint}",
-                    data,
-                )
-            )
-        else:
-            checks.append(Check(f"migrations: {name}", "ok", f"v{current} (up to date)", data))
-
-    saver = official(
-        "checkpoint_migrations", LATEST_VERSION, required=True, what="checkpoint tables"
+    families = (
+        ("checkpoint_migrations", LATEST_VERSION, True, "checkpoint tables"),
+        ("store_migrations", len(STORE_OFFICIAL) - 1, False, "store tables"),
     )
-    own("checkpoint_pg_migrations", LATEST_OWN_VERSION, saver, "saver")
-    store = official(
-        "store_migrations", len(STORE_OFFICIAL) - 1, required=False, what="store tables"
-    )
-    own("store_pg_migrations", len(STORE_OWN) - 1, store, "store")
+    owns = {
+        "checkpoint_migrations": ("checkpoint_pg_migrations", LATEST_OWN_VERSION, "saver"),
+        "store_migrations": ("store_pg_migrations", len(STORE_OWN) - 1, "store"),
+    }
+    for name, latest, required, what in families:
+        current = _max_version(session, name)
+        checks.append(_official_check(name, current, latest, required=required, what=what))
+        if current is not None:
+            own_name, own_latest, own_what = owns[name]
+            own_current = _max_version(session, own_name)
+            checks.append(_own_check(own_name, own_current, own_latest, own_what))
     vectors = _max_version(session, "vector_migrations")
     if vectors is not None:
         # v1 is the vectors table; v2 the ANN index, skipped and unrecorded for a flat index.
         status = "ok" if vectors >= 1 else "fail"
-        detail = f"v{vectors}" + (" (up to date)" if vectors >= 1 else f": {setup_hint}")
+        detail = f"v{vectors}" + (" (up to date)" if vectors >= 1 else f": {_SETUP_HINT}")
         checks.append(Check("migrations: vector_migrations", status, detail, {"version": vectors}))
     return checks
 
