@@ -3,7 +3,8 @@ pipeline. Tests take `saver` (async-facing) and run against all six.
 
 ``CHECKPOINT_PG_TEST_PARTITIONS=N`` runs the tests on hash-partitioned checkpoint tables: before
 a test that takes `dsn` starts, its schema gets the tables set up with
-``partitions=N``, so every `setup()` the test makes finds them (tests/compat uses it too)."""
+``partitions=N``, so every `setup()` the test makes finds them. This applies to every folder
+under tests/checkpoint."""
 
 from __future__ import annotations
 
