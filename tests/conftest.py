@@ -99,5 +99,12 @@ def requires_pgvector(has_pgvector: bool, pg_server: TestServer) -> None:
         )
 
 
+@pytest.fixture(autouse=True)
+def _pgvector_marker(request: pytest.FixtureRequest) -> None:
+    """A test marked ``pgvector`` skips, saying why, on a server without the extension."""
+    if request.node.get_closest_marker("pgvector") is not None:
+        request.getfixturevalue("requires_pgvector")
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return "checkpoint-pg: server from $CHECKPOINT_PG_TEST_DSN, else testcontainers, else embedded"

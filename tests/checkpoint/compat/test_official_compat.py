@@ -616,6 +616,9 @@ def test_official_resumes_a_thread_ours_pruned(dsn: str) -> None:
     assert result["count"] == 4
 
 
+@pytest.mark.unpartitioned(
+    reason="copies tables with COPY table TO, which PostgreSQL refuses for a partitioned table"
+)
 def test_keep_latest_by_ours_leaves_the_rows_the_official_prune_leaves(
     dsn: str, official_dsn: str
 ) -> None:
@@ -766,6 +769,7 @@ def test_tables_have_the_same_columns_and_keys_whichever_package_set_them_up(
     assert_same_columns_and_keys(dsn, official_dsn)
 
 
+@pytest.mark.unpartitioned(reason="pg_indexes shows a partitioned parent's index as ON ONLY")
 def test_setup_by_ours_creates_every_official_index_identically(
     dsn: str, official_dsn: str
 ) -> None:
@@ -775,6 +779,7 @@ def test_setup_by_ours_creates_every_official_index_identically(
     assert_has_every_official_index(dsn, official_dsn)
 
 
+@pytest.mark.unpartitioned(reason="builds an older official layout itself")
 def test_setup_by_ours_completes_a_database_an_older_official_release_created(
     dsn: str, official_dsn: str
 ) -> None:

@@ -292,20 +292,19 @@ async def test_async_deletes_by_ours_are_seen_by_the_official_store(dsn: str) ->
 
 SETUP_CASES = [
     pytest.param(None, id="no-index"),
-    pytest.param("hnsw", id="hnsw"),
-    pytest.param("ivfflat", id="ivfflat"),
-    pytest.param("flat", id="flat"),
+    pytest.param("hnsw", id="hnsw", marks=pytest.mark.pgvector),
+    pytest.param("ivfflat", id="ivfflat", marks=pytest.mark.pgvector),
+    pytest.param("flat", id="flat", marks=pytest.mark.pgvector),
 ]
 
 
 @pytest.mark.parametrize(("first", "second"), DIRECTIONS)
 @pytest.mark.parametrize("kind", SETUP_CASES)
 def test_setup_of_either_on_the_others_database_keeps_data_and_migration_rows(
-    request: pytest.FixtureRequest, dsn: str, first: str, second: str, kind: str | None
+    dsn: str, first: str, second: str, kind: str | None
 ) -> None:
     config: dict[str, Any] = {}
     if kind is not None:
-        request.getfixturevalue("requires_pgvector")
         config["index"] = index_config(ann_index_config={"kind": kind})
     with open_store(first, dsn, **config) as a:
         a.put(("docs",), "first", {"text": "written by the first store"})
@@ -338,7 +337,7 @@ def test_setup_of_either_on_the_others_database_keeps_data_and_migration_rows(
         assert "vector_migrations" not in tables
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 @pytest.mark.parametrize(
     ("vector_type", "distance", "ann"),
     [
@@ -569,7 +568,7 @@ def vector_rows(dsn: str, prefix: str) -> dict[tuple[str, str], str]:
     return {(key, field): text for key, field, text in rows}
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 @pytest.mark.parametrize(("writer", "reader"), DIRECTIONS)
 @pytest.mark.parametrize("distance", ["cosine", "l2", "inner_product"])
 def test_vectors_written_by_one_are_found_by_the_others_semantic_search(
@@ -598,7 +597,7 @@ def test_vectors_written_by_one_are_found_by_the_others_semantic_search(
         assert "apple" not in [i.key for i in w.search(("docs",), query="apple pie")]
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 def test_multi_field_indexes_name_fields_as_the_official_store_does(dsn: str) -> None:
     config = index_config(fields=["title", "tags[*]", "meta.summary"])
     values: dict[str, dict[str, Any]] = {
@@ -632,7 +631,7 @@ def test_multi_field_indexes_name_fields_as_the_official_store_does(dsn: str) ->
             assert results[("ours", key)] == pytest.approx(results[("official", key)])
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 @pytest.mark.parametrize(("writer", "reader"), DIRECTIONS)
 async def test_async_vectors_written_by_one_are_found_by_the_other(
     dsn: str, writer: str, reader: str

@@ -99,7 +99,7 @@ def _embed(texts: list[str]) -> list[list[float]]:
 
 
 @pytest.mark.pgvector
-async def test_async_vector_search_with_tasks(pooled_dsn: str, requires_pgvector: None) -> None:
+async def test_async_vector_search_with_tasks(pooled_dsn: str) -> None:
     index = {"dims": 4, "embed": _embed, "fields": ["text"]}
     async with AsyncConnectionPool(
         pooled_dsn, kwargs=POOLED, min_size=CLIENTS, max_size=CLIENTS, open=False
