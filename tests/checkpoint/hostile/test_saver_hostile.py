@@ -523,7 +523,3 @@ def test_unserialisable_values_are_also_type_errors_as_from_langgraph(env: Env) 
         put(env, values={"doc": object()})
     with pytest.raises(TypeError):
         InMemorySaver().put(config("t"), checkpoint({"doc": object()}), {}, {"doc": "1"})
-
-
-def test_the_table_is_large_enough() -> None:
-    assert len(CASES) >= 60
