@@ -17,11 +17,11 @@ from checkpoint_pg import PostgresSaver
 from store import PostgresStore
 from tests.harness import DatabaseFactory, TestServer, provision_server
 from tests.support.agent_world import world
-from tests.support.connect import bad, password_server
+from tests.support.connect import bad_dsn, password_server
 from tests.support.faults import admin, proxy
 from tests.support.pooler import pgbouncer, pooled_dsn
 
-__all__ = ["admin", "bad", "password_server", "pgbouncer", "pooled_dsn", "proxy", "world"]
+__all__ = ["admin", "bad_dsn", "password_server", "pgbouncer", "pooled_dsn", "proxy", "world"]
 
 
 def _prepare_template(dsn: str) -> None:

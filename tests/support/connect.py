@@ -86,7 +86,7 @@ CASES = ["refused", "unknown_host", "missing_database", "wrong_password", "ssl_r
 
 
 @pytest.fixture(params=CASES)
-def bad(request: pytest.FixtureRequest, pg_server: TestServer) -> BadDsn:
+def bad_dsn(request: pytest.FixtureRequest, pg_server: TestServer) -> BadDsn:
     """Each way a DSN can fail to connect, with `SECRET` as its password."""
     admin = pg_server.admin_dsn
     name = request.param
@@ -111,13 +111,13 @@ def bad(request: pytest.FixtureRequest, pg_server: TestServer) -> BadDsn:
     return BadDsn(name, dsn, "does not support SSL")
 
 
-def assert_reported(exc: BaseException, bad: BadDsn, elapsed: float) -> None:
+def assert_reported(exc: BaseException, bad_dsn: BadDsn, elapsed: float) -> None:
     """The error a bad DSN must give: typed, fast, with the reason, without the password."""
     assert isinstance(exc, ConnectionFailedError)
     assert isinstance(exc, psycopg.OperationalError)
     assert elapsed < BOUND, f"took {elapsed:.1f}s: a wrong DSN must fail at once"
-    assert bad.reason in str(exc)
-    assert bad.reason in exc.reason
+    assert bad_dsn.reason in str(exc)
+    assert bad_dsn.reason in exc.reason
     for text in (str(exc), repr(exc), "".join(traceback.format_exception(exc))):
         assert SECRET not in text
     assert SECRET not in exc.endpoint

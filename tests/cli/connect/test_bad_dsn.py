@@ -27,10 +27,10 @@ COMMANDS = [
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
 def test_a_command_on_a_dsn_that_cannot_connect_prints_one_line(
-    bad: BadDsn, command: list[str]
+    bad_dsn: BadDsn, command: list[str]
 ) -> None:
     started = time.monotonic()
-    result = CliRunner().invoke(main, [*command, "--dsn", bad.dsn])
+    result = CliRunner().invoke(main, [*command, "--dsn", bad_dsn.dsn])
     elapsed = time.monotonic() - started
 
     if result.exit_code == 2 and "pip install" in result.output:
@@ -39,6 +39,6 @@ def test_a_command_on_a_dsn_that_cannot_connect_prints_one_line(
     assert result.exit_code == 1, result.output
     assert len(lines) == 1, result.output
     assert lines[0].startswith("Error: cannot connect to ")
-    assert bad.reason in lines[0]
+    assert bad_dsn.reason in lines[0]
     assert SECRET not in result.output
     assert elapsed < BOUND

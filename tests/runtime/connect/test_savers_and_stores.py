@@ -25,56 +25,61 @@ ASYNC = {"saver": AsyncPostgresSaver, "store": AsyncPostgresStore}
 
 
 @pytest.mark.parametrize("kind", ["saver", "store"])
-def test_from_conn_string_fails_at_once_with_the_reason(bad: BadDsn, kind: str) -> None:
+def test_from_conn_string_fails_at_once_with_the_reason(bad_dsn: BadDsn, kind: str) -> None:
     started = time.monotonic()
-    with pytest.raises(ConnectionFailedError) as caught, SYNC[kind].from_conn_string(bad.dsn) as s:
+    with (
+        pytest.raises(ConnectionFailedError) as caught,
+        SYNC[kind].from_conn_string(bad_dsn.dsn) as s,
+    ):
         s.setup()
-    assert_reported(caught.value, bad, time.monotonic() - started)
+    assert_reported(caught.value, bad_dsn, time.monotonic() - started)
 
 
 @pytest.mark.parametrize("kind", ["saver", "store"])
-async def test_async_from_conn_string_fails_at_once_with_the_reason(bad: BadDsn, kind: str) -> None:
+async def test_async_from_conn_string_fails_at_once_with_the_reason(
+    bad_dsn: BadDsn, kind: str
+) -> None:
     started = time.monotonic()
     with pytest.raises(ConnectionFailedError) as caught:
-        async with ASYNC[kind].from_conn_string(bad.dsn) as opened:
+        async with ASYNC[kind].from_conn_string(bad_dsn.dsn) as opened:
             await opened.setup()
-    assert_reported(caught.value, bad, time.monotonic() - started)
+    assert_reported(caught.value, bad_dsn, time.monotonic() - started)
 
 
-def test_a_pipelined_saver_fails_at_once_with_the_reason(bad: BadDsn) -> None:
+def test_a_pipelined_saver_fails_at_once_with_the_reason(bad_dsn: BadDsn) -> None:
     started = time.monotonic()
-    opened = PostgresSaver.from_conn_string(bad.dsn, pipeline=True)
+    opened = PostgresSaver.from_conn_string(bad_dsn.dsn, pipeline=True)
     with pytest.raises(ConnectionFailedError) as caught, opened as saver:
         saver.setup()
-    assert_reported(caught.value, bad, time.monotonic() - started)
+    assert_reported(caught.value, bad_dsn, time.monotonic() - started)
 
 
-async def test_an_async_pipelined_saver_fails_at_once_with_the_reason(bad: BadDsn) -> None:
+async def test_an_async_pipelined_saver_fails_at_once_with_the_reason(bad_dsn: BadDsn) -> None:
     started = time.monotonic()
     with pytest.raises(ConnectionFailedError) as caught:
-        async with AsyncPostgresSaver.from_conn_string(bad.dsn, pipeline=True) as saver:
+        async with AsyncPostgresSaver.from_conn_string(bad_dsn.dsn, pipeline=True) as saver:
             await saver.setup()
-    assert_reported(caught.value, bad, time.monotonic() - started)
+    assert_reported(caught.value, bad_dsn, time.monotonic() - started)
 
 
 @pytest.mark.parametrize("kind", ["saver", "store"])
-def test_a_callers_pool_fails_on_first_use_with_the_reason(bad: BadDsn, kind: str) -> None:
+def test_a_callers_pool_fails_on_first_use_with_the_reason(bad_dsn: BadDsn, kind: str) -> None:
     started = time.monotonic()
-    pool = ConnectionPool(bad.dsn, min_size=1, open=True, timeout=30)
+    pool = ConnectionPool(bad_dsn.dsn, min_size=1, open=True, timeout=30)
     with pool, pytest.raises(ConnectionFailedError) as caught:
         SYNC[kind](pool).setup()
-    assert_reported(caught.value, bad, time.monotonic() - started)
+    assert_reported(caught.value, bad_dsn, time.monotonic() - started)
 
 
 @pytest.mark.parametrize("kind", ["saver", "store"])
 async def test_a_callers_async_pool_fails_on_first_use_with_the_reason(
-    bad: BadDsn, kind: str
+    bad_dsn: BadDsn, kind: str
 ) -> None:
     started = time.monotonic()
-    async with AsyncConnectionPool(bad.dsn, min_size=1, open=False, timeout=30) as pool:
+    async with AsyncConnectionPool(bad_dsn.dsn, min_size=1, open=False, timeout=30) as pool:
         with pytest.raises(ConnectionFailedError) as caught:
             await ASYNC[kind](pool).setup()
-    assert_reported(caught.value, bad, time.monotonic() - started)
+    assert_reported(caught.value, bad_dsn, time.monotonic() - started)
 
 
 def test_a_pool_that_really_is_exhausted_still_says_so(dsn: str) -> None:
