@@ -1,7 +1,9 @@
 """Server provisioning for the whole suite: one server per session, one database per test.
 
 The logic lives in `tests.harness` so the demo and the benchmarks use the same
-code; this file only turns it into fixtures.
+code; this file only turns it into fixtures. The fixtures of the cross-package concerns
+(faults, poolers, DSNs that cannot connect, an agent's world) live in `tests.support` and are
+made visible to every package's folder here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,12 @@ import pytest
 from checkpoint_pg import PostgresSaver
 from store import PostgresStore
 from tests.harness import DatabaseFactory, TestServer, provision_server
+from tests.support.agent_world import world
+from tests.support.connect import bad_dsn, password_server
+from tests.support.faults import admin, proxy
+from tests.support.pooler import pgbouncer, pooled_dsn
+
+__all__ = ["admin", "bad_dsn", "password_server", "pgbouncer", "pooled_dsn", "proxy", "world"]
 
 
 def _prepare_template(dsn: str) -> None:
@@ -89,6 +97,13 @@ def requires_pgvector(has_pgvector: bool, pg_server: TestServer) -> None:
             f"PostgreSQL {pg_server.major_version}); run without CHECKPOINT_PG_TEST_DSN "
             "to use the embedded PostgreSQL 18, which has it"
         )
+
+
+@pytest.fixture(autouse=True)
+def _pgvector_marker(request: pytest.FixtureRequest) -> None:
+    """A test marked ``pgvector`` skips, saying why, on a server without the extension."""
+    if request.node.get_closest_marker("pgvector") is not None:
+        request.getfixturevalue("requires_pgvector")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -113,7 +113,7 @@ def test_the_server_repr_never_shows_the_password() -> None:
     assert "s3cr3t" not in repr(server)
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 def test_pgvector_is_ready_in_every_database_when_the_server_has_it(dsn: str) -> None:
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT '[1,2,3]'::vector <-> '[1,2,4]'::vector").fetchone()

@@ -3,7 +3,8 @@ pipeline. Tests take `saver` (async-facing) and run against all six.
 
 ``CHECKPOINT_PG_TEST_PARTITIONS=N`` runs the tests on hash-partitioned checkpoint tables: before
 a test that takes `dsn` starts, its schema gets the tables set up with
-``partitions=N``, so every `setup()` the test makes finds them (tests/compat uses it too)."""
+``partitions=N``, so every `setup()` the test makes finds them. This applies to every folder
+under tests/checkpoint."""
 
 from __future__ import annotations
 
@@ -30,20 +31,6 @@ SHAPES = [
 
 PARTITIONS_ENV = "CHECKPOINT_PG_TEST_PARTITIONS"
 
-# Tests that cannot run over tables set up in advance, run on the plain schema: they need the
-# tables absent, build an older official layout themselves, compare index definitions with
-# the official ones (pg_indexes shows a partitioned parent's as ``ON ONLY``), or copy tables
-# with ``COPY table TO``, which PostgreSQL refuses for a partitioned table.
-UNPARTITIONED_TESTS = frozenset(
-    {
-        "test_using_the_saver_before_setup_says_to_call_setup",
-        "test_setup_inside_a_user_transaction_is_undone_by_its_rollback",
-        "test_setup_by_ours_completes_a_database_an_older_official_release_created",
-        "test_setup_by_ours_creates_every_official_index_identically",
-        "test_keep_latest_by_ours_leaves_the_rows_the_official_prune_leaves",
-    }
-)
-
 
 def test_partitions() -> int | None:
     """The partition count `CHECKPOINT_PG_TEST_PARTITIONS` asks for, or None."""
@@ -56,9 +43,12 @@ test_partitions.__test__ = False  # type: ignore[attr-defined]
 
 @pytest.fixture(autouse=True)
 def partitioned_tables(request: pytest.FixtureRequest) -> None:
-    """With `CHECKPOINT_PG_TEST_PARTITIONS` set, the test's tables are partitioned in advance."""
+    """With `CHECKPOINT_PG_TEST_PARTITIONS` set, the test's tables are partitioned in advance.
+
+    Tests marked ``unpartitioned`` (see the marker's description in pyproject.toml) keep the
+    plain schema."""
     partitions = test_partitions()
-    if partitions is None or request.node.originalname in UNPARTITIONED_TESTS:
+    if partitions is None or request.node.get_closest_marker("unpartitioned") is not None:
         return
     if "dsn" in request.fixturenames:
         with psycopg.connect(request.getfixturevalue("dsn"), autocommit=True) as conn:

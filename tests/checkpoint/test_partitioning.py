@@ -33,7 +33,6 @@ from checkpoint_pg._sql import (
     statements_for,
 )
 from checkpoint_pg.errors import SchemaMismatchError
-from tests.checkpoint.conftest import test_partitions
 from tests.checkpoint.helpers import checkpoint, config
 from tests.checkpoint.plans import history_fill
 from tests.harness import DatabaseFactory
@@ -41,11 +40,9 @@ from tests.harness import DatabaseFactory
 TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
 N = 8
 
-# Tests that look at a fresh schema: skip them when the whole run pre-partitions every schema.
-fresh_schema = pytest.mark.skipif(
-    test_partitions() is not None,
-    reason="CHECKPOINT_PG_TEST_PARTITIONS sets the tables up before the test",
-)
+# Tests that look at a fresh schema: they run on one even when the whole run pre-partitions
+# every schema (CHECKPOINT_PG_TEST_PARTITIONS), instead of being skipped then.
+fresh_schema = pytest.mark.unpartitioned(reason="sets the tables up itself, on a fresh schema")
 
 
 def layout(conn: psycopg.Connection[Any], schema: str | None = None) -> dict[str, Any]:

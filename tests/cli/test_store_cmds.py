@@ -76,7 +76,7 @@ class KeywordEmbeddings(Embeddings):
 EMBEDDINGS = KeywordEmbeddings()
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 def test_store_search_query_ranks_by_similarity(dsn: str, seeded: Seeded) -> None:
     index = {"dims": 3, "embed": EMBEDDINGS, "fields": ["text"]}
     with PostgresStore.from_conn_string(dsn, index=index) as memory:  # type: ignore[arg-type]

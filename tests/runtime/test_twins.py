@@ -60,12 +60,14 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
+@pytest.mark.timeout(30)
 def test_a_blocking_twin_returns_what_the_coroutine_returns(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
     assert AsyncThing(loop).add(2, y=3) == 5
 
 
+@pytest.mark.timeout(30)
 def test_a_blocking_iterator_twin_yields_every_item_across_chunks(
     loop: asyncio.AbstractEventLoop,
 ) -> None:

@@ -17,7 +17,7 @@ from store import _schema
 from store._index import vector_index
 from store._plan import plan_batch
 from store._reads import read_query
-from store._sql import names_for
+from store._sql import migrations_file, names_for, queries_file
 from store._writes import write_query
 
 FILES = sorted(p.name for p in resources.files("store").iterdir() if p.name.endswith(".sql"))
@@ -76,8 +76,10 @@ def _parts(schema: str | None) -> dict[str, sql.Composable]:
     return {**made, **names_for(schema).parts()}
 
 
-def test_the_store_ships_both_files() -> None:
-    assert FILES == ["migrations.sql", "queries.sql"]
+def test_every_sql_file_the_store_ships_is_one_its_code_loads() -> None:
+    """No orphan file (statements nothing sends) and no file the code expects but lacks."""
+    loaded = {queries_file().path, migrations_file().path}
+    assert loaded == {f"store/{name}" for name in FILES}
 
 
 @pytest.mark.parametrize("schema", SCHEMAS)

@@ -44,6 +44,7 @@ def test_using_the_store_before_setup_says_to_call_setup(dsn: str) -> None:
         PostgresStore(conn).get(("a",), "k")
 
 
+@pytest.mark.timeout(30)
 async def test_async_store_blocking_calls_work_from_another_thread(dsn: str) -> None:
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         store = AsyncPostgresStore(conn)

@@ -155,7 +155,7 @@ def ranked(distance: str, query: str) -> list[tuple[str, float]]:
     return scores
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 @pytest.mark.parametrize("kind", ["hnsw", "ivfflat", "flat"])
 @pytest.mark.parametrize("distance", ["cosine", "l2", "inner_product"])
 @pytest.mark.parametrize("vector_type", ["vector", "halfvec"])
@@ -192,7 +192,7 @@ def test_semantic_search_ranks_by_the_official_score(
 # -- which embedding method, and when ---------------------------------------------------------
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 def test_queries_use_embed_query_and_items_use_embed_documents(dsn: str) -> None:
     embed = RecordingEmbeddings()
     with open_store(dsn, index_config(embed)) as store:
@@ -211,7 +211,7 @@ def test_queries_use_embed_query_and_items_use_embed_documents(dsn: str) -> None
     assert embed.queries == ["sweet apple", "first query", "second query"]
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 async def test_async_queries_use_embed_query_and_items_use_embed_documents(dsn: str) -> None:
     embed = RecordingEmbeddings()
     async with AsyncConnectionPool(dsn, min_size=1, max_size=2, open=False) as pool:
@@ -224,7 +224,7 @@ async def test_async_queries_use_embed_query_and_items_use_embed_documents(dsn: 
     assert embed.queries == ["apple"]
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 def test_embeddings_happen_before_a_pooled_connection_is_taken(dsn: str) -> None:
     with ConnectionPool(dsn, min_size=2, max_size=2, open=False) as pool:
         pool.wait()
@@ -242,7 +242,7 @@ def test_embeddings_happen_before_a_pooled_connection_is_taken(dsn: str) -> None
         assert embed.queries == ["apple"]
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 async def test_async_embeddings_happen_before_a_pooled_connection_is_taken(dsn: str) -> None:
     async with AsyncConnectionPool(dsn, min_size=2, max_size=2, open=False) as pool:
         await pool.wait()
@@ -260,7 +260,7 @@ async def test_async_embeddings_happen_before_a_pooled_connection_is_taken(dsn: 
         assert embed.queries == ["apple"]
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 @pytest.mark.parametrize("autocommit", [True, False], ids=["autocommit", "transactional"])
 def test_embeddings_happen_before_the_connection_is_used(dsn: str, autocommit: bool) -> None:
     with psycopg.connect(dsn, autocommit=autocommit) as conn:
@@ -285,7 +285,7 @@ def test_embeddings_happen_before_the_connection_is_used(dsn: str, autocommit: b
 WORDS = ["apple", "banana", "cherry", "kiwi", "lime", "plum", "quince", "zucchini"]
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 @pytest.mark.parametrize("kind", ["hnsw", "ivfflat"])
 def test_selective_filter_still_returns_limit_results(dsn: str, kind: str) -> None:
     n = 3000
@@ -325,7 +325,7 @@ def test_selective_filter_still_returns_limit_results(dsn: str, kind: str) -> No
             )
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 @pytest.mark.parametrize("kind", ["hnsw", "ivfflat", "flat"])
 def test_offset_pages_concatenate_to_the_whole_result(dsn: str, kind: str) -> None:
     with open_store(dsn, index_config(kind=kind)) as store:
@@ -343,7 +343,7 @@ def test_offset_pages_concatenate_to_the_whole_result(dsn: str, kind: str) -> No
         assert store.search(("docs",), query=query, limit=3, offset=12) == []
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 @pytest.mark.parametrize("kind", ["hnsw", "ivfflat", "flat"])
 def test_an_item_with_many_vectors_does_not_crowd_out_the_others(dsn: str, kind: str) -> None:
     with open_store(dsn, index_config(kind=kind, fields=["tags[*]"])) as store:
@@ -358,7 +358,7 @@ def test_an_item_with_many_vectors_does_not_crowd_out_the_others(dsn: str, kind:
 # -- stale vectors ------------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 def test_put_with_index_false_deletes_the_items_vectors(dsn: str) -> None:
     with open_store(dsn, index_config()) as store:
         store.put(("docs",), "a", {"text": "apple pie"})
@@ -375,7 +375,7 @@ def test_put_with_index_false_deletes_the_items_vectors(dsn: str) -> None:
         assert sorted(r.key for r in store.search(("docs",))) == ["a", "b"]
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 def test_put_indexing_fewer_fields_removes_the_stale_field_rows(dsn: str) -> None:
     with open_store(dsn, index_config(fields=["title", "body", "tags[*]"])) as store:
         full = {"title": "pie", "body": "apple pie", "tags": ["sweet", "baked", "fruit"]}
@@ -400,7 +400,7 @@ def test_put_indexing_fewer_fields_removes_the_stale_field_rows(dsn: str) -> Non
         )
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 def test_field_names_are_the_official_ones(dsn: str) -> None:
     fields = ["title", "tags[*]", "sections[*].heading", "meta.summary"]
     config = index_config(fields=fields)
@@ -456,7 +456,7 @@ def test_field_names_are_the_official_ones(dsn: str) -> None:
 # -- errors -----------------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("requires_pgvector")
+@pytest.mark.pgvector
 def test_mismatched_embedding_dimensions_raise_and_store_nothing(dsn: str) -> None:
     with open_store(dsn, index_config()):
         pass  # the tables, with vector(DIMS)
