@@ -95,6 +95,31 @@ EXCEPTION WHEN feature_not_supported THEN
 END
 $checkpoint_pg_lz4$;
 
+-- name: own_3
+-- own_2's lz4, on each partition of partitioned tables: PostgreSQL sets a column's compression
+-- on the partitioned parent only, and setup creates the partitions before own_2 runs, so they
+-- kept pglz. Unpartitioned tables (a partition tree of one) and servers without lz4: nothing.
+DO $checkpoint_pg_lz4_partitions$
+DECLARE
+    part regclass;
+    col text;
+BEGIN
+    IF current_setting('server_version_num')::int >= 140000 THEN
+        FOR part, col IN
+            SELECT t.relid, c.col
+            FROM (VALUES ({blobs_text}, 'blob'), ({writes_text}, 'blob'),
+                         ({checkpoints_text}, 'checkpoint')) AS c(tbl, col)
+            CROSS JOIN LATERAL pg_partition_tree(to_regclass(c.tbl)) AS t
+            WHERE t.relid <> to_regclass(c.tbl)
+        LOOP
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION lz4', part, col);
+        END LOOP;
+    END IF;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;  -- a server built without lz4 keeps pglz
+END
+$checkpoint_pg_lz4_partitions$;
+
 -- name: create_schema
 CREATE SCHEMA IF NOT EXISTS {schema};
 

@@ -83,3 +83,23 @@ def test_setup_works_in_a_schema_whose_name_needs_quoting(dsn: str) -> None:
         saver.setup()
         _store_a_large_value(saver)
         assert saver.get_tuple(config("big")) is not None
+
+
+@pytest.mark.unpartitioned(reason="makes its own partitioned tables in a schema of its own")
+def test_every_partition_of_partitioned_tables_gets_lz4_too(dsn: str) -> None:
+    if not _server_has_lz4(dsn):
+        pytest.skip("this PostgreSQL is built without lz4: setup() keeps pglz")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        saver = PostgresSaver(conn, schema="lz4_parts", partitions=3)
+        saver.setup()
+        _store_a_large_value(saver)
+        settings = conn.execute(
+            "SELECT c.relname, a.attcompression FROM pg_inherits AS i"
+            " JOIN pg_class AS c ON c.oid = i.inhrelid"
+            " JOIN pg_attribute AS a ON a.attrelid = c.oid"
+            " WHERE a.attname IN ('blob', 'checkpoint')"
+            " AND c.relnamespace = 'lz4_parts'::regnamespace"
+        ).fetchall()
+        assert len(settings) == 9  # three partitions of each of the three tables
+        assert {compression for _, compression in settings} == {"l"}
+        assert _blob_compression(conn, "lz4_parts.checkpoint_blobs") == "lz4"
