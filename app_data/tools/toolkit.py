@@ -18,14 +18,16 @@ before any statement, and a unit of work that fails rolls back whole.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeAlias, cast
 
-from langchain_core.runnables import ensure_config
+from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool, InjectedToolArg, StructuredTool, ToolException
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.prebuilt import ToolRuntime
 from langgraph.store.base import BaseStore, Op, PutOp, SearchItem, SearchOp
 from langgraph.types import interrupt
@@ -389,6 +391,71 @@ def _approval(answer: Any) -> tuple[bool, str | None]:
     return False, None
 
 
+def approval_binding(scope: ToolScope, tool: str, args: Mapping[str, Any]) -> str:
+    """The digest an approval is bound to: the user, the project, the tool and its arguments.
+
+    It travels in the interrupt's payload (``binding``). On resume the tool recomputes it from
+    the scope of the resumed run and goes on only if the thread's pending interrupt carries the
+    same digest, so an answer cannot be replayed into another project or for another user.
+    """
+    action = {
+        "user_id": scope.user_id,
+        "project_id": scope.project_id,
+        "tool": tool,
+        "args": {k: v for k, v in args.items() if k != "runtime"},
+    }
+    text = json.dumps(action, sort_keys=True, ensure_ascii=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """An approval granted on resume, still to be matched against what was asked."""
+
+    binding: str
+    checkpointer: BaseCheckpointSaver[Any] | None
+    config: RunnableConfig
+    task_id: str | None
+
+
+def _pending(config: Mapping[str, Any], binding: str) -> _Pending:
+    """Where the resumed task's interrupt was recorded: the task's parent checkpoint."""
+    conf = config.get("configurable") or {}
+    namespace = str(conf.get("checkpoint_ns") or "")
+    parent = "|".join(namespace.split("|")[:-1])
+    checkpoint_id = (conf.get("checkpoint_map") or {}).get(parent)
+    where = {"thread_id": conf.get("thread_id"), "checkpoint_ns": parent}
+    if checkpoint_id is not None:
+        where["checkpoint_id"] = checkpoint_id
+    checkpointer = conf.get("__pregel_checkpointer")
+    return _Pending(
+        binding=binding,
+        checkpointer=checkpointer if isinstance(checkpointer, BaseCheckpointSaver) else None,
+        config=RunnableConfig(configurable=where),
+        task_id=conf.get("__pregel_task_id"),
+    )
+
+
+def _was_asked(pending: _Pending, saved: CheckpointTuple | None) -> bool:
+    """True when the task's pending interrupt asked for exactly this binding."""
+    for task_id, channel, value in (saved.pending_writes or []) if saved else []:
+        if task_id != pending.task_id or channel != "__interrupt__":
+            continue
+        for asked in value if isinstance(value, (list, tuple)) else [value]:
+            payload = getattr(asked, "value", None)
+            if isinstance(payload, Mapping) and payload.get("binding") == pending.binding:
+                return True
+    return False
+
+
+def _replayed(spec: _Spec) -> ToolException:
+    return ToolException(
+        f"Error: this approval of {spec.name} was given for another user, project or "
+        "arguments than this run's; an approval only applies to the exact action it was asked "
+        "for. Nothing was changed."
+    )
+
+
 # -- the toolkit ---------------------------------------------------------------------------------
 
 
@@ -519,7 +586,7 @@ class ProjectTools:
 
     def _start(
         self, spec: _Spec, runtime: ToolRuntime[Any, Any] | None, args: dict[str, Any]
-    ) -> tuple[_Plan, BaseStore | None]:
+    ) -> tuple[_Plan, BaseStore | None, _Pending | None]:
         config = runtime.config if runtime is not None else ensure_config()
         context = runtime.context if runtime is not None else None
         store = (runtime.store if runtime is not None else None) or self.store
@@ -527,21 +594,26 @@ class ProjectTools:
             scope = resolve_scope(config, context)
         except AppDataError as exc:
             raise ToolException(_failure(spec, exc)) from None
-        if spec.name in self.approval:
-            self._ask(spec, scope, args)
+        pending = self._ask(spec, scope, args, config) if spec.name in self.approval else None
         plans = _Plans(self._max_output_chars, self._namespace, store)
         plan = cast(_Plan, getattr(plans, spec.name)(scope, **args))
-        return plan, store
+        return plan, store, pending
 
-    def _ask(self, spec: _Spec, scope: ToolScope, args: dict[str, Any]) -> None:
+    def _ask(
+        self, spec: _Spec, scope: ToolScope, args: dict[str, Any], config: Mapping[str, Any]
+    ) -> _Pending:
+        """Ask a human (``interrupt()``); on resume, the approval still to be matched."""
         target = args.get("path") or args.get("text")
         question = f"Allow the agent to call {spec.name}" + (f" on {target!r}" if target else "")
+        binding = approval_binding(scope, spec.name, args)
         answer = interrupt(
             {
                 "type": "approval",
                 "tool": spec.name,
                 "args": dict(args),
+                "user_id": scope.user_id,
                 "project_id": scope.project_id,
+                "binding": binding,
                 "question": question + "?",
             }
         )
@@ -552,9 +624,15 @@ class ProjectTools:
                 f"Error: the user did not approve {spec.name}{why}. Nothing was changed; do "
                 "not try it again unless the user asks."
             )
+        return _pending(config, binding)
 
     def _run(self, spec: _Spec, runtime: ToolRuntime[Any, Any] | None, args: dict[str, Any]) -> str:
-        plan, store = self._start(spec, runtime, args)
+        plan, store, pending = self._start(spec, runtime, args)
+        if pending is not None:
+            saver = pending.checkpointer
+            if saver is None or not _was_asked(pending, saver.get_tuple(pending.config)):
+                plan.close()
+                raise _replayed(spec)
         try:
             effect = next(plan)
             while True:
@@ -579,7 +657,12 @@ class ProjectTools:
     async def _arun(
         self, spec: _Spec, runtime: ToolRuntime[Any, Any] | None, args: dict[str, Any]
     ) -> str:
-        plan, store = self._start(spec, runtime, args)
+        plan, store, pending = self._start(spec, runtime, args)
+        if pending is not None:
+            saver = pending.checkpointer
+            if saver is None or not _was_asked(pending, await saver.aget_tuple(pending.config)):
+                plan.close()
+                raise _replayed(spec)
         try:
             effect = next(plan)
             while True:

@@ -18,6 +18,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from langchain_core.messages import HumanMessage, ToolMessage
+from langgraph.types import Command
 from psycopg import sql
 
 from app_data import AppDataService, Database, ProjectType, migrations
@@ -28,8 +30,10 @@ from app_data.errors import (
     ProjectAccessError,
     TextNotFoundError,
 )
-from app_data.tools import ProjectTools, memory_namespace
+from app_data.tools import ProjectTools, ScriptedChatModel, call, memory_namespace, reply
 from app_data.tools.scope import ToolScope
+from checkpoint_pg import AsyncPostgresSaver
+from checkpoint_pg.cli.demo import build_agent
 from store import AsyncPostgresStore
 from tests.harness import DatabaseFactory
 from tests.support.hostile_cases import SURROGATE, Case, Changes, ids, nested_lists, snapshot
@@ -565,3 +569,62 @@ def test_every_surface_is_covered() -> None:
         "tool",
         "types",
     ]
+
+
+# -- an approval replayed into another scope ----------------------------------------------------
+
+
+async def _ask_then_resume(env: Env, asked: dict[str, Any], resumed: dict[str, Any]) -> Any:
+    """Run an agent whose ``delete_file`` waits for approval under `asked`, then answer yes
+    under `resumed` (same thread); return the last tool message."""
+    script = [reply("", call("delete_file", path="shared.txt")), "ok"]
+    toolkit = ProjectTools(env.service, approval={"delete_file"})
+    async with AsyncPostgresSaver.from_conn_string(env.dsn, pool_size=1) as saver:
+        await saver.setup()
+        graph = build_agent(ScriptedChatModel(script=script), toolkit.tools, checkpointer=saver)
+        paused = await graph.ainvoke({"messages": [HumanMessage("go")]}, asked)
+        (question,) = paused["__interrupt__"]
+        assert question.value["binding"]
+        done = await graph.ainvoke(Command(resume=True), resumed)
+    return [m for m in done["messages"] if isinstance(m, ToolMessage)][-1]
+
+
+async def _with_shared_files(env: Env) -> None:
+    await env.service.create_project("u1", "second", ProjectType.GAME, id="p3")
+    for project in ("p1", "p2", "p3"):
+        await env.service.save_file(project, "shared.txt", f"shared of {project}")
+
+
+@pytest.mark.parametrize(
+    "resumer",
+    [("u1", "p1"), ("u2", "p2")],
+    ids=["same-user-other-project", "other-user-own-project"],
+)
+async def test_an_approval_is_refused_when_resumed_under_another_scope(
+    env: Env, resumer: tuple[str, str]
+) -> None:
+    await _with_shared_files(env)
+    before = snapshot(env.dsn, TABLES)
+    thread = f"t-approval-{resumer[0]}"  # checkpoints outlive a case: one thread per case
+    asked = run_config("u1", "p3", thread=thread)
+    resumed = run_config(*resumer, thread=thread)
+
+    answer = await _ask_then_resume(env, asked, resumed)
+
+    assert answer.status == "error"
+    assert "approval of delete_file was given for another user, project" in str(answer.content)
+    assert snapshot(env.dsn, TABLES) == before  # every project's shared.txt byte-identical
+    await unchanged_secret(env)
+
+
+async def test_an_approval_resumed_under_its_own_scope_applies(env: Env) -> None:
+    await _with_shared_files(env)
+    others = {"ProjectFile": ("project_id = 'p3'", []), "Project": ("id = 'p3'", [])}
+    before = snapshot(env.dsn, TABLES, others)
+    config = run_config("u1", "p3", thread="t-approval-own")
+
+    answer = await _ask_then_resume(env, config, config)
+
+    assert answer.status == "success", answer.content
+    assert await env.service.get_file("p3", "shared.txt", owner="u1") is None
+    assert snapshot(env.dsn, TABLES, others) == before
