@@ -104,8 +104,11 @@ def _checked_blob(serde: SerializerProtocol, value: Any, what: str) -> tuple[str
 
 
 def thread_id_of(value: Any) -> str:
-    """Validate a thread id given directly (delete_thread, copy_thread, prune)."""
-    return text_field(value, "thread_id", allow_empty=False)
+    """Validate a thread id given directly (delete_thread, copy_thread, prune).
+
+    An empty thread id is a thread like any other, in every method, as in the official saver.
+    """
+    return text_field(value, "thread_id")
 
 
 def thread_ref(config: RunnableConfig | None, *, need_checkpoint_id: bool = False) -> ThreadRef:

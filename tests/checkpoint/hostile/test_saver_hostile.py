@@ -29,6 +29,7 @@ from tests.support.hostile_cases import (
     nested_dicts,
     run_case,
     same,
+    snapshot,
 )
 
 TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
@@ -523,3 +524,60 @@ def test_unserialisable_values_are_also_type_errors_as_from_langgraph(env: Env) 
         put(env, values={"doc": object()})
     with pytest.raises(TypeError):
         InMemorySaver().put(config("t"), checkpoint({"doc": object()}), {}, {"doc": "1"})
+
+
+# -- the empty thread id: a thread like any other, in every method -------------------------------
+
+
+def _threads(env: Env) -> list[str]:
+    with psycopg.connect(env.dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT DISTINCT thread_id FROM checkpoints ORDER BY 1").fetchall()
+    return [row[0] for row in rows]
+
+
+def test_the_empty_thread_id_is_accepted_by_every_method_as_by_the_official_saver(
+    env: Env,
+) -> None:
+    """The official saver takes ``thread_id=""`` everywhere; so a thread written under it can
+    also be read, listed, copied, pruned and deleted, and the seed threads are never touched."""
+    seeds = snapshot(env.dsn, TABLES, {t: ("thread_id = ''", []) for t in TABLES})
+    saver = env.saver
+
+    first = put(env, "", metadata={"run_id": "run-empty"})
+    saver.put_writes(first, [("doc", {"w": 1})], "task-empty")
+    put(env, "", cfg=first, values={"doc": {"a": 2}}, doc="2")
+    latest = saver.get_tuple(config(""))
+    assert latest is not None
+    assert latest.config["configurable"]["thread_id"] == ""
+    assert len(list(saver.list(config("")))) == 2
+    assert any(t.thread_id == "" for t in saver.list_threads(limit=10))
+
+    saver.prune([""], strategy="keep_latest")
+    assert len(list(saver.list(config("")))) == 1
+    saver.copy_thread("", "copy-of-empty")
+    saver.delete_thread("copy-of-empty")
+    saver.copy_thread("seed2", "")  # copying onto the empty thread id is allowed as well
+    saver.delete_thread("")
+    assert saver.get_tuple(config("")) is None
+    assert "" not in _threads(env)
+
+    put(env, "", metadata={"run_id": "run-empty"})
+    saver.delete_for_runs(["run-empty"])
+    assert saver.get_tuple(config("")) is None
+    put(env, "")
+    saver.prune([""], strategy="delete")
+    assert saver.get_tuple(config("")) is None
+
+    assert snapshot(env.dsn, TABLES, {t: ("thread_id = ''", []) for t in TABLES}) == seeds
+    assert count(env.dsn, "checkpoints", "thread_id = ''") == 0
+
+
+async def test_the_async_saver_deletes_the_empty_thread_too(env: Env) -> None:
+    from checkpoint_pg import AsyncPostgresSaver
+
+    put(env, "")
+    seeds = snapshot(env.dsn, TABLES, {t: ("thread_id = ''", []) for t in TABLES})
+    async with AsyncPostgresSaver.from_conn_string(env.dsn, pool_size=1) as saver:
+        await saver.adelete_thread("")
+        assert await saver.aget_tuple(config("")) is None
+    assert snapshot(env.dsn, TABLES, {t: ("thread_id = ''", []) for t in TABLES}) == seeds
