@@ -292,7 +292,7 @@ class ThoughtQuery(_Input):
 class ThoughtRetention(_Input):
     project_id: Identifier
     kind: Kind | None = None
-    keep: Annotated[int, Field(ge=0, strict=True)] | None = None
+    keep: Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)] | None = None  # a bigint
     cutoff: AwareDatetime | None = None
     older_than: timedelta | None = None
 

@@ -76,6 +76,7 @@ from app_data.schemas import (
     parse,
 )
 from app_data.session import Database, HealthReport
+from checkpoint_pg._runtime.limits import MAX_AGE, MAX_AGE_TEXT
 
 __all__ = ["AppDataService"]
 
@@ -456,6 +457,7 @@ class AppDataService:
         ref = parse(ProjectRef, project_id=project_id)
         if not isinstance(older_than, timedelta) or older_than < timedelta(0):
             raise InvalidInputError("older_than must be a non-negative timedelta")
+        _check_age(older_than)
         async with self._unit(ref.project_id, owner) as session:
             return await FileRepository(session).purge_deleted(
                 ref.project_id, self._now() - older_than
@@ -541,6 +543,7 @@ class AppDataService:
             rule = parse(ThoughtRetention, project_id=project_id, kind=kind, older_than=older_than)
             if rule.older_than is None or rule.older_than < timedelta(0):
                 raise InvalidInputError("older_than must be a non-negative age")
+            _check_age(rule.older_than)
         async with self._unit(rule.project_id, owner) as session:
             cutoff = rule.cutoff or (self._now() - (rule.older_than or timedelta(0)))
             return await ThoughtRepository(session).delete_before(
@@ -591,3 +594,11 @@ def _page(items: list[R], limit: int, listing: str, key: Callable[[R], list[str]
         return Page[R](items=items, next_cursor=None)
     items = items[:limit]
     return Page[R](items=items, next_cursor=encode_cursor(listing, key(items[-1])))
+
+
+def _check_age(older_than: timedelta) -> None:
+    """Refuse an age reaching back before any instant a timestamp can hold."""
+    if older_than > MAX_AGE:
+        raise InvalidInputError(
+            f"older_than is {older_than.days} days; at most {MAX_AGE_TEXT} is allowed"
+        )

@@ -25,6 +25,7 @@ from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from psycopg.types.json import Jsonb
 
 from checkpoint_pg import _prune, _rows, _schema
+from checkpoint_pg._runtime.limits import BTREE_MAX_ROW_BYTES, over_btree_row
 from checkpoint_pg._runtime.protocol import Operation, Query, Rows, one
 from checkpoint_pg._sql import (
     BLOB_ARRAYS,
@@ -71,6 +72,29 @@ def _validate_partitions(partitions: int | None) -> int | None:
             f"partitions must be None or an int from 1 to {MAX_PARTITIONS}, got {partitions!r}"
         )
     return partitions
+
+
+def _check_key_row(table: str, parts: Mapping[str, str]) -> None:
+    """Refuse a primary key whose index entry would exceed PostgreSQL's btree row limit."""
+    size = over_btree_row(parts.values())
+    if size is not None:
+        raise InvalidConfigError(
+            f"the {table} key ({', '.join(parts)}) takes about {size} bytes; PostgreSQL's btree "
+            f"index rows hold at most {BTREE_MAX_ROW_BYTES} bytes"
+        )
+
+
+def _check_put_keys(params: Mapping[str, Any]) -> None:
+    key = {"thread_id": params["thread_id"], "checkpoint_ns": params["checkpoint_ns"]}
+    _check_key_row("checkpoints", {**key, "checkpoint_id": params["checkpoint_id"]})
+    for channel, version in zip(params["channels"], params["versions"], strict=True):
+        _check_key_row("checkpoint_blobs", {**key, "channel": channel, "version": version})
+
+
+def _check_writes_key(params: Mapping[str, Any]) -> None:
+    names = ("thread_id", "checkpoint_ns", "checkpoint_id", "task_id")
+    # idx is an 8-byte int: counted as 8 characters.
+    _check_key_row("checkpoint_writes", {**{n: params[n] for n in names}, "idx": "0" * 8})
 
 
 class ListPager:
@@ -239,6 +263,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             new_versions,
             inline_primitives=self.inline_primitives,
         )
+        _check_put_keys(params)
         sql = put_statement(self.schema, len(params["channels"]))
         query = Query(sql, spread(params, BLOB_ARRAYS))
         return Operation(one(query, lambda _: next_config), writes=True, name="checkpoint_pg.put")
@@ -253,6 +278,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         if not writes:
             return None
         upsert, params = _rows.writes_params(self.serde, config, writes, task_id, task_path)
+        _check_writes_key(params)
         sql = writes_statement(self.schema, len(params["channels"]), upsert)
         query = Query(sql, spread(params, WRITE_ARRAYS))
         return Operation(one(query, lambda _: None), writes=True, name="checkpoint_pg.put_writes")

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
+from checkpoint_pg._runtime.limits import INT_MAX, MAX_AGE, MAX_AGE_TEXT
 from checkpoint_pg.errors import InvalidConfigError, InvalidRetentionPolicyError
 
 __all__ = [
@@ -45,12 +46,16 @@ def _is_int(value: object) -> bool:
 
 
 def check_duration(value: object, what: str, error: type[Exception]) -> timedelta:
-    """`value` as a positive `timedelta` (a timedelta, or a number of seconds)."""
+    """`value` as a positive `timedelta` (a timedelta, or a number of seconds) of at most
+    `MAX_AGE`: an older instant than that is out of the range of a timestamp."""
+    too_long = f"{what} is longer than the {MAX_AGE_TEXT} a duration may span, got {value!r}"
     if isinstance(value, timedelta):
         duration = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):
             raise error(f"{what} must be a finite number of seconds, got {value!r}")
+        if value > MAX_AGE.total_seconds():
+            raise error(too_long)
         duration = timedelta(seconds=value)
     else:
         raise error(
@@ -59,6 +64,8 @@ def check_duration(value: object, what: str, error: type[Exception]) -> timedelt
         )
     if duration <= timedelta(0):
         raise error(f"{what} must be positive, got {duration}")
+    if duration > MAX_AGE:
+        raise error(too_long)
     return duration
 
 
@@ -89,9 +96,12 @@ class RetentionPolicy:
         if self.idle_for is not None:
             duration = check_duration(self.idle_for, "idle_for", InvalidRetentionPolicyError)
             object.__setattr__(self, "idle_for", duration)
-        if self.keep_latest is not None and (not _is_int(self.keep_latest) or self.keep_latest < 1):
+        if self.keep_latest is not None and (
+            not _is_int(self.keep_latest) or not 1 <= self.keep_latest <= INT_MAX
+        ):
             raise InvalidRetentionPolicyError(
-                f"keep_latest must be None or an int of at least 1, got {self.keep_latest!r}"
+                f"keep_latest must be None or an int from 1 to {INT_MAX} (PostgreSQL's int), "
+                f"got {self.keep_latest!r}"
             )
         if not _is_int(self.batch_size) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
             raise InvalidRetentionPolicyError(

@@ -14,12 +14,14 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
+from checkpoint_pg._runtime.limits import INT_MAX
 from store._batch import Plan
 from store._filters import CompiledFilter, compile_filter
 from store._index import VectorIndex
 from store._sql import StoreNames
 from store._validate import (
     check_index_fields,
+    check_key_row,
     check_put_namespace,
     valid_count,
     valid_key,
@@ -62,7 +64,7 @@ def plan_batch(
             valid_count(op.limit, "limit")
             valid_count(op.offset, "offset")
             if op.max_depth is not None:
-                valid_count(op.max_depth, "max_depth")
+                valid_count(op.max_depth, "max_depth", INT_MAX)
             plan.listings.append((position, op))
         else:
             raise InvalidValueError(f"unknown store op {type(op).__name__}")
@@ -70,6 +72,7 @@ def plan_batch(
         for (namespace, key), op in plan.puts.items():
             if op.value is not None:
                 for field_name, text in index.texts_for(op.value, op.index):
+                    check_key_row(namespace, key, field_name)
                     plan.documents.append((namespace, key, field_name, text))
     return plan
 
@@ -77,7 +80,8 @@ def plan_batch(
 def _add_put(plan: Plan, op: PutOp) -> None:
     check_put_namespace(op.namespace)
     key = valid_key(op.key)
-    if op.value is not None:
+    if op.value is not None:  # a delete inserts no index entry: nothing to check
+        check_key_row(op.namespace, key)
         plan.values[(op.namespace, key)] = value_json(op.value)
         valid_ttl(op.ttl)
         check_index_fields(op.index)

@@ -13,6 +13,7 @@ from langgraph.store.base import ListNamespacesOp
 from psycopg import sql
 from psycopg.adapt import PyFormat
 
+from checkpoint_pg._runtime.limits import BIGINT_MAX
 from checkpoint_pg._runtime.protocol import Query
 from store._filters import Form, Shape, columnar, columnar_arrays, composed
 from store._namespace import below_pattern, match_pattern, ns_text
@@ -156,7 +157,8 @@ def _search(
     params.values[name + "query"] = queries[search.query_index]
     if not exact:
         fan_out = max(1, len(index.fields))
-        params.values[name + "candidates"] = (op.limit + op.offset) * fan_out * 2 + 1
+        wanted = (op.limit + op.offset) * fan_out * 2 + 1
+        params.values[name + "candidates"] = min(wanted, BIGINT_MAX)
     ann = (index.operator, index.vector_type, index.score_sql("best.dist"), exact)
     form = search.filter.form()
     return _vector_search_text(plan.names, name, bool(op.namespace_prefix), form, ann)

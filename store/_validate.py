@@ -18,6 +18,13 @@ from langgraph.store.base import (
 )
 
 from checkpoint_pg._runtime.jsonb import jsonb_text, lone_surrogate
+from checkpoint_pg._runtime.limits import (
+    BIGINT_MAX,
+    BTREE_MAX_ROW_BYTES,
+    INT_MAX,
+    over_btree_row,
+)
+from store._namespace import ns_text
 from store.errors import InvalidValueError
 
 MAX_KEY_CHARS = 1024
@@ -83,6 +90,20 @@ def check_put_namespace(namespace: tuple[str, ...]) -> None:
         )
 
 
+def check_key_row(namespace: tuple[str, ...], key: str, field_name: str | None = None) -> None:
+    """Refuse an item whose (namespace, key) would not fit a btree index row of PostgreSQL:
+    the namespace is stored as its labels joined by dots, in the primary key with the key (and
+    the field name, for a vector)."""
+    parts = [ns_text(namespace), key] + ([] if field_name is None else [field_name])
+    size = over_btree_row(parts)
+    if size is not None:
+        what = "namespace, key and indexed field" if field_name is not None else "namespace and key"
+        raise InvalidNamespaceError(
+            f"the item's {what} take about {size} bytes together ({len(namespace)} labels); "
+            f"PostgreSQL's btree index rows hold at most {BTREE_MAX_ROW_BYTES} bytes"
+        )
+
+
 def value_json(value: Any) -> str:
     if not isinstance(value, Mapping):
         raise InvalidValueError(f"an item value must be a dict, not {type(value).__name__}")
@@ -119,7 +140,13 @@ def valid_ttl(ttl: Any) -> float | None:
     return float(ttl)
 
 
-def valid_count(value: Any, what: str) -> int:
+def valid_count(value: Any, what: str, maximum: int = BIGINT_MAX) -> int:
+    """A non-negative int of at most `maximum` (PostgreSQL's bigint, or its int)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise InvalidValueError(f"{what} must be a non-negative int, got {value!r}")
+    if value > maximum:
+        kind = "int" if maximum == INT_MAX else "bigint"
+        raise InvalidValueError(
+            f"{what} is {value}; at most {maximum} (PostgreSQL's {kind}) is allowed"
+        )
     return value

@@ -14,6 +14,7 @@ import asyncio
 import inspect
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -438,6 +439,28 @@ CASES: list[Case[Env]] = [
         lambda e: _paths(svc(e).list_files("p1", prefix="%", owner="u1")),
         [],
     ),
+    # -- PostgreSQL's limits: refused before the statement, naming the limit ---------------------
+    refused(
+        "limits",
+        "keep-latest-thoughts-over-bigint",
+        lambda e: svc(e).keep_latest_thoughts("p1", 2**63, owner="u1"),
+        IIE,
+        "less than or equal to 9223372036854775807",
+    ),
+    refused(
+        "limits",
+        "purge-deleted-files-older-than-huge",
+        lambda e: svc(e).purge_deleted_files("p1", older_than=timedelta.max, owner="u1"),
+        IIE,
+        "at most 1000 years",
+    ),
+    refused(
+        "limits",
+        "delete-thoughts-older-than-huge",
+        lambda e: svc(e).delete_thoughts_older_than("p1", timedelta(days=10**8), owner="u1"),
+        IIE,
+        "at most 1000 years",
+    ),
     # -- tools -------------------------------------------------------------------------------
     refused(
         "tool",
@@ -562,6 +585,7 @@ def test_every_surface_is_covered() -> None:
     assert surfaces == [
         "content",
         "foreign",
+        "limits",
         "path",
         "project",
         "service",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -18,7 +19,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 
 from checkpoint_pg import InvalidConfigError, InvalidMetadataError, PostgresSaver
-from checkpoint_pg.errors import UnserializableValueError
+from checkpoint_pg.errors import InvalidRetentionPolicyError, UnserializableValueError
+from checkpoint_pg.retention import RetentionPolicy
 from tests.checkpoint.helpers import checkpoint, config
 from tests.support.hostile_cases import (
     SURROGATE,
@@ -508,6 +510,51 @@ CASES: list[Case[Env]] = [
         lambda e: e.saver.prune(["seed"], strategy="all"),
         ICE,
         "unknown prune strategy",
+    ),
+    # PostgreSQL's limits: refused before the statement, naming the limit
+    refused(
+        "limits",
+        "checkpoint-key-over-the-btree-row",
+        lambda e: put(e, "t" * 1000, ns="n" * 1000, checkpoint_id="c" * 1000),
+        ICE,
+        "btree index rows hold at most 2704 bytes",
+    ),
+    refused(
+        "limits",
+        "blob-key-over-the-btree-row",
+        lambda e: put(e, "t" * 1000, {"c" * 1000: {"a": 1}}, ns="n" * 1000),
+        ICE,
+        "checkpoint_blobs key (thread_id, checkpoint_ns, channel, version)",
+    ),
+    refused(
+        "limits",
+        "writes-key-over-the-btree-row",
+        lambda e: e.saver.put_writes(
+            config("t" * 1000, "n" * 1000, "c" * 800), [("x", 1)], "k" * 200
+        ),
+        ICE,
+        "checkpoint_writes key",
+    ),
+    refused(
+        "limits",
+        "list-threads-idle-for-1e300",
+        lambda e: e.saver.list_threads(idle_for=1e300),
+        ICE,
+        "1000 years",
+    ),
+    refused(
+        "limits",
+        "retention-idle-for-1e8-days",
+        lambda e: RetentionPolicy(idle_for=timedelta(days=10**8)),
+        InvalidRetentionPolicyError,
+        "idle_for is longer than the 1000 years",
+    ),
+    refused(
+        "limits",
+        "retention-keep-latest-2-63",
+        lambda e: RetentionPolicy(keep_latest=2**63),
+        InvalidRetentionPolicyError,
+        "from 1 to 2147483647",
     ),
 ]
 

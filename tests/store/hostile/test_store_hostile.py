@@ -34,6 +34,7 @@ TABLES = ("store",)
 BIG = 50 * 1024 * 1024
 SQL_TEXT = "x') OR 1=1; DROP TABLE store; --"
 S = SURROGATE
+LABELS_1000 = tuple(f"label-{i}" for i in range(1000))
 
 
 @dataclass
@@ -277,6 +278,69 @@ CASES: list[Case[Env]] = [
         "prefix-regex-anchor",
         lambda e: e.store.list_namespaces(prefix=("^seed$",)),
         [],
+    ),
+    # PostgreSQL's limits: refused before the statement, naming the limit
+    refused(
+        "limits",
+        "3kb-namespace",
+        lambda e: e.store.put(("x" * 3000,), "k", {"v": 1}),
+        INE,
+        "btree index rows hold at most 2704 bytes",
+    ),
+    refused(
+        "limits",
+        "1000-labels",
+        lambda e: e.store.put(LABELS_1000, "k", {"v": 1}),
+        INE,
+        "(1000 labels); PostgreSQL's btree index rows hold at most 2704 bytes",
+    ),
+    unchanged(
+        "limits",
+        "delete-of-an-item-too-big-to-exist",
+        lambda e: e.store.delete(LABELS_1000, "k"),
+        None,
+    ),
+    unchanged("limits", "search-under-1000-labels", lambda e: e.store.search(LABELS_1000), []),
+    refused(
+        "limits",
+        "search-limit-over-bigint",
+        lambda e: e.store.search(("seed",), limit=2**63),
+        IVE,
+        "at most 9223372036854775807 (PostgreSQL's bigint)",
+    ),
+    refused(
+        "limits",
+        "search-offset-over-bigint",
+        lambda e: e.store.search(("seed",), offset=2**64),
+        IVE,
+        "offset is 18446744073709551616; at most 9223372036854775807",
+    ),
+    unchanged(
+        "limits",
+        "search-limit-and-offset-at-bigint",
+        lambda e: search(e, limit=2**63 - 1, offset=2**63 - 1),
+        [],
+    ),
+    refused(
+        "limits",
+        "list-namespaces-limit-over-bigint",
+        lambda e: e.store.list_namespaces(limit=2**63),
+        IVE,
+        "limit is 9223372036854775808; at most 9223372036854775807",
+    ),
+    refused(
+        "limits",
+        "list-namespaces-offset-over-bigint",
+        lambda e: e.store.list_namespaces(offset=2**63),
+        IVE,
+        "PostgreSQL's bigint",
+    ),
+    refused(
+        "limits",
+        "list-namespaces-max-depth-over-int",
+        lambda e: e.store.list_namespaces(max_depth=2**31),
+        IVE,
+        "at most 2147483647 (PostgreSQL's int)",
     ),
 ]
 
