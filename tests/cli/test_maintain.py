@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from tests.cli.conftest import CHAT, WAITING, Seeded, parsed
+from tests.cli.terminal import on_terminal
 
 
 def _checkpoints(dsn: str, thread_id: str) -> int:
@@ -40,14 +41,14 @@ def test_copy_of_an_unknown_thread_is_not_found(seeded: Seeded) -> None:
 
 
 def test_delete_asks_first_and_keeps_the_thread_when_refused(seeded: Seeded) -> None:
-    result = seeded.run("delete", CHAT, input="n\n")
+    result = on_terminal("delete", CHAT, answer="n", dsn=seeded.dsn)
     assert result.exit_code == 1
     assert f"Delete thread {CHAT} (6 checkpoints)" in result.stderr
     assert _checkpoints(seeded.dsn, CHAT) == 6
 
 
 def test_delete_after_yes_deletes_the_thread(seeded: Seeded) -> None:
-    result = seeded.run("delete", CHAT, input="y\n")
+    result = on_terminal("delete", CHAT, answer="y", dsn=seeded.dsn)
     assert result.exit_code == 0
     assert _checkpoints(seeded.dsn, CHAT) == 0
     assert _checkpoints(seeded.dsn, WAITING) == 2
@@ -86,7 +87,7 @@ def test_sweep_deletes_expired_store_items_and_applies_retention(seeded: Seeded)
             " '\"2020-01-01T00:00:00+00:00\"') WHERE thread_id = %s",
             (WAITING,),
         )
-    data = parsed(seeded.run("sweep", "--idle-for", "30d", "--json"))
+    data = parsed(seeded.run("sweep", "--idle-for", "30d", "--yes", "--json"))
     assert data["store_items_deleted"] == 1
     assert data["retention"]["threads_deleted"] == 1
     assert _checkpoints(seeded.dsn, WAITING) == 0

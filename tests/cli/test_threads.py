@@ -10,6 +10,7 @@ import pytest
 
 from checkpoint_pg.cli.ops.common import parse_duration
 from tests.cli.conftest import CHAT, NESTED, WAITING, Seeded, parsed
+from tests.cli.terminal import on_terminal
 
 
 def _make_idle(dsn: str, thread_id: str) -> None:
@@ -85,7 +86,7 @@ def test_prune_keep_latest_leaves_the_latest_checkpoint(seeded: Seeded) -> None:
 
 
 def test_prune_asks_for_confirmation(seeded: Seeded) -> None:
-    result = seeded.run("prune", "--keep-latest", "1", input="n\n")
+    result = on_terminal("prune", "--keep-latest", "1", answer="n", dsn=seeded.dsn)
     assert result.exit_code == 1
     assert "Keep only the newest 1 checkpoint(s)" in result.stderr
     assert len(parsed(seeded.run("history", CHAT, "--json"))["checkpoints"]) == 6

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,9 +44,11 @@ __all__ = [
     "EXIT_PROBLEM",
     "EXIT_USAGE",
     "TABLES",
+    "ConfirmationRequiredError",
     "NotFoundError",
     "OperationFailedError",
     "Session",
+    "confirm_destructive",
     "connect",
     "endpoint",
     "operator_command",
@@ -67,7 +70,8 @@ Exit codes:
   0  success
   1  problem found (doctor) or operation failed (cannot connect, tables missing, ...)
   2  usage error (bad option or argument, no DSN given, --dsn with --embedded,
-     an ambiguous checkpoint id prefix)
+     an ambiguous checkpoint id prefix, a destructive command without --yes
+     and without a terminal to confirm it)
   3  not found (no such thread, checkpoint or store item)
 """
 
@@ -84,6 +88,29 @@ class NotFoundError(click.ClickException):
     """What the command names does not exist (exit code 3)."""
 
     exit_code = EXIT_NOT_FOUND
+
+
+class ConfirmationRequiredError(click.ClickException):
+    """A destructive command got neither --yes nor a terminal to ask on (exit code 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+def confirm_destructive(question: str, yes: bool) -> None:
+    """Ask `question` on the terminal unless `yes`; abort on anything but yes.
+
+    Without a terminal on stdin (a pipe, a file, cron) nothing is asked and nothing read: a
+    ``y`` that happens to be in a pipe is not a person's consent. The command stops with a
+    usage error saying to pass --yes.
+    """
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfirmationRequiredError(
+            "stdin is not a terminal, so this destructive command cannot ask for confirmation: "
+            "pass --yes to run it"
+        )
+    click.confirm(question, abort=True, err=True)
 
 
 # -- the database ----------------------------------------------------------------------------

@@ -17,10 +17,12 @@ from checkpoint_pg.cli.ops.common import (
     NotFoundError,
     OperationFailedError,
     Session,
+    confirm_destructive,
     endpoint,
     operator_command,
 )
 from checkpoint_pg.cli.ops.output import emit_json, human_bytes, kv_table, progress, table
+from checkpoint_pg.cli.ops.threads import policy_text
 
 __all__ = ["COMMANDS"]
 
@@ -78,12 +80,9 @@ def delete(session: Session, thread_id: str, yes: bool) -> None:
     count = _checkpoints_of(session, thread_id)
     if not count:
         raise NotFoundError(f"no such thread: {thread_id}")
-    if not yes:
-        click.confirm(
-            f"Delete thread {thread_id} ({count} checkpoints) from {endpoint(session.dsn)}?",
-            abort=True,
-            err=True,
-        )
+    confirm_destructive(
+        f"Delete thread {thread_id} ({count} checkpoints) from {endpoint(session.dsn)}?", yes
+    )
     session.saver().delete_thread(thread_id)
     if session.json:
         emit_json({"thread_id": thread_id, "deleted": True, "checkpoints_deleted": count})
@@ -185,17 +184,31 @@ def stats(session: Session, top: int) -> None:
     show_default=True,
     help="Rows (store) or threads (checkpoints) per transaction.",
 )
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Apply the retention policy without asking (needed without a terminal, as in cron).",
+)
 def sweep(
-    session: Session, idle_for: timedelta | None, keep_latest: int | None, batch_size: int
+    session: Session,
+    idle_for: timedelta | None,
+    keep_latest: int | None,
+    batch_size: int,
+    yes: bool,
 ) -> None:
     """Maintenance for cron: delete expired store items (TTL) and, with --idle-for and/or
-    --keep-latest, apply that retention policy to the checkpoints. Never asks."""
+    --keep-latest, apply that retention policy to the checkpoints. Expired items go without
+    asking (no reader sees them any more); a retention policy deletes live checkpoints, so it
+    asks on a terminal and needs --yes without one."""
     from checkpoint_pg.retention import RetentionPolicy
 
     result: dict[str, Any] = {"store_items_deleted": None, "retention": None}
     policy = None
     if idle_for is not None or keep_latest is not None:
         policy = RetentionPolicy(idle_for=idle_for, keep_latest=keep_latest, batch_size=batch_size)
+        what = policy_text(idle_for, keep_latest)
+        confirm_destructive(f"{what.capitalize()} in {endpoint(session.dsn)}?", yes)
     steps = 1 + (1 if policy else 0)
     with progress("sweeping", steps, enabled=not session.json) as advance:
         if _exists(session, "store"):

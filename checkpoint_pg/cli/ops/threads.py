@@ -14,7 +14,13 @@ from typing import Any
 
 import click
 
-from checkpoint_pg.cli.ops.common import DURATION, Session, endpoint, operator_command
+from checkpoint_pg.cli.ops.common import (
+    DURATION,
+    Session,
+    confirm_destructive,
+    endpoint,
+    operator_command,
+)
 from checkpoint_pg.cli.ops.ids import short_ids
 from checkpoint_pg.cli.ops.output import (
     bars_shown,
@@ -134,7 +140,7 @@ SUBGRAPHS = (
 )
 
 
-def _policy_text(idle_for: timedelta | None, keep_latest: int | None) -> str:
+def policy_text(idle_for: timedelta | None, keep_latest: int | None) -> str:
     parts = []
     if idle_for is not None:
         parts.append(
@@ -217,7 +223,8 @@ def prune(
     yes: bool,
 ) -> None:
     """Apply a retention policy to every thread, in batches (safe beside running graphs and
-    other pruners). Asks for confirmation unless --yes or --dry-run."""
+    other pruners). Asks for confirmation on a terminal unless --yes or --dry-run; without a
+    terminal, needs --yes."""
     from checkpoint_pg.retention import RetentionPolicy
 
     if idle_for is not None and idle_days is not None:
@@ -227,9 +234,9 @@ def prune(
     if idle_for is None and keep_latest is None:
         raise click.UsageError("say what to prune: --idle-for/--idle-days, --keep-latest or both")
     policy = RetentionPolicy(idle_for=idle_for, keep_latest=keep_latest, batch_size=batch_size)
-    what = _policy_text(idle_for, keep_latest)
-    if not dry_run and not yes:
-        click.confirm(f"{what.capitalize()} in {endpoint(session.dsn)}?", abort=True, err=True)
+    what = policy_text(idle_for, keep_latest)
+    if not dry_run:
+        confirm_destructive(f"{what.capitalize()} in {endpoint(session.dsn)}?", yes)
     report = _apply(session, policy, dry_run)
     if session.json:
         emit_json({**report.to_dict(), "dry_run": dry_run, "policy": policy.to_dict()})
