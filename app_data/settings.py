@@ -53,8 +53,9 @@ class AppDataSettings(BaseSettings):
     echo: bool = False
 
     # Start-up retries with the product-wide `RetryPolicy` (`connect_policy`): by default its
-    # attempts, backoff and jitter, within `connect_deadline` instead of its budget.
-    connect_attempts: int = Field(default=DEFAULT_POLICY.max_attempts, ge=1, le=100)
+    # backoff and jitter, within `connect_deadline` instead of its budget, and as many attempts
+    # as that deadline holds (None).
+    connect_attempts: int | None = Field(default=None, ge=1, le=1000)
     connect_backoff_initial: float = Field(default=DEFAULT_POLICY.base_delay, gt=0)
     connect_backoff_max: float = Field(default=DEFAULT_POLICY.max_delay, gt=0)
     # A server that is starting refuses connections for a moment, so a refusal is retried; but

@@ -56,7 +56,7 @@ async def wait_until_reachable(
                 "database %s not reachable (attempt %d of %d): %s; retrying in %.2fs",
                 target.masked,
                 attempts,
-                policy.max_attempts,
+                policy.attempts,
                 describe(exc),
                 delay,
             )

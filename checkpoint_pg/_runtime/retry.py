@@ -92,6 +92,11 @@ def is_transient(exc: BaseException) -> bool:
     return classify(exc) is not None
 
 
+# The most attempts a policy derives from its budget (a policy whose delays can be 0 would
+# otherwise have no bound).
+MAX_DERIVED_ATTEMPTS = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How often and how long to retry a transient fault.
@@ -102,27 +107,49 @@ class RetryPolicy:
     starts once `max_attempts` attempts were made or when its delay would end past
     `total_budget` seconds after the first attempt began.
 
+    By default the attempts are derived from the budget: as many as it takes for the shortest
+    delays jitter can draw to fill `total_budget`, so it is always the budget that ends the
+    retrying (with the defaults: 25 attempts within 20 s, which rides out a server restart of
+    about 15 s). Give `max_attempts` to stop sooner.
+
     Args:
-        max_attempts: attempts in all, the first included; 1 disables retrying.
+        max_attempts: attempts in all, the first included; 1 disables retrying; None (the
+            default): derived from `total_budget` as above.
         base_delay: seconds before the first retry.
         max_delay: the cap on any one delay, in seconds.
         jitter: the fraction of each delay that is randomised, from 0 to 1.
         total_budget: seconds from the first attempt after which no retry starts.
     """
 
-    max_attempts: int = 6
+    max_attempts: int | None = None
     base_delay: float = 0.1
     max_delay: float = 2.0
     jitter: float = 0.5
     total_budget: float = 20.0
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("RetryPolicy.max_attempts must be at least 1")
         if self.base_delay < 0 or self.max_delay < 0 or self.total_budget < 0:
             raise ValueError("RetryPolicy delays and budget must not be negative")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError("RetryPolicy.jitter must be between 0 and 1")
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ValueError("RetryPolicy.max_attempts must be at least 1")
+
+    @property
+    def attempts(self) -> int:
+        """The attempts in all: `max_attempts`, or the number derived from the budget."""
+        if self.max_attempts is not None:
+            return self.max_attempts
+        return self._attempts_for_budget()
+
+    def _attempts_for_budget(self) -> int:
+        """The attempts after which even the shortest jittered delays have spent the budget."""
+        waited, attempts = 0.0, 1
+        while waited < self.total_budget and attempts < MAX_DERIVED_ATTEMPTS:
+            shortest = min(self.max_delay, self.base_delay * 2.0 ** (attempts - 1))
+            waited += shortest * (1.0 - self.jitter)
+            attempts += 1
+        return attempts
 
     @classmethod
     def never(cls) -> RetryPolicy:
@@ -131,7 +158,7 @@ class RetryPolicy:
 
     @property
     def enabled(self) -> bool:
-        return self.max_attempts > 1
+        return self.attempts > 1
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number `retry` (1 for the first retry)."""
@@ -145,7 +172,7 @@ class RetryPolicy:
             attempts: attempts made so far (all failed).
             elapsed: seconds since the first attempt began.
         """
-        if attempts >= self.max_attempts:
+        if attempts >= self.attempts:
             return None
         delay = self.delay(attempts)
         if elapsed + delay > self.total_budget:
@@ -182,6 +209,6 @@ def log_retry(
         what,
         error_name(exc),
         attempt,
-        policy.max_attempts - 1,
+        policy.attempts - 1,
         delay,
     )

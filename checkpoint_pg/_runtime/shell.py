@@ -141,7 +141,7 @@ class Retrying:
         return RetriesExhaustedError(
             f"a {type(self).__name__} operation failed {attempts} times with transient faults "
             f"over {time.monotonic() - started:.1f}s (the last: {error_name(exc)}); gave up as "
-            f"the retry policy allows {p.max_attempts} attempts within {p.total_budget:g}s"
+            f"the retry policy allows {p.attempts} attempts within {p.total_budget:g}s"
         )
 
 

@@ -257,8 +257,8 @@ def test_start_up_retries_under_the_shared_policy_within_the_connect_deadline() 
     settings = AppDataSettings(database_url="postgresql://h/db", connect_deadline=30.0)  # type: ignore[arg-type]
     policy = settings.connect_policy()
     assert isinstance(policy, RetryPolicy)
-    assert (policy.max_attempts, policy.base_delay, policy.max_delay, policy.jitter) == (
-        DEFAULT_POLICY.max_attempts,
+    assert policy.attempts == RetryPolicy(total_budget=30.0).attempts  # as the deadline holds
+    assert (policy.base_delay, policy.max_delay, policy.jitter) == (
         DEFAULT_POLICY.base_delay,
         DEFAULT_POLICY.max_delay,
         DEFAULT_POLICY.jitter,

@@ -157,3 +157,89 @@ def test_single_connection_across_a_restart_is_a_typed_error(
     with PostgresSaver.from_conn_string(own_dsn) as saver:
         graph = graph_builder().compile(checkpointer=saver, interrupt_before=["d"])
         assert graph.invoke(None, config) == {"steps": ["a", "b", "c", "d"]}
+
+
+# -- every package, under its default policy -----------------------------------------------------
+
+DOWN_FOR = 12.0  # seconds the server stays down: most of what the default 20 s budget rides out
+
+
+async def _seed_app_data(dsn: str) -> None:
+    from app_data import AppDataService, Database, ProjectType, migrations
+
+    await migrations.upgrade(dsn)
+    async with Database(dsn, pool_size=1) as db:
+        service = AppDataService(db)
+        await service.create_user("0xowner", id="u1")
+        await service.create_project("u1", "mine", ProjectType.GAME, id="p1")
+        await service.create_project("u1", "other", ProjectType.GAME, id="p2")
+        await service.save_file("p2", "keep.txt", "untouched")
+
+
+def _other_rows(dsn: str) -> list[Any]:
+    with psycopg.connect(dsn) as conn:
+        return [
+            conn.execute(
+                "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM checkpoints t "
+                "WHERE thread_id = 'other'"
+            ).fetchone(),
+            conn.execute(
+                "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM store t "
+                "WHERE prefix = 'other'"
+            ).fetchone(),
+            conn.execute(
+                "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM \"ProjectFile\" t "
+                "WHERE project_id = 'p2'"
+            ).fetchone(),
+        ]
+
+
+async def test_every_package_rides_out_a_restart_under_its_default_policy(
+    own_server: OwnServer, own_dsn: str
+) -> None:
+    """Savers, store and app_data, each with its default `RetryPolicy`, have an operation in
+    flight while the server is down for 12 s: every one waits for the server and lands, and
+    nothing else changes."""
+    from app_data import AppDataService, Database
+
+    await _seed_app_data(own_dsn)
+    config: RunnableConfig = {"configurable": {"thread_id": "in-flight"}}
+    other: RunnableConfig = {"configurable": {"thread_id": "other"}}
+    async with (
+        AsyncPostgresSaver.from_conn_string(own_dsn) as saver,
+        Database(own_dsn, pool_size=1) as db,
+    ):
+        await saver.setup()
+        graph = graph_builder().compile(checkpointer=saver, interrupt_before=["d"])
+        await graph.ainvoke({"steps": []}, config)
+        await graph.ainvoke({"steps": []}, other)
+        with PostgresStore.from_conn_string(own_dsn) as store:
+            store.setup()
+            store.put(("other",), "k", {"v": 0})
+            service = AppDataService(db)
+            before = _other_rows(own_dsn)
+
+            own_server.stop("fast")
+            restarter = threading.Timer(DOWN_FOR, own_server.start)
+            restarter.start()
+            started = time.monotonic()
+            try:
+                results = await asyncio.wait_for(
+                    asyncio.gather(
+                        graph.ainvoke(None, config),
+                        asyncio.to_thread(store.put, ("in-flight",), "k", {"v": 1}),
+                        service.save_file("p1", "saved.txt", "landed", owner="u1"),
+                    ),
+                    60,
+                )
+            finally:
+                restarter.join()
+            assert time.monotonic() - started >= DOWN_FOR
+            assert results[0] == {"steps": ["a", "b", "c", "d"]}
+            got = store.get(("in-flight",), "k")
+            assert got is not None
+            assert got.value == {"v": 1}
+        saved = await service.get_file("p1", "saved.txt", owner="u1")
+        assert saved is not None
+        assert saved.content == "landed"
+    assert _other_rows(own_dsn) == before

@@ -145,6 +145,19 @@ def test_policy_backoff_is_capped_jittered_and_budgeted() -> None:
         PostgresSaver(psycopg.Connection.__new__(psycopg.Connection), retry=3)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("budget", [1.0, 5.0, 20.0, 60.0])
+def test_by_default_the_budget_not_the_attempts_ends_the_retrying(budget: float) -> None:
+    """Even when jitter draws the shortest delay every time, the attempts outlast the budget."""
+    policy = RetryPolicy(total_budget=budget)
+    shortest = sum(
+        min(policy.max_delay, policy.base_delay * 2 ** (n - 1)) * (1 - policy.jitter)
+        for n in range(1, policy.attempts)
+    )
+    assert shortest >= budget
+    assert RetryPolicy().attempts == 25  # the README's number
+    assert RetryPolicy(max_attempts=3, total_budget=budget).attempts == 3
+
+
 def test_never_policy_surfaces_the_fault(dsn: str, admin: Admin) -> None:
     app = new_app()
     with PostgresSaver.from_conn_string(named(dsn, app), retry=RetryPolicy.never()) as saver:
