@@ -477,7 +477,9 @@ class ProjectTools:
             with ``compile(store=...)``, wins).
         approval: names of tools that ask a human first, through LangGraph's ``interrupt()``
             (the run needs a checkpointer); resume with ``Command(resume=True)`` or
-            ``{"approved": False, "reason": "..."}``.
+            ``{"approved": False, "reason": "..."}``. An approval applies only to the scope and
+            arguments it was asked for (`approval_binding`): resumed under another user or
+            project, the tool refuses and writes nothing.
         memory: include ``search_memory`` and ``remember``.
         memory_namespace: the store namespace of a scope's memories.
         max_output_chars: the most characters a read returns at once.
