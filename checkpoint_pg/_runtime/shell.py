@@ -13,6 +13,13 @@ again from the step that got no answer, on a new pooled connection. The success 
 - anything inside the caller's own transaction or pipeline (their transaction is gone);
 - an operation whose outcome is unknown and cannot be resumed (`OperationInterruptedError`).
 
+A transaction pooler the DSN does not reveal (any port, any host name) shows itself by an error
+about psycopg's prepared statements (`driver.pooler_signature`): the pool (or connection) is
+switched to unprepared statements once, with one WARNING (`switch_to_unprepared`), and the
+operation runs again through the same decisions as after a serialization failure (the failed
+statement never ran and its transaction was rolled back), at once. ``pooler=False`` turns this
+off.
+
 A pool that cannot connect would only time out, its reason left in log lines: so a pool is
 probed with one direct connection before its first use (`from_conn_string` probes before
 building it), and a pool timeout is diagnosed the same way (`checkpoint_pg._runtime.connect`).

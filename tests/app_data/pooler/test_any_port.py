@@ -40,6 +40,9 @@ async def test_units_of_work_from_many_clients_all_succeed(
             assert not db.target.pooler
             service = AppDataService(db)
             await asyncio.gather(*(units(service, n) for n in range(CLIENTS * 2)))
+            async with db.engine.connect() as conn:  # a pooled connection opened before
+                raw = await conn.get_raw_connection()
+                assert raw.driver_connection.prepare_threshold is None  # type: ignore[union-attr]
     assert len(pooler_warnings(caplog.records, "pgbouncer=true")) == 1
 
 
