@@ -237,3 +237,24 @@ def test_pooler_host_names_are_known_on_any_port(dsn: str) -> None:
 )
 def test_direct_host_names_are_not_taken_for_poolers(dsn: str) -> None:
     assert not is_pooled(dsn)
+
+
+def test_a_bind_to_another_clients_statement_of_other_arity_is_recognised_too(
+    one_server_dsn: str, database_dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The saver prepared its read as ``_pg3_0``; another client replaces ``_pg3_0`` on the one
+    server connection with a one-parameter statement: the saver's next read binds its parameters
+    to that one (08P01, ProtocolViolation), switches and reads right."""
+    seed(database_dsn)
+    with (
+        caplog.at_level("WARNING", logger="checkpoint_pg"),
+        PostgresSaver.from_conn_string(one_server_dsn, pool_size=1) as saver,
+        psycopg.connect(one_server_dsn, autocommit=True) as other,
+    ):
+        read_again_and_again(saver, "a")
+        other.execute("DEALLOCATE ALL")
+        other.execute("SELECT %s::int", [1], prepare=True)  # its own _pg3_0, one parameter
+        read_again_and_again(saver, "a")
+    warnings = pooler_warnings(caplog.records)
+    assert len(warnings) == 1
+    assert "ProtocolViolation" in warnings[0]
