@@ -4,7 +4,9 @@ SQLAlchemy 2.0 over psycopg 3, the savers' driver. The connection comes from a c
 function, never from the engine's URL, so no secret is ever part of the engine (its repr, its
 log lines). Pooler mode (PgBouncer / Supavisor in transaction mode) gives a ``NullPool`` (the
 pooler pools) and no prepared statements (psycopg ``prepare_threshold=None``: a statement
-prepared on one server connection would be missing on the next). Otherwise a queue pool sized by
+prepared on one server connection would be missing on the next); a pooler the URL does not reveal
+is recognised by its first error and the engine switched (`switch_to_unprepared`). Otherwise a
+queue pool sized by
 the settings, with recycling, that pings a connection on checkout only when it sat idle in the
 pool for more than ``pool_ping_after`` seconds, as the savers' pools do
 (`checkpoint_pg._runtime.shell.check_if_idle`): the one a server restart, a failover or an
@@ -14,6 +16,8 @@ covered by the unit of work's retry when it turns out dead.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,8 +35,12 @@ from app_data.agent_tables import reject_writes
 from app_data.settings import AppDataSettings
 from app_data.translate import describe
 from checkpoint_pg._runtime import connect as _connect
+from checkpoint_pg._runtime.driver import pooler_signature
+from checkpoint_pg._runtime.retry import error_name
 
-__all__ = ["AppSession", "create_engine", "ping_when_idle"]
+__all__ = ["AppSession", "create_engine", "ping_when_idle", "switch_to_unprepared"]
+
+logger = logging.getLogger("app_data.engine")
 
 # Where a pooled connection keeps the time it was last returned to the pool (or opened).
 _IDLE_SINCE = "app_data_idle_since"
@@ -45,6 +53,53 @@ class AppSession(Session):
 event.listen(AppSession, "do_orm_execute", reject_writes)
 
 
+class _Prepared:
+    """Whether the engine's connections prepare statements: until a transaction pooler shows
+    itself by its errors (`switch_to_unprepared`), when the URL did not reveal it."""
+
+    def __init__(self, *, pooler: bool, detect: bool) -> None:
+        self.threshold: int | None = None if pooler else 5
+        self.detect = detect
+        self.lock = threading.Lock()
+
+    def unprepare(self, dbapi_connection: DBAPIConnection, *_: object) -> None:
+        """The pool's checkout hook once switched: whatever the connection's age, no prepares."""
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if self.threshold is None and isinstance(driver, psycopg.AsyncConnection):
+            driver.prepare_threshold = None
+
+
+_PREPARED = "_app_data_prepared"
+
+
+def switch_to_unprepared(engine: AsyncEngine, exc: BaseException) -> bool:
+    """Whether `exc` shows a transaction pooler in front of `engine`'s database that `engine` may
+    now use without prepared statements (the failed unit of work may then run again: its
+    statement never ran and its transaction was rolled back). The first time, the engine stops
+    preparing statements and one WARNING names the setting that starts that way.
+
+    Never when the URL or the caller said ``pgbouncer=false`` / ``pooler=False``.
+    """
+    prepared: _Prepared | None = getattr(engine.sync_engine, _PREPARED, None)
+    if prepared is None or not pooler_signature(exc):
+        return False
+    with prepared.lock:
+        if prepared.threshold is None:
+            return True
+        if not prepared.detect:
+            return False
+        prepared.threshold = None
+        event.listen(engine.sync_engine.pool, "checkout", prepared.unprepare)
+    logger.warning(
+        "%s on a prepared statement: a transaction pooler (PgBouncer, Odyssey, pgcat, "
+        "Supavisor...) is in between, so the app_data engine no longer prepares statements and "
+        "the unit of work runs again; add ?pgbouncer=true to the URL (or pass pooler=True) to "
+        "start that way",
+        error_name(exc),
+    )
+    return True
+
+
 def create_engine(settings: AppDataSettings) -> AsyncEngine:
     """Create the async engine `settings` describe (not yet connected).
 
@@ -53,8 +108,9 @@ def create_engine(settings: AppDataSettings) -> AsyncEngine:
     than ``pool_ping_after`` seconds (when ``pool_pre_ping``).
     """
     target = settings.target()
+    prepared = _Prepared(pooler=target.pooler, detect=target.detect)
     kwargs: dict[str, Any] = {
-        "async_creator": _creator(target.conninfo, prepare_threshold=None if target.pooler else 5),
+        "async_creator": _creator(target.conninfo, prepared),
         "echo": settings.echo,
         # Parameters are file contents and thoughts: keep them out of logs and messages.
         "hide_parameters": True,
@@ -70,13 +126,14 @@ def create_engine(settings: AppDataSettings) -> AsyncEngine:
         )
     # The URL only selects the dialect: the connection comes from the creator.
     engine = _create_async_engine(URL.create("postgresql+psycopg"), **kwargs)
+    setattr(engine.sync_engine, _PREPARED, prepared)
     if settings.pool_pre_ping and not target.pooler:
         ping_when_idle(engine, settings.pool_ping_after)
     return engine
 
 
 def _creator(
-    conninfo: str, *, prepare_threshold: int | None
+    conninfo: str, prepared: _Prepared
 ) -> Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]:
     """The engine's ``async_creator``: opens one psycopg connection to `conninfo`.
 
@@ -90,7 +147,7 @@ def _creator(
         nonlocal reached
         try:
             conn = await psycopg.AsyncConnection.connect(
-                conninfo, prepare_threshold=prepare_threshold
+                conninfo, prepare_threshold=prepared.threshold
             )
         except psycopg.OperationalError as exc:
             if reached:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app_data.engine import AppSession, create_engine
+from app_data.engine import AppSession, create_engine, switch_to_unprepared
 from app_data.errors import (
     AppDataError,
     CommitOutcomeUnknownError,
@@ -176,6 +176,8 @@ class Database:
                     # outcome is unknown and the unit of work must not run again by itself.
                     committing = True
             except DBAPIError as exc:
+                if not committing and switch_to_unprepared(self.engine, exc):
+                    raise translate_error(exc) from exc  # `run_unit` runs it again at once
                 if committing and classify(exc) == "lost":
                     raise CommitOutcomeUnknownError(
                         f"the database connection was lost while committing ({error_name(exc)}):"
@@ -205,7 +207,7 @@ class Database:
         try:
             return await unit()
         except AppDataError as exc:
-            if not retryable(exc):
+            if not self._rerunnable(exc):
                 raise
             first = exc
         policy, started, attempts, last = self.retry, time.monotonic(), 1, first
@@ -218,15 +220,26 @@ class Database:
                     f"{last} (gave up after {attempts} attempts in "
                     f"{time.monotonic() - started:.1f}s)"
                 ) from last.__cause__
-            log_retry(what, cast(BaseException, last.__cause__), attempts, policy, delay)
+            if self._pooler_switched(last):  # warned once already; no backoff, no retry line
+                delay = 0.0
+            else:
+                log_retry(what, cast(BaseException, last.__cause__), attempts, policy, delay)
             await asyncio.sleep(delay)
             attempts += 1
             try:
                 return await unit()
             except AppDataError as exc:
-                if not retryable(exc):
+                if not self._rerunnable(exc):
                     raise
                 last = exc
+
+    def _pooler_switched(self, exc: AppDataError) -> bool:
+        """`exc` was a transaction pooler's error and the engine now runs without prepares."""
+        cause = exc.__cause__
+        return cause is not None and switch_to_unprepared(self.engine, cause)
+
+    def _rerunnable(self, exc: AppDataError) -> bool:
+        return retryable(exc) or self._pooler_switched(exc)
 
     def _check_open(self) -> None:
         if self._closed:

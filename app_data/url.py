@@ -12,7 +12,10 @@ parameters).
 
 Pooler mode (PgBouncer / Supavisor in transaction mode) is on when the caller says so, when the
 URL says ``pgbouncer=true``, or when the port is a known pooler port (6432, 6543; see
-`checkpoint_pg._runtime.dsn.pooled_ports`).
+`checkpoint_pg._runtime.dsn.pooled_ports`) or the host a known pooler's (``-pooler.`` of Neon,
+``pooler.supabase.com``, RDS Proxy). Any other transaction pooler is recognised by its first
+error about a prepared statement (`app_data.engine.switch_to_unprepared`), unless the caller
+or the URL said ``pooler=False`` / ``pgbouncer=false``.
 """
 
 from __future__ import annotations
@@ -53,6 +56,10 @@ class ConnectionTarget:
 
     conninfo: str = field(repr=False)
     pooler: bool
+    # Whether a transaction pooler the URL does not reveal may still be recognised by its first
+    # error (`app_data.engine.switch_to_unprepared`): not when the caller or the URL said
+    # ``pooler=False`` / ``pgbouncer=false``.
+    detect: bool = False
 
     @property
     def masked(self) -> str:
@@ -151,6 +158,7 @@ def parse_database_url(raw: str, *, pooler: bool | None = None) -> ConnectionTar
     detected = pooler is None
     if pooler is None:
         pooler = _detect_pooler(conninfo, app)
+    detect = detected and not pooler and "pgbouncer" not in app
     # Only when the URL itself says pooler: callers pass pooler=True also to get a one-shot
     # engine (no client pool, no prepared statements), as the migrations do.
     if pooler and "options" in params and detected:
@@ -161,7 +169,7 @@ def parse_database_url(raw: str, *, pooler: bool | None = None) -> ConnectionTar
             "refuses or drops startup options): set the schema on the role instead "
             "(ALTER ROLE … SET search_path = …) or connect without the pooler"
         )
-    return ConnectionTarget(conninfo=conninfo, pooler=pooler)
+    return ConnectionTarget(conninfo=conninfo, pooler=pooler, detect=detect)
 
 
 def _libpq_params(raw: str) -> dict[str, str]:

@@ -39,9 +39,11 @@ from checkpoint_pg._runtime.shell import (
     Retrying,
     connect_args,
     idle_for,
+    mark_pooler,
     mark_probed,
     needs_probe,
     pool_args,
+    unprepared,
 )
 from checkpoint_pg._runtime.twins import LoopBridge
 
@@ -189,12 +191,13 @@ async def aopen_conn(
     The pool is probed first: a DSN that cannot connect fails now, saying why, not when the
     pool times out.
     """
-    dsn, kwargs = connect_args(dsn, pooler)
+    dsn, kwargs, state = connect_args(dsn, pooler)
     if pipeline:
         try:
             first = await AsyncConnection.connect(dsn, **kwargs)
         except psycopg.OperationalError as exc:
             raise failure(exc, dsn) from None
+        mark_pooler(first, state)
         async with first as conn, conn.pipeline() as pipe:
             yield conn, pipe
         return
@@ -203,6 +206,7 @@ async def aopen_conn(
         dsn, **pool_args(kwargs, pool_size), check=acheck_if_idle, configure=astamp_new
     ) as pool:
         mark_probed(pool)
+        mark_pooler(pool, state)
         yield pool, None
 
 
@@ -243,6 +247,8 @@ class AsyncShell(LoopBridge, Retrying):
         conn = self.conn
         if isinstance(conn, AsyncConnectionPool):
             async with conn.connection() as pooled:
+                if unprepared(conn):  # switched (or made so): whatever the connection's age
+                    pooled.prepare_threshold = None
                 return await arun(pooled, op, self.pipe)
         async with self.lock:
             return await arun(conn, op, self.pipe)

@@ -10,6 +10,7 @@ the user's own transaction, a savepoint) around each operation.
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 import psycopg
@@ -47,6 +48,33 @@ def prepare_flag(conn: Connection[Any] | AsyncConnection[Any], query: Query) -> 
     if conn.prepare_threshold is None:
         return False
     return query.prepare
+
+
+# What a transaction pooler (PgBouncer, Odyssey, pgcat, Supavisor, RDS Proxy... in transaction
+# mode) answers when psycopg's prepared statements (named ``_pg3_0``, ``_pg3_1``... per client
+# connection) meet a server connection that another client prepared on, or that never saw them:
+# the name is taken (42P05), missing (26000), or names another client's statement with another
+# number of parameters (08P01, "bind message supplies 2 parameters, but prepared statement
+# "_pg3_4" requires 1"). A direct connection never answers these about psycopg's own names. In
+# each case the failed statement was not executed (its Parse or Bind failed) and the server
+# aborted the transaction it was in.
+_POOLER_ERRORS = (
+    errors.DuplicatePreparedStatement,
+    errors.InvalidSqlStatementName,
+    errors.ProtocolViolation,
+)
+_PSYCOPG_STATEMENT = re.compile(r'prepared statement "_pg3_\d+"')
+
+
+def pooler_signature(exc: BaseException) -> bool:
+    """Whether `exc` (or the driver error a SQLAlchemy error wraps) is a transaction pooler
+    mixing up psycopg's prepared statements (see ``_POOLER_ERRORS``)."""
+    orig = getattr(exc, "orig", None)
+    if not isinstance(exc, psycopg.Error) and isinstance(orig, psycopg.Error):
+        exc = orig
+    if not isinstance(exc, _POOLER_ERRORS):
+        return False
+    return bool(_PSYCOPG_STATEMENT.search(exc.diag.message_primary or ""))
 
 
 # Errors with a known remedy, turned into this package's typed errors (`schema_not_ready`).

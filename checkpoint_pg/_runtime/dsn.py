@@ -9,6 +9,7 @@ are both accepted exactly as libpq accepts them.
 from __future__ import annotations
 
 import os
+import re
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -123,13 +124,35 @@ def pooled_ports() -> frozenset[int]:
         ) from None
 
 
+# Host names only transaction poolers have: Neon's pooled endpoints (``ep-x-123-pooler.us-east-2
+# .aws.neon.tech``, port 5432), Supabase's Supavisor (``aws-0-eu-west-1.pooler.supabase.com``) and
+# RDS Proxy (``name.proxy-abc123.eu-west-1.rds.amazonaws.com``). Any other pooler, on any port, is
+# recognised by its first error instead (`checkpoint_pg._runtime.shell.switch_to_unprepared`).
+_POOLER_HOSTS = re.compile(
+    r"-pooler\.|\.pooler\.supabase\.com$|\.proxy-[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com$",
+    re.IGNORECASE,
+)
+
+
 def is_pooled(dsn: str) -> bool:
-    """Whether `dsn` points at a port marked as a transaction pooler."""
-    port = validate_dsn(dsn).get("port", "")
-    ports = {int(p) for p in port.split(",") if p.strip().isdigit()}
-    return bool(ports & pooled_ports())
+    """Whether `dsn` points at a port marked as a transaction pooler, or at a pooler's host
+    name (`_POOLER_HOSTS`)."""
+    params = validate_dsn(dsn)
+    ports = {int(p) for p in params.get("port", "").split(",") if p.strip().isdigit()}
+    hosts = [h.strip().rstrip(".") for h in params.get("host", "").split(",")]
+    return bool(ports & pooled_ports()) or any(_POOLER_HOSTS.search(h) for h in hosts if h)
 
 
 def resolve_pooler(dsn: str, pooler: bool | None) -> bool:
-    """An explicit choice wins; None means: pooled if the DSN's port is marked as a pooler."""
+    """An explicit choice wins; None means: pooled if the DSN's port or host is a pooler's."""
     return is_pooled(dsn) if pooler is None else pooler
+
+
+def pooler_state(dsn: str, pooler: bool | None) -> bool | None:
+    """What a pool made for `dsn` starts as: True (no prepared statements), False (the caller
+    said ``pooler=False``: never switch), or None (prepared statements, until a transaction
+    pooler shows itself by its errors: see `checkpoint_pg._runtime.shell.switch_to_unprepared`).
+    """
+    if pooler is not None:
+        return pooler
+    return True if is_pooled(dsn) else None

@@ -13,6 +13,13 @@ again from the step that got no answer, on a new pooled connection. The success 
 - anything inside the caller's own transaction or pipeline (their transaction is gone);
 - an operation whose outcome is unknown and cannot be resumed (`OperationInterruptedError`).
 
+A transaction pooler the DSN does not reveal (any port, any host name) shows itself by an error
+about psycopg's prepared statements (`driver.pooler_signature`): the pool (or connection) is
+switched to unprepared statements once, with one WARNING (`switch_to_unprepared`), and the
+operation runs again through the same decisions as after a serialization failure (the failed
+statement never ran and its transaction was rolled back), at once. ``pooler=False`` turns this
+off.
+
 A pool that cannot connect would only time out, its reason left in log lines: so a pool is
 probed with one direct connection before its first use (`from_conn_string` probes before
 building it), and a pool timeout is diagnosed the same way (`checkpoint_pg._runtime.connect`).
@@ -23,13 +30,16 @@ This module holds the decisions and settings; the shells that wait on the networ
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from typing import Any, TypeVar
 
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from checkpoint_pg._runtime.dsn import connection_kwargs, resolve_pooler, tuned_dsn
+from checkpoint_pg._runtime.driver import pooler_signature
+from checkpoint_pg._runtime.dsn import connection_kwargs, pooler_state, tuned_dsn
 from checkpoint_pg._runtime.errors import (
     ConnectionLostError,
     OperationInterruptedError,
@@ -111,7 +121,12 @@ class Retrying:
         the pool first; raises what the caller must see instead when `op` may not run again."""
         if isinstance(exc, PoolTimeout):
             raise _pool_exhausted(self.conn) from exc
-        if (fault := classify(exc)) is None:
+        # A transaction pooler's error about a prepared statement: that statement never ran and
+        # its transaction was rolled back, so the operation runs again as after a serialization
+        # failure, at once and without a retry line (the switch logged its own warning).
+        switched = switch_to_unprepared(self.conn, exc, type(self).__name__)
+        fault: Fault | None = "rolled_back" if switched else classify(exc)
+        if fault is None:
             raise exc
         pool = self.conn if isinstance(self.conn, (ConnectionPool, AsyncConnectionPool)) else None
         refusal = self._refusal(
@@ -131,6 +146,8 @@ class Retrying:
         delay = self.retry.next_delay(attempts, time.monotonic() - started)
         if delay is None:
             raise self._exhausted(exc, attempts, started) from exc
+        if switched:
+            return 0.0, False
         log_retry(type(self).__name__, exc, attempts, self.retry, delay)
         # After a lost connection the server may have dropped all of them (restart, failover):
         # weed out the dead idle ones now rather than one failed attempt at a time.
@@ -143,6 +160,69 @@ class Retrying:
             f"over {time.monotonic() - started:.1f}s (the last: {error_name(exc)}); gave up as "
             f"the retry policy allows {p.attempts} attempts within {p.total_budget:g}s"
         )
+
+
+# -- a transaction pooler, found by its errors ---------------------------------------------------
+# A pool (or connection) made by `from_conn_string` records what it was told: True (no prepared
+# statements), False (``pooler=False``: never switch) or nothing (detect). A pool the user made
+# records nothing: it is switched when a transaction pooler shows itself.
+_POOLER = "_checkpoint_pg_pooler"
+_switching = threading.Lock()
+pooler_logger = logging.getLogger("checkpoint_pg.pooler")
+
+
+def mark_pooler(target: Any, pooler: bool | None) -> None:
+    """Record on a pool or connection whether it goes through a transaction pooler."""
+    setattr(target, _POOLER, pooler)
+
+
+def unprepared(target: Any) -> bool:
+    """Whether the connections of `target` (a pool) must not prepare statements."""
+    return getattr(target, _POOLER, None) is True
+
+
+def switch_to_unprepared(target: Any, exc: BaseException, what: str) -> bool:
+    """Whether `exc` shows that `target` (a pool or a connection) goes through a transaction
+    pooler and may use it without prepared statements from now on (the failed statement may then
+    run again). The first time, `target` is switched and one WARNING says how to start that way.
+
+    Never for a target made with ``pooler=False``. A direct connection never raises these errors.
+    """
+    if not pooler_signature(exc):
+        return False
+    with _switching:
+        state = getattr(target, _POOLER, None)
+        if state is False:
+            return False
+        if state is None:
+            setattr(target, _POOLER, True)
+            _unprepare(target)
+            pooler_logger.warning(
+                "%s: %s on a prepared statement: a transaction pooler (PgBouncer, Odyssey, pgcat, "
+                "Supavisor...) is in between, so %s no longer prepares statements and the "
+                "operation runs again; pass pooler=True to from_conn_string (or "
+                "prepare_threshold=None in the connections' options) to start that way",
+                what,
+                error_name(exc),
+                _describe(target),
+            )
+    return True
+
+
+def _unprepare(target: Any) -> None:
+    """No prepared statements on `target`'s future connections (or on `target` itself); the
+    shells set ``prepare_threshold=None`` on every connection they take from a switched pool."""
+    if isinstance(target, (ConnectionPool, AsyncConnectionPool)):
+        if isinstance(target.kwargs, dict):  # a new dict: the caller's own stays untouched
+            target.kwargs = {**target.kwargs, "prepare_threshold": None}
+    else:
+        target.prepare_threshold = None
+
+
+def _describe(target: Any) -> str:
+    if isinstance(target, (ConnectionPool, AsyncConnectionPool)):
+        return f"connection pool {target.name!r}"
+    return "the connection"
 
 
 def _pool_exhausted(pool: ConnectionPool[Any] | AsyncConnectionPool[Any]) -> PoolExhaustedError:
@@ -201,10 +281,12 @@ def idle_for(conn: Any) -> float:
     return now - taken
 
 
-def connect_args(dsn: str, pooler: bool | None) -> tuple[str, dict[str, Any]]:
-    """The DSN with this package's network defaults, and the connection options for it."""
+def connect_args(dsn: str, pooler: bool | None) -> tuple[str, dict[str, Any], bool | None]:
+    """The DSN with this package's network defaults, the connection options for it, and what
+    its pool or connection starts as (`checkpoint_pg._runtime.dsn.pooler_state`)."""
     dsn = tuned_dsn(dsn)
-    return dsn, connection_kwargs(pooler=resolve_pooler(dsn, pooler))
+    state = pooler_state(dsn, pooler)
+    return dsn, connection_kwargs(pooler=bool(state)), state
 
 
 def pool_args(kwargs: dict[str, Any], pool_size: int) -> dict[str, Any]:

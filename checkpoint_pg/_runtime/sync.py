@@ -34,9 +34,11 @@ from checkpoint_pg._runtime.shell import (
     Retrying,
     connect_args,
     idle_for,
+    mark_pooler,
     mark_probed,
     needs_probe,
     pool_args,
+    unprepared,
 )
 from checkpoint_pg._runtime.twins import ThreadBridge
 
@@ -178,12 +180,13 @@ def open_conn(
     The pool is probed first: a DSN that cannot connect fails now, saying why, not when the
     pool times out.
     """
-    dsn, kwargs = connect_args(dsn, pooler)
+    dsn, kwargs, state = connect_args(dsn, pooler)
     if pipeline:
         try:
             first = Connection.connect(dsn, **kwargs)
         except psycopg.OperationalError as exc:
             raise failure(exc, dsn) from None
+        mark_pooler(first, state)
         with first as conn, conn.pipeline() as pipe:
             yield conn, pipe
         return
@@ -192,6 +195,7 @@ def open_conn(
         dsn, **pool_args(kwargs, pool_size), check=check_if_idle, configure=stamp_new
     ) as pool:
         mark_probed(pool)
+        mark_pooler(pool, state)
         yield pool, None
 
 
@@ -230,6 +234,8 @@ class SyncShell(ThreadBridge, Retrying):
         conn = self.conn
         if isinstance(conn, ConnectionPool):
             with conn.connection() as pooled:
+                if unprepared(conn):  # switched (or made so): whatever the connection's age
+                    pooled.prepare_threshold = None
                 return run(pooled, op, self.pipe)
         with self.lock:
             return run(conn, op, self.pipe)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from checkpoint_pg._runtime.dsn import POOLED_PORTS_ENV_VAR, is_pooled
 from tests.harness import (
     PGBOUNCER_SKIP_REASON,
     PgBouncer,
@@ -66,3 +67,34 @@ def in_threads(n: int, fn: Any) -> None:
     with ThreadPoolExecutor(n) as pool:
         for future in [pool.submit(go, i) for i in range(n)]:
             future.result()
+
+
+@pytest.fixture
+def any_port_dsn(pooled_dsn: str, pgbouncer: PgBouncer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """This test's database through PgBouncer on its own port (never 6432/6543, nor one the
+    environment marks as a pooler): a transaction pooler that only its errors reveal."""
+    monkeypatch.delenv(POOLED_PORTS_ENV_VAR, raising=False)
+    assert not is_pooled(pooled_dsn)
+    return pooled_dsn
+
+
+@pytest.fixture
+def one_server_dsn(pg_server: TestServer, database_dsn: str) -> Iterator[str]:
+    """This test's database through a PgBouncer with ONE server connection per database: every
+    client shares it, so a prepared statement of one client meets the next one for sure."""
+    require_pgbouncer()
+    bouncer = start_pgbouncer(pg_server, pool_size=1)
+    try:
+        yield bouncer.dsn(database_dsn)
+    finally:
+        bouncer.stop()
+
+
+def pooler_warnings(records: list[Any], setting: str = "pooler=True") -> list[str]:
+    """The WARNING lines that say a transaction pooler was found, naming `setting`."""
+    return [
+        r.getMessage()
+        for r in records
+        if r.levelname == "WARNING" and "transaction pooler" in r.getMessage()
+        if setting in r.getMessage()
+    ]
