@@ -24,7 +24,8 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from psycopg.types.json import Jsonb
 
-from checkpoint_pg import _prune, _rows, _schema
+from checkpoint_pg import _prune, _rows, _schema, _sealed_rows
+from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.protocol import Operation, Query, Rows, one
 from checkpoint_pg._sql import (
     BLOB_ARRAYS,
@@ -139,7 +140,7 @@ class ListPager:
             last = rows[-1]
             self._predicates = self._predicates | {"after"}
             self._params.update(after_id=last[2], after_thread=last[0], after_ns=last[1])
-        return [_rows.tuple_from_row(self._core.serde, row) for row in rows]
+        return [self._core._load_row(row) for row in rows]
 
 
 class SaverCore(BaseCheckpointSaver[str]):
@@ -152,8 +153,15 @@ class SaverCore(BaseCheckpointSaver[str]):
         schema: str | None = None,
         inline_primitives: bool | None = None,
         partitions: int | None = None,
+        encryption: RowBoundEncryption | None = None,
     ):
         super().__init__(serde=serde)
+        if encryption is not None and not isinstance(encryption, RowBoundEncryption):
+            raise InvalidConfigError(
+                f"encryption must be a RowBoundEncryption, not {type(encryption).__name__}"
+            )
+        # Opt-in: every value sealed to its row (_sealed_rows.py); None keeps the official format.
+        self.encryption = encryption
         self.schema = _validate_schema(schema)
         # Opt-in: setup() creates the checkpoint tables hash-partitioned by thread_id.
         self.partitions = _validate_partitions(partitions)
@@ -208,11 +216,16 @@ class SaverCore(BaseCheckpointSaver[str]):
         sql = self._sql.select_by_id if ref.checkpoint_id else self._sql.select_latest
 
         def result(rows: Rows) -> CheckpointTuple | None:
-            return _rows.tuple_from_row(self.serde, rows[0]) if rows else None
+            return self._load_row(rows[0]) if rows else None
 
         return Operation(
             one(Query(sql, params, fetch=True), result), name="checkpoint_pg.get_tuple"
         )
+
+    def _load_row(self, row: Sequence[Any]) -> CheckpointTuple:
+        if self.encryption is None:
+            return _rows.tuple_from_row(self.serde, row)
+        return _sealed_rows.tuple_from_row(self.encryption, self.serde, row)
 
     def _list_pager(
         self,
@@ -231,14 +244,19 @@ class SaverCore(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> Operation[RunnableConfig]:
-        params, next_config = _rows.put_params(
-            self.serde,
-            config,
-            checkpoint,
-            metadata,
-            new_versions,
-            inline_primitives=self.inline_primitives,
-        )
+        if self.encryption is None:
+            params, next_config = _rows.put_params(
+                self.serde,
+                config,
+                checkpoint,
+                metadata,
+                new_versions,
+                inline_primitives=self.inline_primitives,
+            )
+        else:
+            params, next_config = _sealed_rows.put_params(
+                self.encryption, self.serde, config, checkpoint, metadata, new_versions
+            )
         sql = put_statement(self.schema, len(params["channels"]))
         query = Query(sql, spread(params, BLOB_ARRAYS))
         return Operation(one(query, lambda _: next_config), writes=True, name="checkpoint_pg.put")
@@ -253,6 +271,8 @@ class SaverCore(BaseCheckpointSaver[str]):
         if not writes:
             return None
         upsert, params = _rows.writes_params(self.serde, config, writes, task_id, task_path)
+        if self.encryption is not None:
+            params = _sealed_rows.seal_writes(self.encryption, params)
         sql = writes_statement(self.schema, len(params["channels"]), upsert)
         query = Query(sql, spread(params, WRITE_ARRAYS))
         return Operation(one(query, lambda _: None), writes=True, name="checkpoint_pg.put_writes")
@@ -295,6 +315,11 @@ class SaverCore(BaseCheckpointSaver[str]):
         )
 
     def _copy_thread_op(self, source_thread_id: str, target_thread_id: str) -> Operation[None]:
+        if self.encryption is not None:
+            raise InvalidConfigError(
+                "copy_thread is not available with encryption: every value is sealed to its "
+                "thread, so copied rows would not open under the new thread id"
+            )
         params = {
             "source": _rows.thread_id_of(source_thread_id),
             "target": _rows.thread_id_of(target_thread_id),
