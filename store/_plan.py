@@ -14,9 +14,12 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
+from checkpoint_pg._runtime.aead import RowBoundEncryption
+from store import _sealed
 from store._batch import Plan
 from store._filters import CompiledFilter, compile_filter
 from store._index import VectorIndex
+from store._namespace import ns_text
 from store._sql import StoreNames
 from store._validate import (
     check_index_fields,
@@ -27,7 +30,7 @@ from store._validate import (
     value_json,
     with_tuple_namespace,
 )
-from store.errors import InvalidValueError
+from store.errors import InvalidFilterError, InvalidValueError
 
 
 @dataclass
@@ -43,11 +46,18 @@ def plan_batch(
     names: StoreNames,
     index: VectorIndex | None,
     broad: set[str] | None = None,
+    encryption: RowBoundEncryption | None = None,
 ) -> Plan:
     """Validate `ops` and plan them; raises a typed error before anything is sent. `broad`:
     the store's set of prefixes known to be beyond the bounded read, kept up to date."""
     ops = list(ops)
-    plan = Plan(size=len(ops), names=names, index=index, broad=set() if broad is None else broad)
+    plan = Plan(
+        size=len(ops),
+        names=names,
+        index=index,
+        broad=set() if broad is None else broad,
+        encryption=encryption,
+    )
     for position, op in enumerate(ops):
         op = with_tuple_namespace(op)
         validate_op_namespace(op)
@@ -78,7 +88,10 @@ def _add_put(plan: Plan, op: PutOp) -> None:
     check_put_namespace(op.namespace)
     key = valid_key(op.key)
     if op.value is not None:
-        plan.values[(op.namespace, key)] = value_json(op.value)
+        text = value_json(op.value)
+        if plan.encryption is not None:
+            text = _sealed.seal_value(plan.encryption, text, ns_text(op.namespace), key)
+        plan.values[(op.namespace, key)] = text
         valid_ttl(op.ttl)
         check_index_fields(op.index)
     plan.puts.pop((op.namespace, key), None)  # last wins, in batch order
@@ -88,6 +101,10 @@ def _add_put(plan: Plan, op: PutOp) -> None:
 def _add_search(plan: Plan, position: int, op: SearchOp) -> None:
     valid_count(op.limit, "limit")
     valid_count(op.offset, "offset")
+    if op.filter and plan.encryption is not None:
+        raise InvalidFilterError(
+            "search filters read item values in SQL, and this store encrypts them"
+        )
     compiled = compile_filter(op.filter)
     query_index = None
     if op.query and plan.index is not None:

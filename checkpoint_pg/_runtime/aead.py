@@ -157,7 +157,7 @@ class RowBoundEncryption:
         header = bytes((MAGIC, len(key_id))) + key_id
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._ciphers[self.current].encrypt(nonce, plaintext, _aad(header, row))
-        return header + nonce + sealed
+        return header + nonce + bytes(sealed)
 
     def key_id_of(self, data: bytes | None) -> str | None:
         """The id of the key that sealed `data`; None if it is not a sealed value."""
