@@ -310,3 +310,63 @@ def tuple_from_row(
         parent_config=ref.config(parent_id) if parent_id else None,
         pending_writes=pending,
     )
+
+
+# -- re-encryption (checkpoint-pg reencrypt) -------------------------------------------------------
+
+
+def reseal_blob(
+    enc: RowBoundEncryption,
+    thread_id: str,
+    ns: str,
+    channel: str,
+    version: str,
+    type_: str,
+    blob: bytes,
+) -> bytes:
+    """A blob (a value or a checkpoint's seal) opened and sealed again with the current key;
+    `TamperedValueError` if it does not open for its row."""
+    inner = type_.removesuffix(SUFFIX)
+    if channel == SEAL_CHANNEL:
+        checkpoint_id = checkpoint_id_of_seal(version)
+        row = checkpoint_row(thread_id, ns, checkpoint_id)
+        name = row_name(
+            "checkpoints", thread_id=thread_id, checkpoint_ns=ns, checkpoint_id=checkpoint_id
+        )
+    else:
+        row = blob_row(thread_id, ns, channel, version, inner)
+        name = row_name(
+            "checkpoint_blobs",
+            thread_id=thread_id,
+            checkpoint_ns=ns,
+            channel=channel,
+            version=version,
+        )
+    return enc.seal(enc.open(blob, row, name), row)
+
+
+def reseal_write(
+    enc: RowBoundEncryption,
+    thread_id: str,
+    ns: str,
+    checkpoint_id: str,
+    task_id: str,
+    task_path: str,
+    idx: int,
+    channel: str,
+    type_: str,
+    blob: bytes,
+) -> bytes:
+    """A write opened and sealed again with the current key (see `reseal_blob`)."""
+    row = write_row(
+        thread_id, ns, checkpoint_id, task_id, task_path, idx, channel, type_.removesuffix(SUFFIX)
+    )
+    name = row_name(
+        "checkpoint_writes",
+        thread_id=thread_id,
+        checkpoint_ns=ns,
+        checkpoint_id=checkpoint_id,
+        task_id=task_id,
+        idx=idx,
+    )
+    return enc.seal(enc.open(blob, row, name), row)

@@ -31,17 +31,41 @@ def seal_value(enc: RowBoundEncryption, value_text: str, prefix: str, key: str) 
     return json.dumps({FIELD: base64.b64encode(sealed).decode()})
 
 
-def open_value(enc: RowBoundEncryption, stored: Any, prefix: str, key: str) -> dict[str, Any]:
-    """The item value sealed in `stored`, checked against (prefix, key), else
-    `TamperedValueError` naming the row."""
+def _plaintext(enc: RowBoundEncryption, stored: Any, prefix: str, key: str) -> bytes:
     name = row_name("store", prefix=prefix, key=key)
-    if not isinstance(stored, dict) or set(stored) != {FIELD} or not isinstance(stored[FIELD], str):
+    if not is_sealed(stored) or not isinstance(stored[FIELD], str):
         raise TamperedValueError(name, "the value is not encrypted")
     try:
         sealed = base64.b64decode(stored[FIELD], validate=True)
     except ValueError:
         raise TamperedValueError(name, "the value is not encrypted") from None
-    value = json.loads(enc.open(sealed, store_row(prefix, key), name))
+    return enc.open(sealed, store_row(prefix, key), name)
+
+
+def open_value(enc: RowBoundEncryption, stored: Any, prefix: str, key: str) -> dict[str, Any]:
+    """The item value sealed in `stored`, checked against (prefix, key), else
+    `TamperedValueError` naming the row."""
+    value = json.loads(_plaintext(enc, stored, prefix, key))
     if not isinstance(value, dict):
-        raise TamperedValueError(name, "the sealed value is not an object")
+        raise TamperedValueError(row_name("store", prefix=prefix, key=key), "not an object")
     return value
+
+
+def is_sealed(stored: Any) -> bool:
+    return isinstance(stored, dict) and set(stored) == {FIELD}
+
+
+def key_id_of(enc: RowBoundEncryption, stored: Any) -> str | None:
+    """The id of the key that sealed a stored value; None if it is not sealed."""
+    if not is_sealed(stored) or not isinstance(stored[FIELD], str):
+        return None
+    try:
+        return enc.key_id_of(base64.b64decode(stored[FIELD], validate=True))
+    except ValueError:
+        return None
+
+
+def reseal(enc: RowBoundEncryption, stored: Any, prefix: str, key: str) -> str:
+    """A stored value opened and sealed again with the current key, as JSON text."""
+    plain = _plaintext(enc, stored, prefix, key)
+    return json.dumps({FIELD: base64.b64encode(enc.seal(plain, store_row(prefix, key))).decode()})
