@@ -191,20 +191,14 @@ def seal_writes(enc: RowBoundEncryption, params: dict[str, Any]) -> dict[str, An
 
 
 def open_value(
-    enc: RowBoundEncryption,
-    serde: SerializerProtocol,
-    type_: str | None,
-    blob: bytes | None,
-    row: list[str],
-    name: str,
-) -> Any:
-    """A sealed value checked against `row` (whose last part, the type tag, is filled in here)
-    and deserialised; `TamperedValueError` naming `name` if it does not open."""
+    enc: RowBoundEncryption, type_: str | None, blob: bytes | None, row: list[str], name: str
+) -> tuple[str, bytes]:
+    """A sealed value checked against `row` (whose last part, the type tag, is filled in
+    here): its type tag and plaintext, or `TamperedValueError` naming `name`."""
     if not type_ or not type_.endswith(SUFFIX):
         raise TamperedValueError(name, "the value is not encrypted")
     inner = type_[: -len(SUFFIX)]
-    plain = enc.open(blob, [*row[:-1], inner], name)
-    return serde.loads_typed((inner, plain))
+    return inner, enc.open(blob, [*row[:-1], inner], name)
 
 
 def _verify_checkpoint(
@@ -272,7 +266,8 @@ def tuple_from_row(
         )
     versions = dict(checkpoint["channel_versions"])
     del versions[SEAL_CHANNEL]
-    values = dict(checkpoint.get("channel_values") or {})
+    # Every value is opened (checked) before any is deserialised.
+    opened: dict[str, tuple[str, bytes]] = {}
     for channel, type_, blob in blobs:
         if channel == SEAL_CHANNEL or type_ == _EMPTY:
             continue
@@ -285,12 +280,12 @@ def tuple_from_row(
             version=version,
         )
         where = blob_row(thread_id, ns, channel, version, "")
-        values[channel] = open_value(enc, serde, type_, blob, where, name)
+        opened[channel] = open_value(enc, type_, blob, where, name)
     writes = sorted(
         _zip(w_task_ids, w_paths, w_idxs, w_channels, w_types, w_blobs),
         key=lambda w: writes_sort_key(w[1], w[0], w[2]),
     )
-    pending: list[PendingWrite] = []
+    opened_writes: list[tuple[str, str, tuple[str, bytes]]] = []
     for task_id, path, idx, channel, type_, blob in writes:
         name = row_name(
             "checkpoint_writes",
@@ -301,7 +296,13 @@ def tuple_from_row(
             idx=idx,
         )
         where = write_row(thread_id, ns, checkpoint_id, task_id, path, idx, channel, "")
-        pending.append((task_id, channel, open_value(enc, serde, type_, blob, where, name)))
+        opened_writes.append((task_id, channel, open_value(enc, type_, blob, where, name)))
+    values = dict(checkpoint.get("channel_values") or {})
+    for channel, plain in opened.items():
+        values[channel] = serde.loads_typed(plain)
+    pending: list[PendingWrite] = [
+        (task_id, channel, serde.loads_typed(plain)) for task_id, channel, plain in opened_writes
+    ]
     stored = {**checkpoint, "channel_versions": versions, "channel_values": values}
     return CheckpointTuple(
         config=ref.config(),
