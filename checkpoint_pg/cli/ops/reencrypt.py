@@ -151,7 +151,7 @@ def _pages(
     after: tuple[Any, ...] = ()
     while True:
         params: dict[str, Any] = {"first": not after, "limit": batch, "thread_id": thread_id}
-        params.update({f"a{i}": after[i - 1] if after else None for i in range(1, 6)})
+        params.update({f"a{i}": after[i - 1] if i <= len(after) else None for i in range(1, 6)})
         rows = [tuple(r) for r in session.execute(one.page, params).fetchall()]
         if not rows:
             return
