@@ -229,6 +229,55 @@ def _verify_checkpoint(
         raise TamperedValueError(name, "the checkpoint or its metadata differs from its seal")
 
 
+def _open_blobs(
+    enc: RowBoundEncryption,
+    ref: ThreadRef,
+    versions: dict[str, Any],
+    blobs: list[tuple[Any, ...]],
+) -> dict[str, tuple[str, bytes]]:
+    """Each channel's (type tag, plaintext), every blob checked against its row."""
+    opened: dict[str, tuple[str, bytes]] = {}
+    for channel, type_, blob in blobs:
+        if channel == SEAL_CHANNEL or type_ == _EMPTY:
+            continue
+        version = str(versions[channel])
+        name = row_name(
+            "checkpoint_blobs",
+            thread_id=ref.thread_id,
+            checkpoint_ns=ref.checkpoint_ns,
+            channel=channel,
+            version=version,
+        )
+        where = blob_row(ref.thread_id, ref.checkpoint_ns, channel, version, "")
+        opened[channel] = open_value(enc, type_, blob, where, name)
+    return opened
+
+
+def _open_writes(
+    enc: RowBoundEncryption, ref: ThreadRef, rows: list[tuple[Any, ...]]
+) -> list[tuple[str, str, tuple[str, bytes]]]:
+    """The writes in `writes_sort_key` order as (task id, channel, (type tag, plaintext)),
+    every one checked against its row."""
+    assert ref.checkpoint_id is not None
+    opened = []
+    for task_id, path, idx, channel, type_, blob in sorted(
+        rows, key=lambda w: writes_sort_key(w[1], w[0], w[2])
+    ):
+        name = row_name(
+            "checkpoint_writes",
+            thread_id=ref.thread_id,
+            checkpoint_ns=ref.checkpoint_ns,
+            checkpoint_id=ref.checkpoint_id,
+            task_id=task_id,
+            idx=idx,
+        )
+        where = write_row(
+            ref.thread_id, ref.checkpoint_ns, ref.checkpoint_id, task_id, path, idx, channel, ""
+        )
+        opened.append((task_id, channel, open_value(enc, type_, blob, where, name)))
+    return opened
+
+
 def tuple_from_row(
     enc: RowBoundEncryption, serde: SerializerProtocol, row: Sequence[Any]
 ) -> CheckpointTuple:
@@ -267,36 +316,10 @@ def tuple_from_row(
     versions = dict(checkpoint["channel_versions"])
     del versions[SEAL_CHANNEL]
     # Every value is opened (checked) before any is deserialised.
-    opened: dict[str, tuple[str, bytes]] = {}
-    for channel, type_, blob in blobs:
-        if channel == SEAL_CHANNEL or type_ == _EMPTY:
-            continue
-        version = str(versions[channel])
-        name = row_name(
-            "checkpoint_blobs",
-            thread_id=thread_id,
-            checkpoint_ns=ns,
-            channel=channel,
-            version=version,
-        )
-        where = blob_row(thread_id, ns, channel, version, "")
-        opened[channel] = open_value(enc, type_, blob, where, name)
-    writes = sorted(
-        _zip(w_task_ids, w_paths, w_idxs, w_channels, w_types, w_blobs),
-        key=lambda w: writes_sort_key(w[1], w[0], w[2]),
+    opened = _open_blobs(enc, ref, versions, blobs)
+    opened_writes = _open_writes(
+        enc, ref, _zip(w_task_ids, w_paths, w_idxs, w_channels, w_types, w_blobs)
     )
-    opened_writes: list[tuple[str, str, tuple[str, bytes]]] = []
-    for task_id, path, idx, channel, type_, blob in writes:
-        name = row_name(
-            "checkpoint_writes",
-            thread_id=thread_id,
-            checkpoint_ns=ns,
-            checkpoint_id=checkpoint_id,
-            task_id=task_id,
-            idx=idx,
-        )
-        where = write_row(thread_id, ns, checkpoint_id, task_id, path, idx, channel, "")
-        opened_writes.append((task_id, channel, open_value(enc, type_, blob, where, name)))
     values = dict(checkpoint.get("channel_values") or {})
     for channel, plain in opened.items():
         values[channel] = serde.loads_typed(plain)

@@ -128,7 +128,8 @@ LIMIT %(limit)s;
 -- reencrypt: replace one blob's sealed value, only if it is still the one that was read.
 UPDATE {blobs} SET blob = %(new)s
 WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
-  AND channel = %(channel)s AND version = %(version)s AND blob = %(old)s;
+  AND channel = %(channel)s AND version = %(version)s AND blob = %(old)s
+RETURNING 1;
 
 -- name: reencrypt_writes_page
 -- reencrypt: the next page of sealed writes, as reencrypt_blobs_page.
@@ -146,7 +147,8 @@ LIMIT %(limit)s;
 UPDATE {writes} SET blob = %(new)s
 WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
   AND checkpoint_id = %(checkpoint_id)s AND task_id = %(task_id)s AND idx = %(idx)s
-  AND blob = %(old)s;
+  AND blob = %(old)s
+RETURNING 1;
 
 -- name: reencrypt_store_page
 -- reencrypt: the next page of sealed store items, in primary-key order.
@@ -159,5 +161,6 @@ LIMIT %(limit)s;
 
 -- name: reencrypt_store_item
 -- reencrypt: replace one item's sealed value, only if it is still the one that was read.
-UPDATE {store} SET value = %(new)s::jsonb
-WHERE prefix = %(prefix)s AND key = %(key)s AND value = %(old)s;
+UPDATE {store} SET value = %(new_value)s::jsonb
+WHERE prefix = %(prefix)s AND key = %(key)s AND value = %(old_value)s::jsonb
+RETURNING 1;

@@ -131,7 +131,12 @@ PASSES = (
         ("prefix", "key"),
         2,
         _reseal_item,
-        lambda row, new: {"prefix": row[0], "key": row[1], "old": Jsonb(row[2]), "new": new},
+        lambda row, new: {
+            "prefix": row[0],
+            "key": row[1],
+            "old_value": Jsonb(row[2]),
+            "new_value": new,
+        },
     ),
 )
 
