@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 
 from checkpoint_pg import _prune, _rows, _schema, _sealed_rows
 from checkpoint_pg._runtime.aead import RowBoundEncryption
-from checkpoint_pg._runtime.protocol import Operation, Query, Rows, one
+from checkpoint_pg._runtime.protocol import Operation, Query, Rows, Steps, one
 from checkpoint_pg._sql import (
     BLOB_ARRAYS,
     TASKS_CHANNEL,
@@ -315,20 +315,40 @@ class SaverCore(BaseCheckpointSaver[str]):
         )
 
     def _copy_thread_op(self, source_thread_id: str, target_thread_id: str) -> Operation[None]:
-        if self.encryption is not None:
-            raise InvalidConfigError(
-                "copy_thread is not available with encryption: every value is sealed to its "
-                "thread, so copied rows would not open under the new thread id"
-            )
         params = {
             "source": _rows.thread_id_of(source_thread_id),
             "target": _rows.thread_id_of(target_thread_id),
         }
+        if self.encryption is not None:
+            return Operation(
+                self._sealed_copy_steps(params["source"], params["target"]),
+                transactional=True,
+                writes=True,
+                name="checkpoint_pg.copy_thread",
+            )
         return Operation(
             one(Query(self._sql.copy_thread, params), lambda _: None),
             writes=True,
             name="checkpoint_pg.copy_thread",
         )
+
+    def _sealed_copy_steps(self, source: str, target: str) -> Steps[None]:
+        """copy_thread with encryption: read the source's rows, seal every value again for the
+        target (a value is bound to its thread), write them in one statement. Checkpoints are
+        read first, so every blob and write they need is read too."""
+        assert self.encryption is not None
+        keys = {"source": source}
+        checkpoints, blobs, writes = yield [
+            Query(self._sql.sealed_thread_checkpoints, keys, fetch=True),
+            Query(self._sql.sealed_thread_blobs, keys, fetch=True),
+            Query(self._sql.sealed_thread_writes, keys, fetch=True),
+        ]
+        if not checkpoints:
+            return
+        params = _sealed_rows.copy_thread_params(
+            self.encryption, source, target, checkpoints, blobs, writes
+        )
+        yield Query(self._sql.copy_sealed_thread, params, prepare=False)
 
     def _prune_op(self, thread_ids: Sequence[str], strategy: str) -> Operation[Any] | None:
         if strategy not in PRUNE_STRATEGIES:

@@ -38,6 +38,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
+from psycopg.types.json import Jsonb
 
 from checkpoint_pg._rows import (
     _EMPTY,
@@ -347,18 +348,21 @@ def reseal_blob(
     version: str,
     type_: str,
     blob: bytes,
+    target: str | None = None,
 ) -> bytes:
-    """A blob (a value or a checkpoint's seal) opened and sealed again with the current key;
-    `TamperedValueError` if it does not open for its row."""
+    """A blob (a value or a checkpoint's seal) opened and sealed again with the current key,
+    for thread `target` if given; `TamperedValueError` if it does not open for its row."""
     inner = type_.removesuffix(SUFFIX)
     if channel == SEAL_CHANNEL:
         checkpoint_id = checkpoint_id_of_seal(version)
         row = checkpoint_row(thread_id, ns, checkpoint_id)
+        new_row = checkpoint_row(target or thread_id, ns, checkpoint_id)
         name = row_name(
             "checkpoints", thread_id=thread_id, checkpoint_ns=ns, checkpoint_id=checkpoint_id
         )
     else:
         row = blob_row(thread_id, ns, channel, version, inner)
+        new_row = blob_row(target or thread_id, ns, channel, version, inner)
         name = row_name(
             "checkpoint_blobs",
             thread_id=thread_id,
@@ -366,7 +370,7 @@ def reseal_blob(
             channel=channel,
             version=version,
         )
-    return enc.seal(enc.open(blob, row, name), row)
+    return enc.seal(enc.open(blob, row, name), new_row)
 
 
 def reseal_write(
@@ -380,11 +384,12 @@ def reseal_write(
     channel: str,
     type_: str,
     blob: bytes,
+    target: str | None = None,
 ) -> bytes:
     """A write opened and sealed again with the current key (see `reseal_blob`)."""
-    row = write_row(
-        thread_id, ns, checkpoint_id, task_id, task_path, idx, channel, type_.removesuffix(SUFFIX)
-    )
+    inner = type_.removesuffix(SUFFIX)
+    row = write_row(thread_id, ns, checkpoint_id, task_id, task_path, idx, channel, inner)
+    new_row = [row[0], target or thread_id, *row[2:]]
     name = row_name(
         "checkpoint_writes",
         thread_id=thread_id,
@@ -393,4 +398,48 @@ def reseal_write(
         task_id=task_id,
         idx=idx,
     )
-    return enc.seal(enc.open(blob, row, name), row)
+    return enc.seal(enc.open(blob, row, name), new_row)
+
+
+def copy_thread_params(
+    enc: RowBoundEncryption,
+    source: str,
+    target: str,
+    checkpoints: Sequence[Sequence[Any]],
+    blobs: Sequence[Sequence[Any]],
+    writes: Sequence[Sequence[Any]],
+) -> dict[str, Any]:
+    """The parameters of copy_sealed_thread: the source's rows, each value opened against its
+    own row and sealed for the target thread (refused, as on load, if it does not open)."""
+    b_rows = [
+        (ns, channel, version, type_, blob)
+        if type_ == _EMPTY
+        else (
+            ns,
+            channel,
+            version,
+            type_,
+            reseal_blob(enc, source, ns, channel, version, type_, blob, target),
+        )
+        for ns, channel, version, type_, blob in blobs
+    ]
+    w_rows = [
+        (*row[:7], reseal_write(enc, source, *row, target=target))  # type: ignore[misc]
+        for row in writes
+    ]
+    c_rows = [(*row[:4], Jsonb(row[4]), Jsonb(row[5])) for row in checkpoints]
+    return {
+        "source": source,
+        "target": target,
+        **_named(("b_ns", "b_channels", "b_versions", "b_types", "b_blobs"), b_rows),
+        **_named(
+            ("w_ns", "w_ids", "w_tasks", "w_paths", "w_idxs", "w_channels", "w_types", "w_blobs"),
+            w_rows,
+        ),
+        **_named(("c_ns", "c_ids", "c_parents", "c_types", "c_checkpoints", "c_metadata"), c_rows),
+    }
+
+
+def _named(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+    """`rows` as one array parameter per column, named `names`."""
+    return {name: [row[i] for row in rows] for i, name in enumerate(names)}

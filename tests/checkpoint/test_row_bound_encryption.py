@@ -386,8 +386,25 @@ def test_a_keyring_reads_from_json_with_base64_keys() -> None:
         RowBoundEncryption.from_json("{k1: " + K1.hex())
 
 
-def test_copy_thread_is_refused_rather_than_copying_unreadable_rows(conn: Any) -> None:
+def test_copy_thread_seals_every_value_again_for_the_new_thread(conn: Any) -> None:
     saver = saver_on(conn)
     put_one(saver, "a")
-    with pytest.raises(Exception, match="copy_thread is not available with encryption"):
+    saver.copy_thread("a", "b")
+    got = saver.get_tuple(config("b"))
+    assert got is not None
+    assert got.checkpoint["channel_values"] == {"note": SECRET, "count": 42}
+    assert got.pending_writes == [("task-1", "note", SECRET + " (write)")]
+    same = conn.execute(
+        "SELECT count(*) FROM checkpoint_blobs AS a JOIN checkpoint_blobs AS b USING (channel,"
+        " version) WHERE a.thread_id = 'a' AND b.thread_id = 'b' AND a.blob = b.blob"
+    ).fetchone()
+    assert same == (0,)
+
+
+def test_copy_thread_refuses_a_source_with_a_planted_value(conn: Any) -> None:
+    saver = saver_on(conn)
+    put_one(saver, "a")
+    conn.execute("UPDATE checkpoint_writes SET blob = set_byte(blob, 30, get_byte(blob, 30) # 1)")
+    with pytest.raises(TamperedValueError):
         saver.copy_thread("a", "b")
+    assert saver.get_tuple(config("b")) is None
