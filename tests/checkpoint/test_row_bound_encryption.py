@@ -408,3 +408,43 @@ def test_copy_thread_refuses_a_source_with_a_planted_value(conn: Any) -> None:
     with pytest.raises(TamperedValueError):
         saver.copy_thread("a", "b")
     assert saver.get_tuple(config("b")) is None
+
+
+# -- encryption off ----------------------------------------------------------------------------
+
+
+def _all_rows(conn: Any) -> list[Any]:
+    return [
+        conn.execute(
+            "SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type,"
+            " checkpoint::text, metadata::text FROM checkpoints ORDER BY 1, 2, 3"
+        ).fetchall(),
+        conn.execute("SELECT * FROM checkpoint_blobs ORDER BY 1, 2, 3, 4").fetchall(),
+        conn.execute("SELECT * FROM checkpoint_writes ORDER BY 1, 2, 3, 4, 5").fetchall(),
+    ]
+
+
+def _write_the_same_thread(saver: Any) -> None:
+    cp = checkpoint({"note": SECRET, "count": 42, "items": [1, "two", {"three": 3.0}]})
+    cp["id"] = "1f1f0000-0000-6000-8000-000000000001"
+    cp["ts"] = "2026-12-05T00:00:00+00:00"
+    stored = saver.put(config("t"), cp, {"source": "input", "step": 1}, cp["channel_versions"])
+    saver.put_writes(stored, [("note", SECRET), ("items", [4])], "task-1", "path")
+
+
+def test_without_encryption_rows_are_byte_identical_to_the_official_savers(
+    dsn: str, conn: Any
+) -> None:
+    from langgraph.checkpoint.postgres import PostgresSaver as OfficialSaver
+    from psycopg.rows import dict_row
+
+    ours = PostgresSaver(conn)
+    ours.setup()
+    _write_the_same_thread(ours)
+    written_by_ours = _all_rows(conn)
+    conn.execute("TRUNCATE checkpoints, checkpoint_blobs, checkpoint_writes")
+    with psycopg.connect(
+        dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row
+    ) as official_conn:
+        _write_the_same_thread(OfficialSaver(official_conn))
+    assert _all_rows(conn) == written_by_ours
