@@ -155,3 +155,24 @@ def test_a_bad_keyring_is_reported_without_its_keys(dsn: str) -> None:
     assert "key 'k1'" in result.output
     assert_no_key_in(result.output)
     assert b64(K1)[:10] not in result.output
+
+
+def test_the_other_commands_read_sealed_rows_with_the_keyring_in_the_environment(
+    dsn: str,
+) -> None:
+    write_everything(dsn, RowBoundEncryption({"k1": K1}), "a")
+    env = {"CHECKPOINT_PG_KEYS": keyring_json("k1", k1=K1)}
+    result = invoke("show", "a", "--dsn", dsn, "--json", env=env)
+    assert result.exit_code == 0, result.output
+    assert "value of a" in result.stdout
+    assert_no_key_in(result.output)
+    copied = invoke("copy", "a", "b", "--dsn", dsn, env=env)
+    assert copied.exit_code == 0, copied.output
+    reads_everything_of_thread(dsn, RowBoundEncryption({"k1": K1}), "b", "a")
+
+
+def reads_everything_of_thread(dsn: str, enc: RowBoundEncryption, thread_id: str, of: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        got = PostgresSaver(conn, encryption=enc).get_tuple(config(thread_id))
+    assert got is not None
+    assert got.checkpoint["channel_values"] == {"note": "value of " + of}
