@@ -150,7 +150,9 @@ def put_params(
     checkpoint_text = _json(stored, "the checkpoint", InvalidConfigError)
     meta = get_serializable_checkpoint_metadata(config, metadata)
     metadata_text = _json(meta, "checkpoint metadata", InvalidMetadataError)
-    sealed = json.dumps([checkpoint_text, metadata_text, ref.checkpoint_id]).encode()
+    # The channels holding a value: a blob deleted or emptied later is then noticed too.
+    present = sorted(c for c in checkpoint["channel_values"] if c in checkpoint["channel_versions"])
+    sealed = json.dumps([checkpoint_text, metadata_text, ref.checkpoint_id, present]).encode()
     channels.append(SEAL_CHANNEL)
     versions.append(seal_version)
     types.append(SEAL_TYPE)
@@ -207,7 +209,9 @@ def _verify_checkpoint(
     ref: ThreadRef,
     row: tuple[Any, ...],
     seal: tuple[str, bytes] | None,
-) -> None:
+) -> list[str]:
+    """Check the checkpoint row against its seal; return the channels it sealed as holding a
+    value."""
     parent_id, checkpoint, metadata = row
     name = row_name(
         "checkpoints",
@@ -221,13 +225,14 @@ def _verify_checkpoint(
     plain = enc.open(
         seal[1], checkpoint_row(ref.thread_id, ref.checkpoint_ns, ref.checkpoint_id), name
     )
-    checkpoint_text, metadata_text, sealed_parent = json.loads(plain)
+    checkpoint_text, metadata_text, sealed_parent, present = json.loads(plain)
     if (
         json.loads(checkpoint_text) != checkpoint
         or json.loads(metadata_text) != metadata
         or (parent_id is not None and parent_id != sealed_parent)
     ):
         raise TamperedValueError(name, "the checkpoint or its metadata differs from its seal")
+    return list(present)
 
 
 def _open_blobs(
@@ -279,6 +284,25 @@ def _open_writes(
     return opened
 
 
+def _check_complete(
+    ref: ThreadRef, present: list[str], opened: dict[str, Any], legacy_sends: bool
+) -> None:
+    """Refuse a checkpoint whose sealed values are not all there."""
+    name = row_name(
+        "checkpoints",
+        thread_id=ref.thread_id,
+        checkpoint_ns=ref.checkpoint_ns,
+        checkpoint_id=ref.checkpoint_id,
+    )
+    if legacy_sends:  # only checkpoints of format < 4 have them, and those were not sealed
+        raise TamperedValueError(name, "a checkpoint of format < 4 cannot be sealed")
+    if missing_channels := sorted(set(present) - set(opened)):
+        missing = ", ".join(repr(c) for c in missing_channels)
+        raise TamperedValueError(
+            name, f"the value of channel {missing} is missing (its blob was deleted or emptied)"
+        )
+
+
 def tuple_from_row(
     enc: RowBoundEncryption, serde: SerializerProtocol, row: Sequence[Any]
 ) -> CheckpointTuple:
@@ -306,18 +330,12 @@ def tuple_from_row(
     ref = ThreadRef(thread_id, ns, checkpoint_id)
     blobs = _zip(b_channels, b_types, b_blobs)
     seal = next(((t, b) for c, t, b in blobs if c == SEAL_CHANNEL), None)
-    _verify_checkpoint(enc, ref, (parent_id, checkpoint, metadata), seal)
-    if s_types:  # only checkpoints of format < 4 have them, and those were not sealed
-        raise TamperedValueError(
-            row_name(
-                "checkpoints", thread_id=thread_id, checkpoint_ns=ns, checkpoint_id=checkpoint_id
-            ),
-            "a checkpoint of format < 4 cannot be sealed",
-        )
+    present = _verify_checkpoint(enc, ref, (parent_id, checkpoint, metadata), seal)
     versions = dict(checkpoint["channel_versions"])
     del versions[SEAL_CHANNEL]
     # Every value is opened (checked) before any is deserialised.
     opened = _open_blobs(enc, ref, versions, blobs)
+    _check_complete(ref, present, opened, bool(s_types))
     opened_writes = _open_writes(
         enc, ref, _zip(w_task_ids, w_paths, w_idxs, w_channels, w_types, w_blobs)
     )

@@ -13,8 +13,8 @@ changed byte, a value moved to another thread, checkpoint, channel, version, wri
 key are all refused on load. It does not protect: checkpoint metadata (JSONB, kept in plain
 text so that ``list(filter=...)`` works; altering it is detected, reading it is not
 prevented), ids and key columns (thread ids, namespaces, store keys, channel names), the
-sizes and times of rows, a writer who deletes rows or restores an older copy of the whole
-database, and anyone who holds a key.
+sizes and times of rows, a writer who deletes whole checkpoints, writes or items or restores
+an older copy of the whole database, and anyone who holds a key.
 
 Format of a sealed value: ``0xA1 | len(key id) | key id (UTF-8) | 12-byte nonce |
 ciphertext with its 16-byte tag``. The header is part of the associated data. The key id
@@ -82,7 +82,7 @@ class RowBoundEncryption:
     The keys never appear in its repr, in an error or in a log line.
     """
 
-    __slots__ = ("_aead", "_ciphers", "current", "key_ids")
+    __slots__ = ("_ciphers", "current", "key_ids")
 
     def __init__(self, keys: Mapping[str, bytes | str], current: str | None = None) -> None:
         require("RowBoundEncryption", "encryption")
@@ -101,7 +101,6 @@ class RowBoundEncryption:
         self._ciphers = ciphers
         self.current = current
         self.key_ids = tuple(ciphers)
-        self._aead = AESGCM
 
     def __repr__(self) -> str:
         return f"RowBoundEncryption(key_ids={list(self.key_ids)!r}, current={self.current!r})"

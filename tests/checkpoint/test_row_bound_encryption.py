@@ -448,3 +448,30 @@ def test_without_encryption_rows_are_byte_identical_to_the_official_savers(
     ) as official_conn:
         _write_the_same_thread(OfficialSaver(official_conn))
     assert _all_rows(conn) == written_by_ours
+
+
+def test_a_deleted_or_emptied_value_blob_is_noticed(conn: Any) -> None:
+    saver = saver_on(conn)
+    stored = put_one(saver)
+    conn.execute("UPDATE checkpoint_blobs SET type = 'empty', blob = NULL WHERE channel = 'note'")
+    assert "channel 'note' is missing" in str(refused(saver, stored))
+    conn.execute("DELETE FROM checkpoint_blobs WHERE channel = 'note'")
+    refused(saver, stored)
+
+
+def test_an_interrupted_graph_resumes_with_encryption(conn: Any) -> None:
+    from langgraph.graph import START, MessagesState, StateGraph
+    from langgraph.types import Command, interrupt
+
+    def ask(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [("ai", "approved: " + interrupt("approve?"))]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("ask", ask)
+    graph.add_edge(START, "ask")
+    app = graph.compile(checkpointer=saver_on(conn))
+    cfg: Any = {"configurable": {"thread_id": "approval"}}
+    app.invoke({"messages": [("user", SECRET)]}, cfg)
+    assert app.get_state(cfg).next == ("ask",)
+    app.invoke(Command(resume="yes"), cfg)
+    assert app.get_state(cfg).values["messages"][-1].content == "approved: yes"
