@@ -475,3 +475,22 @@ def test_an_interrupted_graph_resumes_with_encryption(conn: Any) -> None:
     assert app.get_state(cfg).next == ("ask",)
     app.invoke(Command(resume="yes"), cfg)
     assert app.get_state(cfg).values["messages"][-1].content == "approved: yes"
+
+
+def _delta_history(saver: PostgresSaver) -> Any:
+    first = checkpoint({"log": ["seed"]})
+    parent = saver.put(config("d"), first, {}, first["channel_versions"])
+    saver.put_writes(parent, [("log", "w1"), ("log", "w2")], "task-1")
+    second = checkpoint({}, log="1")
+    second["channel_versions"] = {"log": "1"}
+    child = saver.put(parent, second, {}, {})
+    return saver.get_delta_channel_history(config=child, channels=["log"])
+
+
+def test_delta_channel_history_is_the_same_encrypted_and_plain(dsn: str, conn: Any) -> None:
+    encrypted = _delta_history(saver_on(conn))
+    conn.execute("TRUNCATE checkpoints, checkpoint_blobs, checkpoint_writes")
+    plain = PostgresSaver(conn)
+    assert encrypted == _delta_history(plain)
+    assert encrypted["log"]["writes"] == [("task-1", "log", "w1"), ("task-1", "log", "w2")]
+    assert encrypted["log"]["seed"] == ["seed"]
