@@ -24,9 +24,10 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from psycopg.types.json import Jsonb
 
-from checkpoint_pg import _prune, _rows, _schema
+from checkpoint_pg import _prune, _rows, _schema, _sealed_rows
+from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.limits import BTREE_MAX_ROW_BYTES, over_btree_row
-from checkpoint_pg._runtime.protocol import Operation, Query, Rows, one
+from checkpoint_pg._runtime.protocol import Operation, Query, Rows, Steps, one
 from checkpoint_pg._sql import (
     BLOB_ARRAYS,
     TASKS_CHANNEL,
@@ -163,7 +164,7 @@ class ListPager:
             last = rows[-1]
             self._predicates = self._predicates | {"after"}
             self._params.update(after_id=last[2], after_thread=last[0], after_ns=last[1])
-        return [_rows.tuple_from_row(self._core.serde, row) for row in rows]
+        return [self._core._load_row(row) for row in rows]
 
 
 class SaverCore(BaseCheckpointSaver[str]):
@@ -176,8 +177,15 @@ class SaverCore(BaseCheckpointSaver[str]):
         schema: str | None = None,
         inline_primitives: bool | None = None,
         partitions: int | None = None,
+        encryption: RowBoundEncryption | None = None,
     ):
         super().__init__(serde=serde)
+        if encryption is not None and not isinstance(encryption, RowBoundEncryption):
+            raise InvalidConfigError(
+                f"encryption must be a RowBoundEncryption, not {type(encryption).__name__}"
+            )
+        # Opt-in: every value sealed to its row (_sealed_rows.py); None keeps the official format.
+        self.encryption = encryption
         self.schema = _validate_schema(schema)
         # Opt-in: setup() creates the checkpoint tables hash-partitioned by thread_id.
         self.partitions = _validate_partitions(partitions)
@@ -232,11 +240,16 @@ class SaverCore(BaseCheckpointSaver[str]):
         sql = self._sql.select_by_id if ref.checkpoint_id else self._sql.select_latest
 
         def result(rows: Rows) -> CheckpointTuple | None:
-            return _rows.tuple_from_row(self.serde, rows[0]) if rows else None
+            return self._load_row(rows[0]) if rows else None
 
         return Operation(
             one(Query(sql, params, fetch=True), result), name="checkpoint_pg.get_tuple"
         )
+
+    def _load_row(self, row: Sequence[Any]) -> CheckpointTuple:
+        if self.encryption is None:
+            return _rows.tuple_from_row(self.serde, row)
+        return _sealed_rows.tuple_from_row(self.encryption, self.serde, row)
 
     def _list_pager(
         self,
@@ -255,14 +268,19 @@ class SaverCore(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> Operation[RunnableConfig]:
-        params, next_config = _rows.put_params(
-            self.serde,
-            config,
-            checkpoint,
-            metadata,
-            new_versions,
-            inline_primitives=self.inline_primitives,
-        )
+        if self.encryption is None:
+            params, next_config = _rows.put_params(
+                self.serde,
+                config,
+                checkpoint,
+                metadata,
+                new_versions,
+                inline_primitives=self.inline_primitives,
+            )
+        else:
+            params, next_config = _sealed_rows.put_params(
+                self.encryption, self.serde, config, checkpoint, metadata, new_versions
+            )
         _check_put_keys(params)
         sql = put_statement(self.schema, len(params["channels"]))
         query = Query(sql, spread(params, BLOB_ARRAYS))
@@ -279,6 +297,8 @@ class SaverCore(BaseCheckpointSaver[str]):
             return None
         upsert, params = _rows.writes_params(self.serde, config, writes, task_id, task_path)
         _check_writes_key(params)
+        if self.encryption is not None:
+            params = _sealed_rows.seal_writes(self.encryption, params)
         sql = writes_statement(self.schema, len(params["channels"]), upsert)
         query = Query(sql, spread(params, WRITE_ARRAYS))
         return Operation(one(query, lambda _: None), writes=True, name="checkpoint_pg.put_writes")
@@ -325,11 +345,36 @@ class SaverCore(BaseCheckpointSaver[str]):
             "source": _rows.thread_id_of(source_thread_id),
             "target": _rows.thread_id_of(target_thread_id),
         }
+        if self.encryption is not None:
+            return Operation(
+                self._sealed_copy_steps(params["source"], params["target"]),
+                transactional=True,
+                writes=True,
+                name="checkpoint_pg.copy_thread",
+            )
         return Operation(
             one(Query(self._sql.copy_thread, params), lambda _: None),
             writes=True,
             name="checkpoint_pg.copy_thread",
         )
+
+    def _sealed_copy_steps(self, source: str, target: str) -> Steps[None]:
+        """copy_thread with encryption: read the source's rows, seal every value again for the
+        target (a value is bound to its thread), write them in one statement. Checkpoints are
+        read first, so every blob and write they need is read too."""
+        assert self.encryption is not None
+        keys = {"source": source}
+        checkpoints, blobs, writes = yield [
+            Query(self._sql.sealed_thread_checkpoints, keys, fetch=True),
+            Query(self._sql.sealed_thread_blobs, keys, fetch=True),
+            Query(self._sql.sealed_thread_writes, keys, fetch=True),
+        ]
+        if not checkpoints:
+            return
+        params = _sealed_rows.copy_thread_params(
+            self.encryption, source, target, checkpoints, blobs, writes
+        )
+        yield Query(self._sql.copy_sealed_thread, params, prepare=False)
 
     def _prune_op(self, thread_ids: Sequence[str], strategy: str) -> Operation[Any] | None:
         if strategy not in PRUNE_STRATEGIES:

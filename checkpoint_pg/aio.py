@@ -25,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from checkpoint_pg._core import SaverCore
 from checkpoint_pg._retention_aio import AsyncRetention
+from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.aio import AsyncShell, aopen_conn
 from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.twins import blocking_iter_twin, blocking_twin, coroutine_alias
@@ -53,6 +54,11 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         partitions: keyword-only; `setup()` creates the checkpoint tables hash-partitioned by
             ``thread_id`` into this many partitions (docs/scaling.md). Existing unpartitioned
             tables are never converted: `setup()` raises `SchemaMismatchError` instead.
+        encryption: keyword-only; a `RowBoundEncryption` keyring: every channel value and
+            write is sealed with AES-GCM to the row it belongs to, and the checkpoint's JSONB
+            and metadata are authenticated; a value that is unencrypted, altered or moved from
+            another row raises `TamperedValueError` on load. None (default) keeps the official
+            format. The threat model is in `checkpoint_pg.encryption`.
     """
 
     _async_hint = "for example `checkpointer.alist(...)` or `await graph.ainvoke(...)`"
@@ -67,9 +73,14 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         inline_primitives: bool | None = None,
         retry: RetryPolicy | None = None,
         partitions: int | None = None,
+        encryption: RowBoundEncryption | None = None,
     ) -> None:
         super().__init__(
-            serde=serde, schema=schema, inline_primitives=inline_primitives, partitions=partitions
+            serde=serde,
+            schema=schema,
+            inline_primitives=inline_primitives,
+            partitions=partitions,
+            encryption=encryption,
         )
         self._attach(conn, pipe, retry)
 
@@ -86,6 +97,7 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         pooler: bool | None = None,
         retry: RetryPolicy | None = None,
         partitions: int | None = None,
+        encryption: RowBoundEncryption | None = None,
     ) -> AsyncIterator[AsyncPostgresSaver]:
         """A saver on a new connection pool (or, with ``pipeline=True``, one pipelined connection).
 
@@ -103,7 +115,15 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         async with aopen_conn(
             conn_string, pipeline=pipeline, pool_size=pool_size, pooler=pooler
         ) as (conn, pipe):
-            yield cls(conn, pipe, serde=serde, schema=schema, retry=retry, partitions=partitions)
+            yield cls(
+                conn,
+                pipe,
+                serde=serde,
+                schema=schema,
+                retry=retry,
+                partitions=partitions,
+                encryption=encryption,
+            )
 
     # -- BaseCheckpointSaver ------------------------------------------------------------------
 
@@ -156,6 +176,9 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         """Each channel's writes along the parent chain and its seed value, in one statement."""
         if not channels:
             return {}
+        if self.encryption is not None:
+            # The walk through get_tuple: each ancestor's values opened against their rows.
+            return await super().aget_delta_channel_history(config=config, channels=channels)
         return await self._run(self._delta_history_op(config, channels))
 
     async def adelete_thread(self, thread_id: str) -> None:

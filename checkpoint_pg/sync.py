@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from checkpoint_pg._core import SaverCore
 from checkpoint_pg._retention_sync import SyncRetention
+from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.sync import SyncShell, open_conn
 from checkpoint_pg._runtime.twins import threaded_iter_twin, threaded_twin
@@ -49,6 +50,11 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
         partitions: keyword-only; `setup()` creates the checkpoint tables hash-partitioned by
             ``thread_id`` into this many partitions (docs/scaling.md). Existing unpartitioned
             tables are never converted: `setup()` raises `SchemaMismatchError` instead.
+        encryption: keyword-only; a `RowBoundEncryption` keyring: every channel value and
+            write is sealed with AES-GCM to the row it belongs to, and the checkpoint's JSONB
+            and metadata are authenticated; a value that is unencrypted, altered or moved from
+            another row raises `TamperedValueError` on load. None (default) keeps the official
+            format. The threat model is in `checkpoint_pg.encryption`.
     """
 
     _async_hint = "for example `checkpointer.alist(...)` or `await graph.ainvoke(...)`"
@@ -63,9 +69,14 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
         inline_primitives: bool | None = None,
         retry: RetryPolicy | None = None,
         partitions: int | None = None,
+        encryption: RowBoundEncryption | None = None,
     ) -> None:
         super().__init__(
-            serde=serde, schema=schema, inline_primitives=inline_primitives, partitions=partitions
+            serde=serde,
+            schema=schema,
+            inline_primitives=inline_primitives,
+            partitions=partitions,
+            encryption=encryption,
         )
         self._attach(conn, pipe, retry)
 
@@ -82,6 +93,7 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
         pooler: bool | None = None,
         retry: RetryPolicy | None = None,
         partitions: int | None = None,
+        encryption: RowBoundEncryption | None = None,
     ) -> Iterator[PostgresSaver]:
         """A saver on a new connection pool (or, with ``pipeline=True``, one pipelined connection).
 
@@ -100,7 +112,15 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
             conn,
             pipe,
         ):
-            yield cls(conn, pipe, serde=serde, schema=schema, retry=retry, partitions=partitions)
+            yield cls(
+                conn,
+                pipe,
+                serde=serde,
+                schema=schema,
+                retry=retry,
+                partitions=partitions,
+                encryption=encryption,
+            )
 
     # -- BaseCheckpointSaver ------------------------------------------------------------------
 
@@ -152,6 +172,9 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
         """Each channel's writes along the parent chain and its seed value, in one statement."""
         if not channels:
             return {}
+        if self.encryption is not None:
+            # The walk through get_tuple: each ancestor's values opened against their rows.
+            return super().get_delta_channel_history(config=config, channels=channels)
         return self._run(self._delta_history_op(config, channels))
 
     def delete_thread(self, thread_id: str) -> None:

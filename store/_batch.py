@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, cast
 
 from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, Result
 
+from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.protocol import Operation, Query, Steps
 from store._decode import collect
 from store._index import VectorIndex
@@ -47,6 +48,8 @@ class Plan:
     index: VectorIndex | None
     # the store's prefixes known to hold more than BOUNDED_PREFIX_ITEMS items (shared, updated)
     broad: set[str] = field(default_factory=set)
+    # the store's keyring: values are sealed on put and opened on read (store._sealed)
+    encryption: RowBoundEncryption | None = None
     gets: list[tuple[int, GetOp]] = field(default_factory=list)
     searches: list[Search] = field(default_factory=list)
     listings: list[tuple[int, ListNamespacesOp]] = field(default_factory=list)

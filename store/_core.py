@@ -8,13 +8,14 @@ from typing import Any
 
 from langgraph.store.base import BaseStore, Op, TTLConfig
 
+from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.protocol import Operation, Query, Steps
 from store import _schema
 from store._batch import Plan
 from store._index import VectorIndex, vector_index
 from store._plan import plan_batch
 from store._sql import names_for, query
-from store.errors import InvalidValueError
+from store.errors import InvalidIndexConfigError, InvalidValueError
 
 DEFAULT_SWEEP_BATCH = 1000
 SWEEP_FAILED = "store TTL sweep failed; retrying at the next interval"
@@ -44,7 +45,19 @@ class StoreCore(BaseStore):
         ttl: TTLConfig | None = None,
         schema: str | None = None,
         range_index_fields: Iterable[str] = (),
+        encryption: RowBoundEncryption | None = None,
     ) -> None:
+        if encryption is not None:
+            if not isinstance(encryption, RowBoundEncryption):
+                raise InvalidValueError(
+                    f"encryption must be a RowBoundEncryption, not {type(encryption).__name__}"
+                )
+            if index or range_index_fields:
+                raise InvalidIndexConfigError(
+                    "index= and range_index_fields= read item values in SQL (embeddings, "
+                    "expression indexes), and encryption= keeps them sealed: use one or the other"
+                )
+        self.encryption = encryption
         if schema is not None and (not isinstance(schema, str) or not schema or "\x00" in schema):
             raise InvalidValueError("schema must be a non-empty PostgreSQL identifier")
         self.schema = schema
@@ -80,7 +93,7 @@ class StoreCore(BaseStore):
         )
 
     def _plan(self, ops: Iterable[Op]) -> Plan:
-        return plan_batch(ops, self.names, self.vector_index, self._broad_prefixes)
+        return plan_batch(ops, self.names, self.vector_index, self._broad_prefixes, self.encryption)
 
     def _sweep_op(self, batch_size: int) -> Operation[int]:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:

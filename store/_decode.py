@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 from langgraph.store.base import Item, Result, SearchItem
 
 from checkpoint_pg._runtime.protocol import Rows
+from store import _sealed
 from store._namespace import ns_text, ns_tuple
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def collect(
         by_op.setdefault(row[0], []).append(row)
     for position, _ in plan.gets if only is None else []:
         for row in by_op.get(position, []):
-            results[position] = item(row)
+            results[position] = item(opened(plan, row))
     short: set[int] = set()
     for search in plan.searches:
         if only is not None and search.position not in only:
@@ -42,7 +43,7 @@ def collect(
             plan.broad.add(ns_text(search.op.namespace_prefix))
             short.add(search.position)
             continue
-        results[search.position] = [search_item(r) for r in found]
+        results[search.position] = [search_item(opened(plan, r)) for r in found]
         # Short: the ANN index stopped early, or a few items' many vectors filled the
         # candidate rows. The exact re-run ranks every matching vector, uncapped.
         ann = search.query_index is not None and plan.index is not None
@@ -52,6 +53,14 @@ def collect(
         found = sorted(by_op.get(position, []), key=lambda r: r[8])
         results[position] = [ns_tuple(r[1]) for r in found]
     return short
+
+
+def opened(plan: Plan, row: Sequence[Any]) -> Sequence[Any]:
+    """`row` with its value opened, when the store encrypts (store._sealed)."""
+    if plan.encryption is None:
+        return row
+    value = _sealed.open_value(plan.encryption, row[3], row[1], row[2])
+    return (*row[:3], value, *row[4:])
 
 
 def item(row: Sequence[Any]) -> Item:

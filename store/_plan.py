@@ -14,10 +14,13 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
+from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.limits import INT_MAX
+from store import _sealed
 from store._batch import Plan
 from store._filters import CompiledFilter, compile_filter
 from store._index import VectorIndex
+from store._namespace import ns_text
 from store._sql import StoreNames
 from store._validate import (
     check_index_fields,
@@ -29,7 +32,7 @@ from store._validate import (
     value_json,
     with_tuple_namespace,
 )
-from store.errors import InvalidValueError
+from store.errors import InvalidFilterError, InvalidValueError
 
 
 @dataclass
@@ -45,11 +48,18 @@ def plan_batch(
     names: StoreNames,
     index: VectorIndex | None,
     broad: set[str] | None = None,
+    encryption: RowBoundEncryption | None = None,
 ) -> Plan:
     """Validate `ops` and plan them; raises a typed error before anything is sent. `broad`:
     the store's set of prefixes known to be beyond the bounded read, kept up to date."""
     ops = list(ops)
-    plan = Plan(size=len(ops), names=names, index=index, broad=set() if broad is None else broad)
+    plan = Plan(
+        size=len(ops),
+        names=names,
+        index=index,
+        broad=set() if broad is None else broad,
+        encryption=encryption,
+    )
     for position, op in enumerate(ops):
         op = with_tuple_namespace(op)
         validate_op_namespace(op)
@@ -82,7 +92,10 @@ def _add_put(plan: Plan, op: PutOp) -> None:
     key = valid_key(op.key)
     if op.value is not None:  # a delete inserts no index entry: nothing to check
         check_key_row(op.namespace, key)
-        plan.values[(op.namespace, key)] = value_json(op.value)
+        text = value_json(op.value)
+        if plan.encryption is not None:
+            text = _sealed.seal_value(plan.encryption, text, ns_text(op.namespace), key)
+        plan.values[(op.namespace, key)] = text
         valid_ttl(op.ttl)
         check_index_fields(op.index)
     plan.puts.pop((op.namespace, key), None)  # last wins, in batch order
@@ -92,6 +105,10 @@ def _add_put(plan: Plan, op: PutOp) -> None:
 def _add_search(plan: Plan, position: int, op: SearchOp) -> None:
     valid_count(op.limit, "limit")
     valid_count(op.offset, "offset")
+    if op.filter and plan.encryption is not None:
+        raise InvalidFilterError(
+            "search filters read item values in SQL, and this store encrypts them"
+        )
     compiled = compile_filter(op.filter)
     query_index = None
     if op.query and plan.index is not None:

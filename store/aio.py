@@ -15,6 +15,7 @@ from langgraph.store.base import Op, Result, TTLConfig
 from psycopg import AsyncConnection, AsyncPipeline
 from psycopg_pool import AsyncConnectionPool
 
+from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.aio import AsyncShell, aopen_conn
 from checkpoint_pg._runtime.periodic import PeriodicTask, TaskHandle
 from checkpoint_pg._runtime.retry import RetryPolicy
@@ -49,6 +50,10 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
             filters need nothing: a GIN index on the whole value serves them.
         retry: keyword-only; how transient faults are retried (`checkpoint_pg.retry`): None
             for the default `RetryPolicy`, `RetryPolicy.never()` to surface every fault.
+        encryption: keyword-only; a `RowBoundEncryption` keyring: each item value is sealed
+            with AES-GCM to its (namespace, key), and one that is unencrypted, altered or
+            moved raises `TamperedValueError` on read. Not with ``index=``, range indexes or
+            search filters, which read values in SQL. See `checkpoint_pg.encryption`.
     """
 
     _async_hint = "`await store.abatch(...)` (aget, aput, asearch, …)"
@@ -63,9 +68,15 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
         schema: str | None = None,
         range_index_fields: Iterable[str] = (),
         retry: RetryPolicy | None = None,
+        encryption: RowBoundEncryption | None = None,
     ) -> None:
         StoreCore.__init__(
-            self, index=index, ttl=ttl, schema=schema, range_index_fields=range_index_fields
+            self,
+            index=index,
+            ttl=ttl,
+            schema=schema,
+            range_index_fields=range_index_fields,
+            encryption=encryption,
         )
         self._attach(conn, pipe, retry)
         self._sweeper = PeriodicTask("store-ttl-sweeper", logger, SWEEP_FAILED)
@@ -83,6 +94,7 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
         schema: str | None = None,
         pooler: bool | None = None,
         retry: RetryPolicy | None = None,
+        encryption: RowBoundEncryption | None = None,
     ) -> AsyncIterator[AsyncPostgresStore]:
         """A store on a new connection pool (``pool_config['max_size']``, default 10).
 
@@ -94,7 +106,15 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
             conn,
             pipe,
         ):
-            yield cls(conn, pipe=pipe, index=index, ttl=ttl, schema=schema, retry=retry)
+            yield cls(
+                conn,
+                pipe=pipe,
+                index=index,
+                ttl=ttl,
+                schema=schema,
+                retry=retry,
+                encryption=encryption,
+            )
 
     async def setup(self) -> None:
         """Create or migrate the tables; safe from many processes at once, on every start."""

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from langgraph.store.base import InvalidNamespaceError
 
-from checkpoint_pg._runtime.errors import CheckpointPgError, SchemaNotReadyError
+from checkpoint_pg._runtime.errors import (
+    CheckpointPgError,
+    IntegrityError,
+    SchemaNotReadyError,
+    TamperedValueError,
+)
 
 __all__ = [
+    "IntegrityError",
     "InvalidFilterError",
     "InvalidIndexConfigError",
     "InvalidNamespaceError",
     "InvalidValueError",
     "SchemaNotReadyError",
     "StoreError",
+    "TamperedValueError",
     "VectorSupportMissingError",
 ]
 

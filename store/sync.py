@@ -11,6 +11,7 @@ from langgraph.store.base import Op, Result, TTLConfig
 from psycopg import Connection, Pipeline
 from psycopg_pool import ConnectionPool
 
+from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.periodic import PeriodicThread, ThreadHandle
 from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.sync import SyncShell, open_conn
@@ -45,6 +46,10 @@ class PostgresStore(SyncShell, StoreCore):
             filters need nothing: a GIN index on the whole value serves them.
         retry: keyword-only; how transient faults are retried (`checkpoint_pg.retry`): None
             for the default `RetryPolicy`, `RetryPolicy.never()` to surface every fault.
+        encryption: keyword-only; a `RowBoundEncryption` keyring: each item value is sealed
+            with AES-GCM to its (namespace, key), and one that is unencrypted, altered or
+            moved raises `TamperedValueError` on read. Not with ``index=``, range indexes or
+            search filters, which read values in SQL. See `checkpoint_pg.encryption`.
     """
 
     _async_hint = "`await store.abatch(...)` (aget, aput, asearch, …)"
@@ -59,9 +64,15 @@ class PostgresStore(SyncShell, StoreCore):
         schema: str | None = None,
         range_index_fields: Iterable[str] = (),
         retry: RetryPolicy | None = None,
+        encryption: RowBoundEncryption | None = None,
     ) -> None:
         StoreCore.__init__(
-            self, index=index, ttl=ttl, schema=schema, range_index_fields=range_index_fields
+            self,
+            index=index,
+            ttl=ttl,
+            schema=schema,
+            range_index_fields=range_index_fields,
+            encryption=encryption,
         )
         self._attach(conn, pipe, retry)
         self._sweeper = PeriodicThread("store-ttl-sweeper", logger, SWEEP_FAILED)
@@ -79,6 +90,7 @@ class PostgresStore(SyncShell, StoreCore):
         schema: str | None = None,
         pooler: bool | None = None,
         retry: RetryPolicy | None = None,
+        encryption: RowBoundEncryption | None = None,
     ) -> Iterator[PostgresStore]:
         """A store on a new connection pool (``pool_config['max_size']``, default 10).
 
@@ -90,7 +102,15 @@ class PostgresStore(SyncShell, StoreCore):
             conn,
             pipe,
         ):
-            yield cls(conn, pipe=pipe, index=index, ttl=ttl, schema=schema, retry=retry)
+            yield cls(
+                conn,
+                pipe=pipe,
+                index=index,
+                ttl=ttl,
+                schema=schema,
+                retry=retry,
+                encryption=encryption,
+            )
 
     def setup(self) -> None:
         """Create or migrate the tables; safe from many processes at once, on every start."""

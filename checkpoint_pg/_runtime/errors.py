@@ -13,12 +13,15 @@ __all__ = [
     "ConnectionFailedError",
     "ConnectionLostError",
     "ConnectionUnusableError",
+    "IntegrityError",
     "InvalidDSNError",
+    "InvalidKeyringError",
     "MissingExtraError",
     "OperationInterruptedError",
     "PoolExhaustedError",
     "RetriesExhaustedError",
     "SchemaNotReadyError",
+    "TamperedValueError",
     "TransientFaultError",
 ]
 
@@ -29,6 +32,26 @@ class CheckpointPgError(Exception):
 
 class InvalidDSNError(CheckpointPgError, ValueError):
     """The connection string cannot be parsed; the message never contains the secret."""
+
+
+class InvalidKeyringError(CheckpointPgError, ValueError):
+    """A keyring for `RowBoundEncryption` is malformed (a key of the wrong length, no current
+    key, bad JSON). The message names the key id, never a key."""
+
+
+class IntegrityError(CheckpointPgError):
+    """A stored value failed an integrity check on load and was not deserialised."""
+
+
+class TamperedValueError(IntegrityError):
+    """A stored value is not what this package wrote for its row: unencrypted, altered, moved
+    from another row, or sealed with a key that is not in the keyring. `row` names the row
+    (its table and key columns); neither the message nor `row` holds a key or a plaintext."""
+
+    def __init__(self, row: str, reason: str) -> None:
+        super().__init__(f"{row}: {reason}; the value was not loaded")
+        self.row = row
+        self.reason = reason
 
 
 class MissingExtraError(CheckpointPgError, ImportError):

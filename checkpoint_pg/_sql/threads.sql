@@ -30,6 +30,48 @@ SELECT %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, che
 FROM {checkpoints} WHERE thread_id = %(source)s
 ON CONFLICT DO NOTHING;
 
+-- name: sealed_thread_checkpoints
+-- copy_thread with encryption (checkpoint_pg/_sealed_rows.py), first step: the source's
+-- checkpoints, read before their blobs and writes so that every blob they need is read too.
+SELECT checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata
+FROM {checkpoints} WHERE thread_id = %(source)s;
+
+-- name: sealed_thread_blobs
+-- copy_thread with encryption: the source's blobs, to be sealed again for the target.
+SELECT checkpoint_ns, channel, version, type, blob FROM {blobs} WHERE thread_id = %(source)s;
+
+-- name: sealed_thread_writes
+-- copy_thread with encryption: the source's writes, to be sealed again for the target.
+SELECT checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob
+FROM {writes} WHERE thread_id = %(source)s;
+
+-- name: copy_sealed_thread
+-- copy_thread with encryption, last step: the rows read, each value sealed again for the
+-- target thread. Rows already at the target are left as they are, as copy_thread does.
+WITH copied_blobs AS (
+    INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT %(target)s, x.ns, x.channel, x.version, x.type, x.blob
+    FROM unnest(%(b_ns)s::text[], %(b_channels)s::text[], %(b_versions)s::text[],
+                %(b_types)s::text[], %(b_blobs)s::bytea[]) AS x(ns, channel, version, type, blob)
+    ON CONFLICT DO NOTHING
+), copied_writes AS (
+    INSERT INTO {writes}
+        (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+    SELECT %(target)s, x.ns, x.id, x.task_id, x.task_path, x.idx, x.channel, x.type, x.blob
+    FROM unnest(%(w_ns)s::text[], %(w_ids)s::text[], %(w_tasks)s::text[], %(w_paths)s::text[],
+                %(w_idxs)s::int[], %(w_channels)s::text[], %(w_types)s::text[],
+                %(w_blobs)s::bytea[])
+         AS x(ns, id, task_id, task_path, idx, channel, type, blob)
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO {checkpoints}
+    (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata)
+SELECT %(target)s, x.ns, x.id, x.parent, x.type, x.checkpoint, x.metadata
+FROM unnest(%(c_ns)s::text[], %(c_ids)s::text[], %(c_parents)s::text[], %(c_types)s::text[],
+            %(c_checkpoints)s::jsonb[], %(c_metadata)s::jsonb[])
+     AS x(ns, id, parent, type, checkpoint, metadata)
+ON CONFLICT DO NOTHING;
+
 -- name: writes_and_freed_of_gone
 -- A fragment of CTEs: given a CTE `gone` of deleted checkpoints (thread_id, checkpoint_ns,
 -- checkpoint_id, versions), delete their writes, and list the (channel, version) blobs they

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import psycopg
@@ -10,7 +11,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from checkpoint_pg import AsyncPostgresSaver, PostgresSaver
+from checkpoint_pg import AsyncPostgresSaver, PostgresSaver, RowBoundEncryption
 
 
 async def _async_saver(dsn: str, pooled: bool) -> AsyncIterator[BaseCheckpointSaver[str]]:
@@ -64,4 +65,22 @@ async def test_saver_passes_every_conformance_capability(dsn: str, kind: str, po
             "prune",
         ]
     )
+    assert all(r.detected and r.tests_skipped == 0 for r in report.results.values())
+
+
+async def test_an_encrypting_saver_passes_every_conformance_capability(dsn: str) -> None:
+    """With `encryption=`, LangGraph's suite passes as it does without (copy_thread seals
+    every value again for the new thread)."""
+    encryption = RowBoundEncryption({"k1": os.urandom(32)})
+
+    async def factory() -> AsyncIterator[BaseCheckpointSaver[str]]:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            saver = AsyncPostgresSaver(conn, encryption=encryption)
+            await saver.setup()
+            yield saver
+
+    report = await validate(checkpointer_test(name="checkpoint_pg-encrypted")(factory))
+    failures = {name: r.failures for name, r in report.results.items() if not r.passed}
+    assert failures == {}
+    assert len(report.results) == 8
     assert all(r.detected and r.tests_skipped == 0 for r in report.results.values())

@@ -93,6 +93,19 @@ PARAMS: dict[str, Any] = {
     "prefix": "zzzz",
     "before": None,
     "limit": 3,
+    # reencrypt's pages and updates
+    "first": True,
+    **{f"a{i}": None for i in range(1, 6)},
+    "channel": "messages",
+    "version": "0",
+    "checkpoint_id": "0",
+    "task_id": "t",
+    "idx": 0,
+    "key": "k",
+    "old": b"",
+    "new": b"",
+    "old_value": "{}",
+    "new_value": "{}",
 }
 
 

@@ -19,9 +19,10 @@ def register(group: click.Group) -> None:
     from checkpoint_pg.cli.ops.doctor import COMMANDS as doctor
     from checkpoint_pg.cli.ops.inspect import COMMANDS as inspect
     from checkpoint_pg.cli.ops.maintain import COMMANDS as maintain
+    from checkpoint_pg.cli.ops.reencrypt import COMMANDS as reencrypt
     from checkpoint_pg.cli.ops.store_cmds import COMMANDS as store
     from checkpoint_pg.cli.ops.threads import COMMANDS as threads
 
-    for commands in (doctor, threads, inspect, maintain, store):
+    for commands in (doctor, threads, inspect, maintain, store, reencrypt):
         for command in commands:
             group.add_command(command)

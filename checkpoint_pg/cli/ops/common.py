@@ -160,6 +160,20 @@ def _serde() -> Any:
     return serde
 
 
+def _encryption() -> Any:
+    """The `RowBoundEncryption` keyring of ``$CHECKPOINT_PG_KEYS`` when it is set, so that the
+    commands read (and `copy` writes) sealed rows; None otherwise."""
+    from checkpoint_pg._runtime.aead import KEYS_ENV_VAR, RowBoundEncryption
+    from checkpoint_pg._runtime.errors import InvalidKeyringError
+
+    if not os.environ.get(KEYS_ENV_VAR):
+        return None
+    try:
+        return RowBoundEncryption.from_env()
+    except InvalidKeyringError as exc:  # no key in its message
+        raise click.UsageError(str(exc)) from None
+
+
 @dataclass
 class Session:
     """One command's view of the database: a lazily opened connection, a saver, a store."""
@@ -178,12 +192,14 @@ class Session:
     def saver(self) -> PostgresSaver:
         from checkpoint_pg.sync import PostgresSaver
 
-        return PostgresSaver(self.conn, serde=_serde(), schema=self.schema)
+        return PostgresSaver(
+            self.conn, serde=_serde(), schema=self.schema, encryption=_encryption()
+        )
 
     def store(self) -> PostgresStore:
         from store.sync import PostgresStore
 
-        return PostgresStore(self.conn, schema=self.schema)
+        return PostgresStore(self.conn, schema=self.schema, encryption=_encryption())
 
     def identifier(self, table: str) -> sql.Identifier:
         """Table `table` as an identifier, qualified with --schema when one is given."""

@@ -111,3 +111,56 @@ WHERE a.attrelid = to_regclass(%(table)s) AND a.attname = 'embedding';
 -- search_path's first schema), whose operator class names the distance.
 SELECT indexdef FROM pg_indexes WHERE indexname = 'store_vectors_embedding_idx'
   AND schemaname = coalesce(%(schema)s, current_schema());
+
+-- name: reencrypt_blobs_page
+-- reencrypt: the next page of sealed blobs (values and checkpoint seals), in primary-key
+-- order after the last one read (%(first)s: from the start), of one thread or of all.
+SELECT thread_id, checkpoint_ns, channel, version, type, blob
+FROM {blobs}
+WHERE type LIKE '%%+rowaead'
+  AND (%(thread_id)s::text IS NULL OR thread_id = %(thread_id)s::text)
+  AND (%(first)s OR (thread_id, checkpoint_ns, channel, version)
+                    > (%(a1)s::text, %(a2)s::text, %(a3)s::text, %(a4)s::text))
+ORDER BY thread_id, checkpoint_ns, channel, version
+LIMIT %(limit)s;
+
+-- name: reencrypt_blob
+-- reencrypt: replace one blob's sealed value, only if it is still the one that was read.
+UPDATE {blobs} SET blob = %(new)s
+WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
+  AND channel = %(channel)s AND version = %(version)s AND blob = %(old)s
+RETURNING 1;
+
+-- name: reencrypt_writes_page
+-- reencrypt: the next page of sealed writes, as reencrypt_blobs_page.
+SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, channel, type, blob
+FROM {writes}
+WHERE type LIKE '%%+rowaead'
+  AND (%(thread_id)s::text IS NULL OR thread_id = %(thread_id)s::text)
+  AND (%(first)s OR (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+                    > (%(a1)s::text, %(a2)s::text, %(a3)s::text, %(a4)s::text, %(a5)s::int))
+ORDER BY thread_id, checkpoint_ns, checkpoint_id, task_id, idx
+LIMIT %(limit)s;
+
+-- name: reencrypt_write
+-- reencrypt: replace one write's sealed value, only if it is still the one that was read.
+UPDATE {writes} SET blob = %(new)s
+WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
+  AND checkpoint_id = %(checkpoint_id)s AND task_id = %(task_id)s AND idx = %(idx)s
+  AND blob = %(old)s
+RETURNING 1;
+
+-- name: reencrypt_store_page
+-- reencrypt: the next page of sealed store items, in primary-key order.
+SELECT prefix, key, value
+FROM {store}
+WHERE value ? '$rowaead'
+  AND (%(first)s OR (prefix, key) > (%(a1)s::text, %(a2)s::text))
+ORDER BY prefix, key
+LIMIT %(limit)s;
+
+-- name: reencrypt_store_item
+-- reencrypt: replace one item's sealed value, only if it is still the one that was read.
+UPDATE {store} SET value = %(new_value)s::jsonb
+WHERE prefix = %(prefix)s AND key = %(key)s AND value = %(old_value)s::jsonb
+RETURNING 1;
