@@ -1,0 +1,249 @@
+"""A primary and a streaming standby of the tests' own, to fail over on purpose.
+
+Built with this machine's PostgreSQL server binaries (`initdb`, `pg_basebackup`, `pg_ctl`;
+Debian's ``postgresql-NN`` packages put them in ``/usr/lib/postgresql/NN/bin``), in a temporary
+directory, on free ports of 127.0.0.1, run as the ``postgres`` system user (PostgreSQL
+refuses to run as root). Never touches the machine's own clusters.
+
+- `Pair.start(synchronous=True)`: the primary waits for the standby to flush every commit
+  (``synchronous_standby_names='*'``, ``synchronous_commit=on``) before it acknowledges it.
+  With ``synchronous=False`` it acknowledges at once and streams afterwards (asynchronous).
+- `Pair.dsn`: both nodes, ``target_session_attrs=read-write``: libpq takes whichever node
+  accepts writes now.
+- `Pair.kill_primary(mode)`: ``pg_ctl stop -m fast`` (backends get AdminShutdown, the
+  standby receives all WAL before the primary exits) or ``immediate`` (a crash).
+- `Pair.promote()`: ``pg_ctl promote -w``; the standby is the new primary.
+
+The standby's own settings never name a synchronous standby: after promotion it has none, and
+it must not wait for one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+SYSTEM_USER = "postgres"
+
+
+def server_bin_dir() -> Path | None:
+    """The newest ``/usr/lib/postgresql/NN/bin`` with the server binaries, or ``$PG_BIN``."""
+    candidates = [os.environ["PG_BIN"]] if os.environ.get("PG_BIN") else []
+    candidates += sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    for candidate in candidates:
+        path = Path(candidate)
+        if all((path / tool).exists() for tool in ("initdb", "pg_basebackup", "pg_ctl")):
+            return path
+    return None
+
+
+def rig_unavailable() -> str | None:
+    """Why no primary/standby pair can be built here (None: it can)."""
+    if server_bin_dir() is None:
+        return (
+            "no PostgreSQL server binaries (initdb, pg_basebackup, pg_ctl) in "
+            "/usr/lib/postgresql/*/bin or $PG_BIN: apt-get install postgresql to run failovers"
+        )
+    try:
+        pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        return f"no '{SYSTEM_USER}' system user to run the primary and the standby as"
+    if os.geteuid() != 0:
+        return "the failover rig runs its servers as the 'postgres' user, which needs root"
+    if shutil.which("runuser") is None:
+        return "runuser (util-linux) is missing: it starts the servers as 'postgres'"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Node:
+    """One PostgreSQL server of the pair: its data directory and port."""
+
+    def __init__(self, bin_dir: Path, root: Path, name: str) -> None:
+        self.bin = bin_dir
+        self.name = name
+        self.pgdata = root / name
+        self.port = free_port()
+        self.socket_dir = root
+        self.log = root / f"{name}.log"
+
+    def run(self, tool: str, *args: str, timeout: float = 60) -> str:
+        done = subprocess.run(
+            ["runuser", "-u", SYSTEM_USER, "--", str(self.bin / tool), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{tool} {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
+        return done.stdout
+
+    def start(self, *settings: str) -> None:
+        options = " ".join(
+            [
+                f"-p {self.port}",
+                "-c listen_addresses=127.0.0.1",
+                f"-c unix_socket_directories={self.socket_dir}",
+                "-c fsync=off",  # a test rig: durability across an OS crash is not on test
+                "-c full_page_writes=off",
+                "-c max_connections=100",
+                *(f"-c {s}" for s in settings),
+            ]
+        )
+        self.run("pg_ctl", "-D", str(self.pgdata), "-l", str(self.log), "-o", options, "-w",
+                 "start")  # fmt: skip
+
+    def stop(self, mode: str) -> None:
+        self.run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "stop")
+
+    def running(self) -> bool:
+        return (self.pgdata / "postmaster.pid").exists()
+
+    def dsn(self, dbname: str = "postgres", **extra: str) -> str:
+        return make_conninfo(
+            "", host="127.0.0.1", port=str(self.port), user=SYSTEM_USER, dbname=dbname, **extra
+        )
+
+    def admin(self) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(self.dsn(), autocommit=True, connect_timeout=5)
+
+    def walreceiver_pid(self) -> int | None:
+        with self.admin() as conn:
+            row = conn.execute("SELECT pid FROM pg_stat_wal_receiver").fetchone()
+        return int(str(row[0])) if row and row[0] is not None else None
+
+
+class Pair:
+    """A primary, its streaming standby, and the multi-host DSN that finds the writable one."""
+
+    def __init__(self, root: Path) -> None:
+        bin_dir = server_bin_dir()
+        assert bin_dir is not None
+        self.root = root
+        self.primary = Node(bin_dir, root, "primary")
+        self.standby = Node(bin_dir, root, "standby")
+        self.dbname = "failover"
+
+    @property
+    def dsn(self) -> str:
+        """Both nodes, primary first; libpq connects to whichever accepts writes."""
+        return make_conninfo(
+            "",
+            host="127.0.0.1,127.0.0.1",
+            port=f"{self.primary.port},{self.standby.port}",
+            user=SYSTEM_USER,
+            dbname=self.dbname,
+            target_session_attrs="read-write",
+            connect_timeout="2",
+        )
+
+    def start(self, *, synchronous: bool) -> None:
+        p, s = self.primary, self.standby
+        p.run("initdb", "-D", str(p.pgdata), "-U", SYSTEM_USER, "--auth=trust", "-E", "UTF8",
+              "--no-sync")  # fmt: skip
+        p.start("wal_level=replica", "max_wal_senders=5", "wal_keep_size=256MB")
+        with p.admin() as conn:
+            conn.execute(f'CREATE DATABASE "{self.dbname}"')
+        p.run("pg_basebackup", "-D", str(s.pgdata), "-d", p.dsn(application_name="standby"),
+              "-X", "stream", "-R", "-c", "fast", "--no-sync")  # fmt: skip
+        s.start("hot_standby=on", "wal_receiver_status_interval=1s")
+        if synchronous:
+            with p.admin() as conn:
+                conn.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+                conn.execute("ALTER SYSTEM SET synchronous_commit = 'on'")
+                conn.execute("SELECT pg_reload_conf()")
+        self.wait_streaming(sync_state="sync" if synchronous else "async")
+
+    def wait_streaming(self, *, sync_state: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self.primary.admin() as conn:
+            while time.monotonic() < deadline:
+                row = conn.execute(
+                    "SELECT state, sync_state FROM pg_stat_replication"
+                ).fetchone()
+                if row == ("streaming", sync_state):
+                    return
+                time.sleep(0.05)
+        raise AssertionError(f"the standby did not reach streaming/{sync_state} in {timeout}s")
+
+    def kill_primary(self, mode: str) -> None:
+        self.primary.stop(mode)
+
+    def promote(self) -> None:
+        self.standby.run("pg_ctl", "-D", str(self.standby.pgdata), "-w", "promote")
+
+    @contextlib.contextmanager
+    def standby_paused(self) -> Iterator[None]:
+        """Freeze the standby's WAL receiver (SIGSTOP) so the standby falls behind."""
+        pid = self.standby.walreceiver_pid()
+        assert pid is not None, "the standby has no WAL receiver"
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    def close(self) -> None:
+        for node in (self.primary, self.standby):
+            if node.running():
+                with contextlib.suppress(Exception):
+                    node.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def pair_root() -> Iterator[Path]:
+    if (why := rig_unavailable()) is not None:
+        pytest.skip(why)
+    root = Path(tempfile.mkdtemp(prefix="cpg-failover-"))
+    shutil.chown(root, user=SYSTEM_USER, group=SYSTEM_USER)
+    root.chmod(0o700)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def sync_pair(pair_root: Path) -> Iterator[Pair]:
+    """A primary and a synchronous standby, torn down afterwards."""
+    pair = Pair(pair_root)
+    try:
+        pair.start(synchronous=True)
+        yield pair
+    finally:
+        pair.close()
+
+
+@pytest.fixture
+def async_pair(pair_root: Path) -> Iterator[Pair]:
+    """A primary and an asynchronous standby, torn down afterwards."""
+    pair = Pair(pair_root)
+    try:
+        pair.start(synchronous=False)
+        yield pair
+    finally:
+        pair.close()
