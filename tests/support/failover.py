@@ -11,7 +11,9 @@ refuses to run as root). Never touches the machine's own clusters.
 - `Pair.dsn`: both nodes, ``target_session_attrs=read-write``: libpq takes whichever node
   accepts writes now.
 - `Pair.kill_primary(mode)`: ``pg_ctl stop -m fast`` (backends get AdminShutdown, the
-  standby receives all WAL before the primary exits) or ``immediate`` (a crash).
+  standby receives all WAL before the primary exits), ``immediate`` (the server quits at
+  once), or ``crash`` (SIGKILL to every process of the primary).
+- `Pair.replication_paused()`: the primary's WAL sender frozen, so the standby falls behind.
 - `Pair.promote()`: ``pg_ctl promote -w``; the standby is the new primary.
 
 The standby's own settings never name a synchronous standby: after promotion it has none, and
@@ -190,23 +192,54 @@ class Pair:
                 time.sleep(0.05)
         raise AssertionError(f"the standby did not reach streaming/{sync_state} in {timeout}s")
 
+    def replication_lag(self) -> int | None:
+        """Bytes of WAL the primary wrote that the standby has not flushed yet (None: no
+        standby connected)."""
+        with self.primary.admin() as conn:
+            row = conn.execute(
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn) FROM pg_stat_replication"
+            ).fetchone()
+        return None if row is None or row[0] is None else int(str(row[0]))
+
     def kill_primary(self, mode: str) -> None:
-        self.primary.stop(mode)
+        """``pg_ctl stop -m mode``, or for ``crash`` `crash_primary`."""
+        if mode == "crash":
+            self.crash_primary()
+        else:
+            self.primary.stop(mode)
 
     def promote(self) -> None:
         self.standby.run("pg_ctl", "-D", str(self.standby.pgdata), "-w", "promote")
 
     @contextlib.contextmanager
-    def standby_paused(self) -> Iterator[None]:
-        """Freeze the standby's WAL receiver (SIGSTOP) so the standby falls behind."""
-        pid = self.standby.walreceiver_pid()
-        assert pid is not None, "the standby has no WAL receiver"
+    def replication_paused(self) -> Iterator[None]:
+        """Freeze the primary's WAL sender (SIGSTOP): the standby stops receiving WAL while
+        the primary, if it does not wait for the standby, keeps acknowledging commits."""
+        with self.primary.admin() as conn:
+            row = conn.execute("SELECT pid FROM pg_stat_replication").fetchone()
+        assert row is not None, "no standby is connected"
+        pid = int(str(row[0]))
         os.kill(pid, signal.SIGSTOP)
         try:
             yield
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
+
+    def crash_primary(self) -> None:
+        """SIGKILL the primary's postmaster and every child of it, at once: the machine died.
+        Unlike ``pg_ctl stop -m immediate`` nothing gets a chance to run, not even a WAL
+        sender that was stopped."""
+        postmaster = int((self.primary.pgdata / "postmaster.pid").read_text().split()[0])
+        children = []  # found first: once the postmaster is gone they belong to init
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    children.append(int(stat.parent.name))
+        for pid in (postmaster, *children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        (self.primary.pgdata / "postmaster.pid").unlink(missing_ok=True)
 
     def close(self) -> None:
         for node in (self.primary, self.standby):
