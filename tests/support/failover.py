@@ -184,13 +184,27 @@ class Pair:
         deadline = time.monotonic() + timeout
         with self.primary.admin() as conn:
             while time.monotonic() < deadline:
-                row = conn.execute(
-                    "SELECT state, sync_state FROM pg_stat_replication"
-                ).fetchone()
+                row = conn.execute("SELECT state, sync_state FROM pg_stat_replication").fetchone()
                 if row == ("streaming", sync_state):
                     return
                 time.sleep(0.05)
         raise AssertionError(f"the standby did not reach streaming/{sync_state} in {timeout}s")
+
+    def wait_replayed(self, timeout: float = 10.0) -> None:
+        """Until the standby has replayed everything the primary wrote so far (synchronous
+        commit waits for the standby to flush the WAL, not to apply it)."""
+        with self.primary.admin() as conn:
+            target = conn.execute("SELECT pg_current_wal_lsn()").fetchone()
+        deadline = time.monotonic() + timeout
+        with self.standby.admin() as conn:
+            while time.monotonic() < deadline:
+                row = conn.execute(
+                    "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), %s) >= 0", target
+                ).fetchone()
+                if row == (True,):
+                    return
+                time.sleep(0.02)
+        raise AssertionError(f"the standby did not replay the primary's WAL in {timeout}s")
 
     def replication_lag(self) -> int | None:
         """Bytes of WAL the primary wrote that the standby has not flushed yet (None: no
