@@ -172,7 +172,10 @@ class Pair:
             conn.execute(f'CREATE DATABASE "{self.dbname}"')
         p.run("pg_basebackup", "-D", str(s.pgdata), "-d", p.dsn(application_name="standby"),
               "-X", "stream", "-R", "-c", "fast", "--no-sync")  # fmt: skip
-        s.start("hot_standby=on", "wal_receiver_status_interval=1s")
+        # wal_retrieve_retry_interval: after losing its primary, the standby looks for WAL
+        # again (and notices a promotion request) every 100 ms rather than every 5 s.
+        s.start("hot_standby=on", "wal_receiver_status_interval=1s",
+                "wal_retrieve_retry_interval=100ms")  # fmt: skip
         if synchronous:
             with p.admin() as conn:
                 conn.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")

@@ -10,8 +10,12 @@ and saying to ask for the primary with ``target_session_attrs=read-write``.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,10 +26,10 @@ from checkpoint_pg import AsyncPostgresSaver, PostgresSaver
 from checkpoint_pg._runtime.retry import classify
 from checkpoint_pg.errors import CheckpointPgError, ReadOnlyServerError
 from store import AsyncPostgresStore, PostgresStore
-from tests.support.failover import Pair
+from tests.support.failover import SYSTEM_USER, Pair, rig_unavailable
 from tests.support.faults import checkpoint
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.failover]
 
 SECRET = "not-a-real-password-7f3a"
 
@@ -35,13 +39,25 @@ def standby_only(pair: Pair) -> str:
     return make_conninfo(pair.standby.dsn(pair.dbname), password=SECRET)
 
 
-def set_up(pair: Pair) -> None:
-    """Tables made on the primary; the standby replays them."""
-    with PostgresSaver.from_conn_string(pair.dsn) as saver:
-        saver.setup()
-    with PostgresStore.from_conn_string(pair.dsn) as store:
-        store.setup()
-    pair.wait_replayed()
+@pytest.fixture(scope="module")
+def pair() -> Iterator[Pair]:
+    """One synchronous pair for the module (nothing here stops a server), set up on the
+    primary and replayed by the standby."""
+    if (why := rig_unavailable()) is not None:
+        pytest.skip(why)
+    root = Path(tempfile.mkdtemp(prefix="cpg-failover-"))
+    shutil.chown(root, user=SYSTEM_USER, group=SYSTEM_USER)
+    built = Pair(root)
+    try:
+        built.start(synchronous=True)
+        with PostgresSaver.from_conn_string(built.dsn) as saver:
+            saver.setup()
+        with PostgresStore.from_conn_string(built.dsn) as store:
+            store.setup()
+        built.wait_replayed()
+        yield built
+    finally:
+        built.close()
 
 
 def assert_names_the_standby(exc: ReadOnlyServerError, pair: Pair) -> None:
@@ -57,63 +73,58 @@ def assert_names_the_standby(exc: ReadOnlyServerError, pair: Pair) -> None:
 
 
 def test_a_write_on_a_standby_fails_at_once_naming_it(
-    sync_pair: Pair, caplog: pytest.LogCaptureFixture
+    pair: Pair, caplog: pytest.LogCaptureFixture
 ) -> None:
-    set_up(sync_pair)
     config: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4().hex, "checkpoint_ns": ""}}
     caplog.set_level(logging.WARNING, logger="checkpoint_pg.retry")
-    with PostgresSaver.from_conn_string(standby_only(sync_pair)) as saver:
+    with PostgresSaver.from_conn_string(standby_only(pair)) as saver:
         assert saver.get_tuple(config) is None  # reads are fine on a standby
         cp, versions = checkpoint(saver, 1)
         started = time.monotonic()
         with pytest.raises(ReadOnlyServerError) as raised:
             saver.put(config, cp, {}, versions)
         assert time.monotonic() - started < 2.0  # not a hang, not a retry loop
-    assert_names_the_standby(raised.value, sync_pair)
+    assert_names_the_standby(raised.value, pair)
     assert not caplog.records, "a read-only server must not be retried"
 
 
-def test_setup_on_a_standby_says_it_is_a_standby(sync_pair: Pair) -> None:
-    set_up(sync_pair)
+def test_setup_on_a_standby_says_it_is_a_standby(pair: Pair) -> None:
     with (
-        PostgresSaver.from_conn_string(standby_only(sync_pair)) as saver,
+        PostgresSaver.from_conn_string(standby_only(pair)) as saver,
         pytest.raises(ReadOnlyServerError) as raised,
     ):
         saver.setup()
-    assert_names_the_standby(raised.value, sync_pair)
+    assert_names_the_standby(raised.value, pair)
 
 
-async def test_async_saver_and_store_refuse_writes_on_a_standby(sync_pair: Pair) -> None:
-    set_up(sync_pair)
+async def test_async_saver_and_store_refuse_writes_on_a_standby(pair: Pair) -> None:
     config: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4().hex, "checkpoint_ns": ""}}
-    async with AsyncPostgresSaver.from_conn_string(standby_only(sync_pair)) as saver:
+    async with AsyncPostgresSaver.from_conn_string(standby_only(pair)) as saver:
         cp, versions = checkpoint(saver, 1)
         with pytest.raises(ReadOnlyServerError) as raised:
             await saver.aput(config, cp, {}, versions)
-    assert_names_the_standby(raised.value, sync_pair)
-    async with AsyncPostgresStore.from_conn_string(standby_only(sync_pair)) as store:
+    assert_names_the_standby(raised.value, pair)
+    async with AsyncPostgresStore.from_conn_string(standby_only(pair)) as store:
         # refresh_ttl=True (the default) refreshes TTLs in the same statement: a write.
         assert await store.aget(("docs",), "a", refresh_ttl=False) is None
         with pytest.raises(ReadOnlyServerError) as raised:
             await store.aput(("docs",), "a", {"v": 1})
-    assert_names_the_standby(raised.value, sync_pair)
+    assert_names_the_standby(raised.value, pair)
 
 
-def test_sync_store_refuses_writes_on_a_standby(sync_pair: Pair) -> None:
-    set_up(sync_pair)
+def test_sync_store_refuses_writes_on_a_standby(pair: Pair) -> None:
     with (
-        PostgresStore.from_conn_string(standby_only(sync_pair)) as store,
+        PostgresStore.from_conn_string(standby_only(pair)) as store,
         pytest.raises(ReadOnlyServerError) as raised,
     ):
         store.put(("docs",), "a", {"v": 1})
-    assert_names_the_standby(raised.value, sync_pair)
+    assert_names_the_standby(raised.value, pair)
 
 
-def test_the_multi_host_dsn_writes_on_the_primary_whatever_the_order(sync_pair: Pair) -> None:
+def test_the_multi_host_dsn_writes_on_the_primary_whatever_the_order(pair: Pair) -> None:
     """Standby listed first: ``target_session_attrs=read-write`` still picks the primary."""
-    set_up(sync_pair)
-    p, s = sync_pair.primary, sync_pair.standby
-    dsn = make_conninfo(sync_pair.dsn, port=f"{s.port},{p.port}", host="127.0.0.1,127.0.0.1")
+    p, s = pair.primary, pair.standby
+    dsn = make_conninfo(pair.dsn, port=f"{s.port},{p.port}", host="127.0.0.1,127.0.0.1")
     config: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4().hex, "checkpoint_ns": ""}}
     with PostgresSaver.from_conn_string(dsn) as saver:
         cp, versions = checkpoint(saver, 1)
