@@ -10,6 +10,7 @@ and saying to ask for the primary with ``target_session_attrs=read-write``.
 from __future__ import annotations
 
 import logging
+import pickle
 import shutil
 import tempfile
 import time
@@ -136,3 +137,17 @@ def test_a_read_only_transaction_the_caller_asked_for_is_not_called_a_standby() 
     exc = ReadOnlyServerError("host=db port=5432", standby=False)
     assert "standby" not in str(exc)
     assert "read-only" in str(exc)
+
+
+def test_the_error_pickles_and_is_known_by_its_public_name() -> None:
+    exc = ReadOnlyServerError("host=db port=5432")
+    again = pickle.loads(pickle.dumps(exc))
+    assert type(again) is ReadOnlyServerError
+    assert str(again) == str(exc)
+    assert again.endpoint == "host=db port=5432"
+    assert ReadOnlyServerError.__module__ == "checkpoint_pg.errors"
+
+
+def test_a_server_answering_read_only_is_never_a_transient_fault() -> None:
+    """25006 from the server, before the driver names it: the retry policy leaves it alone."""
+    assert classify(psycopg.errors.ReadOnlySqlTransaction("read-only")) is None
