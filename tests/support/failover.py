@@ -14,7 +14,7 @@ refuses to run as root). Never touches the machine's own clusters.
   standby receives all WAL before the primary exits), ``immediate`` (the server quits at
   once), or ``crash`` (SIGKILL to every process of the primary).
 - `Pair.replication_paused()`: the primary's WAL sender frozen, so the standby falls behind.
-- `Pair.promote()`: ``pg_ctl promote -w``; the standby is the new primary.
+- `Pair.promote()`: ``pg_ctl promote``, returning once the standby is the new primary.
 
 The standby's own settings never name a synchronous standby: after promotion it has none, and
 it must not wait for one.
@@ -225,8 +225,15 @@ class Pair:
         else:
             self.primary.stop(mode)
 
-    def promote(self) -> None:
-        self.standby.run("pg_ctl", "-D", str(self.standby.pgdata), "-w", "promote")
+    def promote(self, timeout: float = 30.0) -> None:
+        """``pg_ctl promote``, then return as soon as the standby accepts writes (polled every
+        5 ms: ``pg_ctl promote -w`` looks only every 100 ms)."""
+        with self.standby.admin() as conn:
+            self.standby.run("pg_ctl", "-D", str(self.standby.pgdata), "-W", "promote")
+            deadline = time.monotonic() + timeout
+            while conn.execute("SELECT pg_is_in_recovery()").fetchone() != (False,):
+                assert time.monotonic() < deadline, f"no promotion within {timeout}s"
+                time.sleep(0.005)
 
     @contextlib.contextmanager
     def replication_paused(self) -> Iterator[None]:

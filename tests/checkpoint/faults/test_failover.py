@@ -227,11 +227,11 @@ def finished(values: dict[str, Any]) -> bool:
 @dataclass
 class Outcome:
     resumed: int = 0  # runs that failed at the failover and finished when re-invoked
-    recovery: float | None = None  # seconds from the stop command to the first acknowledged write
+    recovery: float | None = None  # seconds from the stop command to the new primary's first ack
     lost: dict[str, set[Any]] = field(default_factory=dict)
     acknowledged: int = 0
     down: float = 0.0  # seconds `pg_ctl stop` took
-    promotion: float = 0.0  # seconds `pg_ctl promote -w` took
+    promotion: float = 0.0  # seconds from the stop's end to a writable standby
 
 
 class Failover:
@@ -267,17 +267,18 @@ class Failover:
         self.down_at = time.monotonic()
 
     def timings(self) -> tuple[float, float]:
-        """(seconds the stop took, seconds the promotion took)"""
+        """(seconds the stop took, seconds from then to a writable standby)"""
         return self.down_at - self.killed_at, self.promoted_at - self.down_at
 
     def recovery(self) -> float | None:
-        """Seconds from the stop command to the first write acknowledged after the primary
-        was gone (writes the dying primary still acknowledged do not count). Not measured for
-        a SIGKILL, which returns before replies already on the wire reach the clients."""
-        if self.mode == "crash":
-            return None
-        after = self.ledger.first_ack_after(self.down_at)
-        return None if after is None else after + self.down_at - self.killed_at
+        """Seconds from the stop command to the first write acknowledged by the new primary.
+
+        Counted from the moment the standby was seen promoted (polled every 5 ms): an ack
+        noted between the stop and that moment is a reply of the old primary that its client
+        got round to noting late, not a write on the new one.
+        """
+        after = self.ledger.first_ack_after(self.promoted_at)
+        return None if after is None else after + self.promoted_at - self.killed_at
 
 
 def report(name: str, outcome: Outcome) -> None:
@@ -450,8 +451,11 @@ def test_async_replication_loses_what_a_lagging_standby_had_not_received(
     report(f"ASYNC replication, standby {stall}s behind, primary SIGKILLed", outcome)
     gone = [entry for entries in outcome.lost.values() for entry in entries]
     assert gone, "the primary acknowledged writes the standby never received: they are lost"
+    # The WAL sender trails the commits it sends by a moment: what was acknowledged just
+    # before it froze may still have been unsent. Nothing older than that moment is lost.
+    in_flight = 0.05
     acked_at = failover.ledger.acked_at
-    assert all(acked_at[entry] >= failover.stalled_at for entry in gone)
+    assert all(acked_at[entry] >= failover.stalled_at - in_flight for entry in gone)
     print(f"FAILOVER window: lost {len(gone)} writes acknowledged in the last {stall}s")
 
 
