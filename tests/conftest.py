@@ -18,10 +18,22 @@ from store import PostgresStore
 from tests.harness import DatabaseFactory, TestServer, provision_server
 from tests.support.agent_world import world
 from tests.support.connect import bad_dsn, password_server
+from tests.support.failover import async_pair, pair_root, sync_pair
 from tests.support.faults import admin, proxy
 from tests.support.pooler import pgbouncer, pooled_dsn
 
-__all__ = ["admin", "bad_dsn", "password_server", "pgbouncer", "pooled_dsn", "proxy", "world"]
+__all__ = [
+    "admin",
+    "async_pair",
+    "bad_dsn",
+    "pair_root",
+    "password_server",
+    "pgbouncer",
+    "pooled_dsn",
+    "proxy",
+    "sync_pair",
+    "world",
+]
 
 
 def _prepare_template(dsn: str) -> None:

@@ -28,6 +28,7 @@ from checkpoint_pg._runtime.driver import (
     ensure_usable,
     needs_transaction,
     prepare_flag,
+    read_only_server,
     schema_not_ready,
 )
 from checkpoint_pg._runtime.errors import ConnectionFailedError
@@ -123,6 +124,8 @@ async def _arun_op(
                 await pipeline.sync()
     except SCHEMA_MISSING as exc:
         raise schema_not_ready(exc) from exc
+    except psycopg.errors.ReadOnlySqlTransaction as exc:
+        raise read_only_server(conn) from exc
     return result
 
 

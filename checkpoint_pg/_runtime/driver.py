@@ -17,7 +17,11 @@ import psycopg
 from psycopg import AsyncConnection, Connection, errors
 from psycopg.pq import TransactionStatus
 
-from checkpoint_pg._runtime.errors import ConnectionUnusableError, SchemaNotReadyError
+from checkpoint_pg._runtime.errors import (
+    ConnectionUnusableError,
+    ReadOnlyServerError,
+    SchemaNotReadyError,
+)
 from checkpoint_pg._runtime.protocol import Operation, Query
 
 T = TypeVar("T")
@@ -86,3 +90,15 @@ def schema_not_ready(exc: psycopg.Error) -> SchemaNotReadyError:
         f"the schema is missing or older than this version ({exc.diag.message_primary}): "
         "call setup() once before using the saver or store"
     )
+
+
+def read_only_server(conn: Connection[Any] | AsyncConnection[Any]) -> ReadOnlyServerError:
+    """The typed error for a write refused with SQLSTATE 25006 (read_only_sql_transaction),
+    naming the server (host, port, database, user; never a password) and, as the server
+    reports it (PostgreSQL 14+), whether it is a hot standby."""
+    info = conn.info
+    shown = {"host": info.host, "port": str(info.port), "dbname": info.dbname, "user": info.user}
+    where = " ".join(f"{k}={v}" for k, v in shown.items() if v) or "the connected server"
+    if info.parameter_status("in_hot_standby") == "on":
+        return ReadOnlyServerError(where, standby=True)
+    return ReadOnlyServerError(where, standby=False)

@@ -19,6 +19,7 @@ __all__ = [
     "MissingExtraError",
     "OperationInterruptedError",
     "PoolExhaustedError",
+    "ReadOnlyServerError",
     "RetriesExhaustedError",
     "SchemaNotReadyError",
     "TamperedValueError",
@@ -115,6 +116,26 @@ class ConnectionFailedError(CheckpointPgError, psycopg.OperationalError):
         return (type(self), (self.endpoint, self.reason, str(self)))
 
 
+class ReadOnlyServerError(CheckpointPgError, psycopg.errors.ReadOnlySqlTransaction):
+    """A write reached a server that only reads: a hot standby (or a server or session set
+    ``default_transaction_read_only``). PostgreSQL answered SQLSTATE 25006. Never retried:
+    the same server refuses again. ``endpoint`` names the server (host, port, database,
+    user), never a password. The cure is a DSN that lists every node and asks for the
+    primary: ``host=a,b port=5432,5432 target_session_attrs=read-write``."""
+
+    def __init__(self, endpoint: str, message: str | None = None, *, standby: bool = True) -> None:
+        what = "is a read-only standby" if standby else "runs read-only transactions"
+        super().__init__(
+            message
+            or f"the server {endpoint} {what} and refused a write (SQLSTATE 25006): connect "
+            "to the primary: list every node in the DSN and add target_session_attrs=read-write"
+        )
+        self.endpoint = endpoint
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.endpoint, str(self)))
+
+
 # Users meet these as `checkpoint_pg.errors.X` (tracebacks, reprs, pickles): the name they
 # import them by, not where they happen to be defined.
 for _error in (
@@ -129,5 +150,6 @@ for _error in (
     OperationInterruptedError,
     PoolExhaustedError,
     ConnectionFailedError,
+    ReadOnlyServerError,
 ):
     _error.__module__ = "checkpoint_pg.errors"
