@@ -7,7 +7,9 @@ meant to run is marked in the Markdown (see `tests.docs.snippets`) and skipped w
 from __future__ import annotations
 
 import ast
+import base64
 import inspect
+import json
 import re
 from contextlib import AsyncExitStack
 
@@ -43,6 +45,12 @@ async def test_snippet_runs(
         pytest.skip("needs pgvector, which the test server lacks (the embedded server has it)")
     monkeypatch.setenv("APP_DATA_DATABASE_URL", dsn)
     monkeypatch.setenv("CHECKPOINT_PG_DSN", dsn)
+    # Keys for the encryption snippet's `RowBoundEncryption.from_env()` (test keys, not secret).
+    keys = {
+        "k1": base64.b64encode(bytes(32)).decode(),
+        "k2": base64.b64encode(bytes([1]) * 32).decode(),
+    }
+    monkeypatch.setenv("CHECKPOINT_PG_KEYS", json.dumps({"current": "k2", "keys": keys}))
     code = compile(
         snippet.code, snippet.name, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True
     )
