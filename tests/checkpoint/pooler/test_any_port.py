@@ -215,19 +215,19 @@ def test_a_direct_connection_never_switches_and_keeps_preparing(
 
 
 @pytest.mark.parametrize(
-    "dsn",
+    "conninfo",
     [
         "postgresql://app@ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech/neondb",
         "postgresql://app@aws-0-eu-west-1.pooler.supabase.com:5432/postgres",
         "host=db.proxy-abc123def.eu-west-1.rds.amazonaws.com port=5432 dbname=app",
     ],
 )
-def test_pooler_host_names_are_known_on_any_port(dsn: str) -> None:
-    assert is_pooled(dsn)
+def test_pooler_host_names_are_known_on_any_port(conninfo: str) -> None:
+    assert is_pooled(conninfo)
 
 
 @pytest.mark.parametrize(
-    "dsn",
+    "conninfo",
     [
         "postgresql://app@ep-cool-darkness-123456.us-east-2.aws.neon.tech/neondb",
         "postgresql://app@db.example.com:5432/app",
@@ -235,8 +235,8 @@ def test_pooler_host_names_are_known_on_any_port(dsn: str) -> None:
         "host=/var/run/postgresql",
     ],
 )
-def test_direct_host_names_are_not_taken_for_poolers(dsn: str) -> None:
-    assert not is_pooled(dsn)
+def test_direct_host_names_are_not_taken_for_poolers(conninfo: str) -> None:
+    assert not is_pooled(conninfo)
 
 
 def test_a_bind_to_another_clients_statement_of_other_arity_is_recognised_too(
