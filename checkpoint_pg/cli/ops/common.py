@@ -10,6 +10,7 @@ password.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import sys
@@ -358,6 +359,19 @@ def operator_command(
 
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+
+
+def json_object_option(text: str | None, hint: str = "--filter") -> dict[str, Any] | None:
+    """An option holding a JSON object (a metadata or value filter), or a usage error."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc.msg}", param_hint=hint) from None
+    if not isinstance(value, dict):
+        raise click.BadParameter("must be a JSON object", param_hint=hint)
+    return value
 
 
 def parse_duration(text: str) -> timedelta:

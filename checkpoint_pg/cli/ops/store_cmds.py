@@ -22,6 +22,7 @@ from checkpoint_pg.cli.ops.common import (
     NotFoundError,
     OperationFailedError,
     Session,
+    json_object_option,
     operator_command,
 )
 from checkpoint_pg.cli.ops.output import emit_json, kv_table, preview, table, timestamp
@@ -140,19 +141,6 @@ def _index_config(session: Session, embed: str) -> dict[str, Any]:
     }
 
 
-def _parsed_filter(value_filter: str | None) -> dict[str, Any] | None:
-    """--filter as a JSON object, or a usage error naming the problem."""
-    if value_filter is None:
-        return None
-    try:
-        parsed = json.loads(value_filter)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--filter") from None
-    if not isinstance(parsed, dict):
-        raise click.BadParameter("must be a JSON object", param_hint="--filter")
-    return parsed
-
-
 @operator_command("search", short_help="Items under a namespace: filter, semantic query.")
 @click.argument("namespace", default="")
 @click.option("--query", default=None, help="Rank by similarity to this text (needs --embed).")
@@ -188,7 +176,7 @@ def search(
             "--query needs the embeddings the items were indexed with: --embed "
             "module.path:attribute (or provider:model)"
         )
-    filter_value = _parsed_filter(value_filter)
+    filter_value = json_object_option(value_filter)
     _require_store(session)
     memory = session.store()
     if query is not None and embed is not None:

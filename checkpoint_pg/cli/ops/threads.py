@@ -8,7 +8,6 @@ exactly what the real prune would delete (subgraph namespaces deleted whole incl
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from checkpoint_pg.cli.ops.common import (
     Session,
     confirm_destructive,
     endpoint,
+    json_object_option,
     operator_command,
 )
 from checkpoint_pg.cli.ops.ids import short_ids
@@ -38,18 +38,6 @@ from checkpoint_pg.cli.ops.output import (
 __all__ = ["COMMANDS"]
 
 PAGE = 1000
-
-
-def _metadata_filter(text: str | None) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--filter") from None
-    if not isinstance(value, dict):
-        raise click.BadParameter("must be a JSON object", param_hint="--filter")
-    return value
 
 
 @operator_command("threads", short_help="List threads: latest checkpoint, size, metadata.")
@@ -89,7 +77,7 @@ def threads(
     Pages by thread id: the last line says how to get the next page (--after). Checkpoint ids
     are shortened to a unique prefix (--full or --json for whole ids).
     """
-    metadata_filter = _metadata_filter(metadata)
+    metadata_filter = json_object_option(metadata)
     saver = session.saver()
     found: list[Any] = []
     cursor = after
