@@ -221,9 +221,13 @@ class SaverCore(BaseCheckpointSaver[str]):
 
     # -- operations ----------------------------------------------------------------------------
 
-    def _setup_op(self) -> Operation[tuple[int, int]]:
+    def _setup_op(self, distributed: bool = False) -> Operation[tuple[int, int]]:
+        if not isinstance(distributed, bool):
+            raise InvalidConfigError(f"distributed must be True or False, not {distributed!r}")
         return Operation(
-            _schema.migrate(self._sql, self.schema, partitions=self.partitions),
+            _schema.migrate(
+                self._sql, self.schema, partitions=self.partitions, distributed=distributed
+            ),
             transactional=True,
             writes=True,
             name="checkpoint_pg.setup",

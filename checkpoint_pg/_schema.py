@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from checkpoint_pg._runtime.citus import ShardedTable, distribute
 from checkpoint_pg._runtime.protocol import Query, Steps
 from checkpoint_pg._sql import (
     OFFICIAL_MIGRATIONS,
@@ -22,6 +23,7 @@ from checkpoint_pg._sql import (
     partitioned_table_sql,
     qualified_table,
     table_name,
+    table_parts,
 )
 from checkpoint_pg.errors import SchemaMismatchError
 
@@ -37,13 +39,18 @@ def lock_key(schema: str | None) -> str:
 
 
 def migrate(
-    sql: Statements, schema: str | None, partitions: int | None = None
+    sql: Statements,
+    schema: str | None,
+    partitions: int | None = None,
+    *,
+    distributed: bool = False,
 ) -> Steps[tuple[int, int]]:
     """Apply the migrations the database lacks; return the (official, own) versions reached.
 
     The official list is applied exactly as the official saver would, numbered as it numbers
     them; this project's additions follow, recorded in its own table. With `partitions`, the
-    checkpoint tables are first created hash-partitioned by thread_id (see `partition`).
+    checkpoint tables are first created hash-partitioned by thread_id (see `partition`). With
+    `distributed`, the tables are then sharded on Citus (see `shard`).
     """
     yield Query(sql.xact_lock_migrations, {"lock_key": lock_key(schema)})
     if schema is not None:
@@ -62,7 +69,29 @@ def migrate(
     for version in range(own + 1, LATEST_OWN_VERSION + 1):
         yield Query(migration_sql(version, schema, own=True))
         yield Query(sql.record_own_migration, {"v": version})
+    if distributed:
+        yield from shard(schema)
     return max(current, LATEST_VERSION), max(own, LATEST_OWN_VERSION)
+
+
+def shard(schema: str | None) -> Steps[None]:
+    """Distribute the checkpoint tables on Citus by thread_id, co-located, so every row of a
+    thread lives on one node and each per-thread statement runs on one shard; the migration
+    tables become reference tables (a copy on every node). Already so: nothing changes."""
+    parts = table_parts(schema)
+
+    def name(part: str) -> str:
+        return parts[part].as_string(None)
+
+    checkpoints = name("checkpoints")
+    sharded = [
+        ShardedTable(checkpoints, "thread_id"),
+        ShardedTable(name("blobs"), "thread_id", colocate=checkpoints),
+        ShardedTable(name("writes"), "thread_id", colocate=checkpoints),
+    ]
+    changed = yield from distribute(sharded, [name("migrations"), name("own_migrations")])
+    if changed:
+        logger.info("distributed the checkpoint tables by thread_id on Citus")
 
 
 def partition(schema: str | None, partitions: int) -> Steps[None]:

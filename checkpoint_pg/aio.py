@@ -127,9 +127,12 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
 
     # -- BaseCheckpointSaver ------------------------------------------------------------------
 
-    async def setup(self) -> None:
-        """Create or migrate the tables; safe to call from many processes, on every start."""
-        await self._run(self._setup_op())
+    async def setup(self, *, distributed: bool = False) -> None:
+        """Create or migrate the tables; safe to call from many processes, on every start.
+
+        `distributed=True` (Citus only) then shards them by ``thread_id`` (docs/scaling.md).
+        """
+        await self._run(self._setup_op(distributed))
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint `config` names (or the thread's latest), with its pending writes."""

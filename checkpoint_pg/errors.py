@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from checkpoint_pg._runtime.errors import (
     CheckpointPgError,
+    CitusUnavailableError,
     ConnectionFailedError,
     ConnectionLostError,
     ConnectionUnusableError,
@@ -27,6 +28,7 @@ from checkpoint_pg._runtime.errors import (
 
 __all__ = [
     "CheckpointPgError",
+    "CitusUnavailableError",
     "ConnectionFailedError",
     "ConnectionLostError",
     "ConnectionUnusableError",

@@ -124,9 +124,12 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
 
     # -- BaseCheckpointSaver ------------------------------------------------------------------
 
-    def setup(self) -> None:
-        """Create or migrate the tables; safe to call from many processes, on every start."""
-        self._run(self._setup_op())
+    def setup(self, *, distributed: bool = False) -> None:
+        """Create or migrate the tables; safe to call from many processes, on every start.
+
+        `distributed=True` (Citus only) then shards them by ``thread_id`` (docs/scaling.md).
+        """
+        self._run(self._setup_op(distributed))
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint `config` names (or the thread's latest), with its pending writes."""

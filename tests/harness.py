@@ -2,8 +2,10 @@
 
 Order of preference (first that works wins):
 1. the DSN in ``$CHECKPOINT_PG_TEST_DSN``;
-2. a testcontainers PostgreSQL, when a Docker daemon answers (probed in well under a second);
-3. an ephemeral embedded PostgreSQL 18 with pgvector.
+2. the Citus coordinator in ``$CHECKPOINT_PG_TEST_CITUS_DSN`` (tests/support/citus.py): tests
+   get schemas in its database, never databases of their own;
+3. a testcontainers PostgreSQL, when a Docker daemon answers (probed in well under a second);
+4. an ephemeral embedded PostgreSQL 18 with pgvector.
 
 Isolation: a template database is built once per session. Tests that need a whole database
 get ``CREATE DATABASE … TEMPLATE`` (~40 ms on the embedded server, but ~100-170 ms on a server
@@ -36,6 +38,7 @@ from psycopg.conninfo import make_conninfo
 from checkpoint_pg._runtime.dsn import mask_dsn, validate_dsn, with_dbname
 
 __all__ = [
+    "CITUS_DSN_ENV_VAR",
     "TEST_DSN_ENV_VAR",
     "DatabaseFactory",
     "PgBouncer",
@@ -47,7 +50,8 @@ __all__ = [
 ]
 
 TEST_DSN_ENV_VAR = "CHECKPOINT_PG_TEST_DSN"
-ServerSource = Literal["env", "testcontainers", "embedded"]
+ServerSource = Literal["env", "citus", "testcontainers", "embedded"]
+CITUS_DSN_ENV_VAR = "CHECKPOINT_PG_TEST_CITUS_DSN"
 
 
 @dataclass
@@ -131,6 +135,9 @@ def provision_server() -> TestServer:
     dsn = os.environ.get(TEST_DSN_ENV_VAR)
     if dsn:
         return TestServer(admin_dsn=dsn, source="env")
+    citus = os.environ.get(CITUS_DSN_ENV_VAR, "").strip()
+    if citus:
+        return TestServer(admin_dsn=citus, source="citus")
     if docker_available():
         return _testcontainers_server()
     return _embedded_server()
@@ -152,8 +159,17 @@ class DatabaseFactory:
     def _admin(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.server.admin_dsn, autocommit=True)
 
+    @property
+    def shares_database(self) -> bool:
+        """Whether tests share the server's own database (Citus: metadata is per database)."""
+        return self.server.source == "citus"
+
     def build_template(self, prepare: Callable[[str], None] | None = None) -> None:
         """Create the template database and run `prepare(dsn)` on it once."""
+        if self.shares_database:
+            if prepare is not None:
+                prepare(self.server.admin_dsn)
+            return
         with self._admin() as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
         if prepare is not None:
@@ -184,6 +200,10 @@ class DatabaseFactory:
     @contextmanager
     def database(self) -> Iterator[str]:
         """A fresh database for the duration of the block."""
+        if self.shares_database:
+            import pytest
+
+            pytest.skip("a database per test is not available on a Citus cluster (schemas are)")
         dsn = self.create()
         try:
             yield dsn
@@ -193,7 +213,8 @@ class DatabaseFactory:
     def _work(self) -> psycopg.Connection[Any]:
         if self._work_conn is None or self._work_conn.closed:
             if self._work_dsn is None:
-                self._work_dsn = self.create()
+                shared = self.server.admin_dsn if self.shares_database else None
+                self._work_dsn = shared or self.create()
             self._work_conn = psycopg.connect(self._work_dsn, autocommit=True)
         return self._work_conn
 
@@ -204,7 +225,12 @@ class DatabaseFactory:
         ``application_name`` naming it, so `drop_schema` can end the test's connections.
         """
         conn = self._work()
-        name = f"t{next(self._counter)}"
+        # On a shared database (Citus), names carry the run's prefix: runs never collide.
+        name = (
+            f"{self._prefix}_t{next(self._counter)}"
+            if self.shares_database
+            else f"t{next(self._counter)}"
+        )
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
         assert self._work_dsn is not None
         options = validate_dsn(self._work_dsn).get("options", "")
@@ -239,9 +265,9 @@ class DatabaseFactory:
         """Drop the work database and the template."""
         if self._work_conn is not None:
             self._work_conn.close()
-        if self._work_dsn is not None:
+        if self._work_dsn is not None and not self.shares_database:
             self.drop(self._work_dsn)
-            self._work_dsn = None
+        self._work_dsn = None
         if self._template_built:
             with self._admin() as conn:
                 conn.execute(

@@ -10,6 +10,7 @@ from psycopg_pool import PoolTimeout
 
 __all__ = [
     "CheckpointPgError",
+    "CitusUnavailableError",
     "ConnectionFailedError",
     "ConnectionLostError",
     "ConnectionUnusableError",
@@ -66,6 +67,10 @@ class MissingExtraError(CheckpointPgError, ImportError):
 
 class ConnectionUnusableError(CheckpointPgError, RuntimeError):
     """The connection handed to the saver is closed or stuck in a failed transaction."""
+
+
+class CitusUnavailableError(CheckpointPgError, RuntimeError):
+    """`setup(distributed=True)` on a database without the ``citus`` extension."""
 
 
 class SchemaNotReadyError(CheckpointPgError, RuntimeError):

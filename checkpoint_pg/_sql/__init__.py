@@ -39,6 +39,7 @@ from checkpoint_pg._sql.schema import (
     table_name,
 )
 from checkpoint_pg._sql.statements import Statements, statements_for
+from checkpoint_pg._sql.tables import table_parts
 from checkpoint_pg._sql.threads import PruneStatements, prune_statements_for
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "spread",
     "statements_for",
     "table_name",
+    "table_parts",
     "writes_statement",
 ]
 
