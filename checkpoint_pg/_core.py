@@ -26,10 +26,12 @@ from psycopg.types.json import Jsonb
 
 from checkpoint_pg import _prune, _rows, _schema, _sealed_rows
 from checkpoint_pg._runtime.aead import RowBoundEncryption
+from checkpoint_pg._runtime.citus import citus_installed
 from checkpoint_pg._runtime.limits import BTREE_MAX_ROW_BYTES, over_btree_row
 from checkpoint_pg._runtime.protocol import Operation, Query, Rows, Steps, one
 from checkpoint_pg._sql import (
     BLOB_ARRAYS,
+    MAX_VALUES_ROWS,
     TASKS_CHANNEL,
     WRITE_ARRAYS,
     delta_history_statement,
@@ -148,11 +150,14 @@ class ListPager:
         size = self._page_size
         if self._remaining is not None:
             size = min(size, self._remaining)
-        sql = list_statement(self._core.schema, self._predicates)
-        query = Query(sql, {**self._params, "limit": size}, fetch=True)
-        return Operation(
-            one(query, lambda rows: self._consume(rows, size)), name="checkpoint_pg.list"
-        )
+        return Operation(self._page(size), name="checkpoint_pg.list")
+
+    def _page(self, size: int) -> Steps[list[CheckpointTuple]]:
+        # Over many threads, Citus needs another form of the blob lookup (hot_path.sql).
+        citus = "thread_id" not in self._predicates and (yield from self._core._on_citus())
+        sql = list_statement(self._core.schema, self._predicates, citus)
+        rows = yield Query(sql, {**self._params, "limit": size}, fetch=True)
+        return self._consume(rows, size)
 
     def _consume(self, rows: Rows, size: int) -> list[CheckpointTuple]:
         if len(rows) < size:
@@ -190,6 +195,8 @@ class SaverCore(BaseCheckpointSaver[str]):
         # Opt-in: setup() creates the checkpoint tables hash-partitioned by thread_id.
         self.partitions = _validate_partitions(partitions)
         self._sql = statements_for(self.schema)
+        # Whether the database has Citus: asked once, by the first statement with a Citus form.
+        self._citus: bool | None = None
         # Primitive channel values are stored inline in the checkpoint's JSONB, in plain text,
         # as the official saver does; an encrypting serializer would be bypassed, so by default
         # they go through it when it encrypts.
@@ -221,17 +228,28 @@ class SaverCore(BaseCheckpointSaver[str]):
 
     # -- operations ----------------------------------------------------------------------------
 
+    def _on_citus(self) -> Steps[bool]:
+        """Whether the tables live on Citus (one catalog query, the first time only)."""
+        if self._citus is None:
+            self._citus = yield from citus_installed()
+        return self._citus
+
     def _setup_op(self, distributed: bool = False) -> Operation[tuple[int, int]]:
         if not isinstance(distributed, bool):
             raise InvalidConfigError(f"distributed must be True or False, not {distributed!r}")
         return Operation(
-            _schema.migrate(
-                self._sql, self.schema, partitions=self.partitions, distributed=distributed
-            ),
+            self._setup_steps(distributed),
             transactional=True,
             writes=True,
             name="checkpoint_pg.setup",
         )
+
+    def _setup_steps(self, distributed: bool) -> Steps[tuple[int, int]]:
+        versions = yield from _schema.migrate(
+            self._sql, self.schema, partitions=self.partitions, distributed=distributed
+        )
+        self._citus = yield from citus_installed()  # and whether the tables live on Citus
+        return versions
 
     def _get_tuple_op(self, config: RunnableConfig) -> Operation[CheckpointTuple | None]:
         ref = _rows.thread_ref(config)
@@ -303,9 +321,17 @@ class SaverCore(BaseCheckpointSaver[str]):
         _check_writes_key(params)
         if self.encryption is not None:
             params = _sealed_rows.seal_writes(self.encryption, params)
-        sql = writes_statement(self.schema, len(params["channels"]), upsert)
-        query = Query(sql, spread(params, WRITE_ARRAYS))
-        return Operation(one(query, lambda _: None), writes=True, name="checkpoint_pg.put_writes")
+        return Operation(
+            self._put_writes_steps(params, upsert), writes=True, name="checkpoint_pg.put_writes"
+        )
+
+    def _put_writes_steps(self, params: dict[str, Any], upsert: bool) -> Steps[None]:
+        count = len(params["channels"])
+        # Many writes go as arrays, except where setup() found Citus: see writes_statement.
+        # (Never asked here: the hot path sends one statement.)
+        rows = count > MAX_VALUES_ROWS and self._citus is True
+        sql = writes_statement(self.schema, count, upsert, rows)
+        yield Query(sql, spread(params, WRITE_ARRAYS, rows))
 
     def _delta_history_op(
         self, config: RunnableConfig, channels: Sequence[str]
@@ -339,10 +365,20 @@ class SaverCore(BaseCheckpointSaver[str]):
         if not ids:
             return None
         params = {"run_ids": ids, "run_filters": [Jsonb({"run_id": r}) for r in ids]}
-        query = Query(self._sql.delete_for_runs, params, prepare=False)
         return Operation(
-            one(query, lambda _: None), writes=True, name="checkpoint_pg.delete_for_runs"
+            self._delete_for_runs_steps(params), writes=True, name="checkpoint_pg.delete_for_runs"
         )
+
+    def _delete_for_runs_steps(self, params: dict[str, Any]) -> Steps[None]:
+        if not (yield from self._on_citus()):
+            yield Query(self._sql.delete_for_runs, params, prepare=False)
+            return
+        # Citus: find the runs' threads on every shard, then delete thread by thread, each
+        # statement routed to one shard (threads.sql, delete_for_runs).
+        threads = yield Query(self._sql.run_threads, params, fetch=True, prepare=False)
+        for (thread_id,) in threads:
+            scoped = {**params, "thread_ids": [thread_id]}
+            yield Query(self._sql.delete_for_runs_in_threads, scoped, prepare=False)
 
     def _copy_thread_op(self, source_thread_id: str, target_thread_id: str) -> Operation[None]:
         params = {
@@ -390,9 +426,14 @@ class SaverCore(BaseCheckpointSaver[str]):
         ids = [_rows.thread_id_of(t) for t in thread_ids]
         if not ids:
             return None
-        if strategy == "delete":
-            query = Query(self._sql.prune_delete, {"thread_ids": ids}, prepare=False)
-            return Operation(one(query, lambda _: None), writes=True, name="checkpoint_pg.prune")
-        return Operation(
-            _prune.keep_latest(self.schema, ids), writes=True, name="checkpoint_pg.prune"
-        )
+        return Operation(self._prune_steps(ids, strategy), writes=True, name="checkpoint_pg.prune")
+
+    def _prune_steps(self, ids: list[str], strategy: str) -> Steps[None]:
+        # Citus runs a statement over several threads only when they share a shard: there,
+        # one thread at a time, each statement routed to its shard (threads.sql).
+        groups = [[t] for t in dict.fromkeys(ids)] if (yield from self._on_citus()) else [ids]
+        for group in groups:
+            if strategy == "delete":
+                yield Query(self._sql.prune_delete, {"thread_ids": group}, prepare=False)
+            else:
+                yield from _prune.keep_latest(self.schema, group)

@@ -71,7 +71,11 @@ def keep_latest(schema: str | None, thread_ids: Sequence[str], keep: int = 1) ->
                 }
             )
     if seeds:
-        chain = yield Query(sql.delta_chains, {"seeds": json.dumps(seeds)}, fetch=True)
+        chain = yield Query(
+            sql.delta_chains,
+            {"seeds": json.dumps(seeds), "thread_ids": list(thread_ids)},
+            fetch=True,
+        )
         for thread_id, ns, checkpoint_id in chain:
             kept[(thread_id, ns)].add(checkpoint_id)
     finished_calls = {
@@ -83,6 +87,7 @@ def keep_latest(schema: str | None, thread_ids: Sequence[str], keep: int = 1) ->
         name: []
         for name in ("b_threads", "b_ns", "b_ids", "b_inclusive", "k_threads", "k_ns", "k_ids")
     }
+    params["thread_ids"] = list(thread_ids)
     for key, head in head_of.items():
         finished = key in finished_calls
         params["b_threads"].append(key[0])

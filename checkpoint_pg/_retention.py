@@ -36,8 +36,12 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from checkpoint_pg import _prune
-from checkpoint_pg._runtime.protocol import Operation, Query, Rows, Steps, one
-from checkpoint_pg._sql import list_threads_statement, retention_statements_for
+from checkpoint_pg._runtime.protocol import Operation, Query, Rows, Steps
+from checkpoint_pg._sql import (
+    list_threads_statement,
+    retention_statements_for,
+    thread_candidates_statement,
+)
 from checkpoint_pg.errors import InvalidRetentionPolicyError
 from checkpoint_pg.retention import (
     RetentionPolicy,
@@ -69,35 +73,76 @@ def list_threads_op(
     limit: int,
     after: str | None,
     idle_for: timedelta | float | None,
+    on_citus: Callable[[], Steps[bool]],
 ) -> Operation[ThreadPage]:
-    """One page of threads (one statement, one round trip)."""
+    """One page of threads: one statement, one round trip (on Citus, two: see
+    `_citus_thread_rows`)."""
     metadata, limit, after, idle = check_list_threads_args(filter, limit, after, idle_for)
-    sql = list_threads_statement(
-        schema, first=after is None, metadata=metadata is not None, idle=idle is not None
-    )
     params: dict[str, Any] = {"after": after or "", "limit": limit + 1, "scan": _UNBOUNDED}
     if metadata is not None:
         params["metadata"] = Jsonb(metadata)
     if idle is not None:
         params["idle_for"] = idle
+    shape = {"first": after is None, "metadata": metadata is not None, "idle": idle is not None}
 
-    def page(rows: Rows) -> ThreadPage:
-        more = len(rows) > limit
-        threads = [
-            ThreadInfo(
-                thread_id=thread_id,
-                latest_checkpoint_id=checkpoint_id,
-                latest_ts=checkpoint_time(ts, checkpoint_id),
-                checkpoints=int(n),
-                bytes=int(size),
-                metadata=dict(meta or {}),
-            )
-            for thread_id, checkpoint_id, ts, meta, n, size in rows[:limit]
+    def steps() -> Steps[ThreadPage]:
+        if (yield from on_citus()):
+            rows = yield from _citus_thread_rows(schema, params, **shape)
+        else:
+            sql = list_threads_statement(schema, **shape)
+            rows = yield Query(sql, params, fetch=True)
+        return _thread_page(rows, limit)
+
+    return Operation(steps(), name="checkpoint_pg.list_threads")
+
+
+def _thread_page(rows: Rows, limit: int) -> ThreadPage:
+    more = len(rows) > limit
+    threads = [
+        ThreadInfo(
+            thread_id=thread_id,
+            latest_checkpoint_id=checkpoint_id,
+            latest_ts=checkpoint_time(ts, checkpoint_id),
+            checkpoints=int(n),
+            bytes=int(size),
+            metadata=dict(meta or {}),
+        )
+        for thread_id, checkpoint_id, ts, meta, n, size in rows[:limit]
+    ]
+    return ThreadPage(threads, threads[-1].thread_id if more else None)
+
+
+_CITUS_CHUNK = 100
+
+
+def _citus_thread_rows(
+    schema: str | None, params: dict[str, Any], *, first: bool, metadata: bool, idle: bool
+) -> Steps[Rows]:
+    """list_threads on Citus: candidate thread ids from every shard, then each candidate's
+    row from its own shard, a chunk's statements sent in one pipeline; repeated while the
+    filters leave the page short (retention.sql, thread_candidates)."""
+    want = params["limit"]
+    walk = list_threads_statement(schema, first=True, metadata=metadata, idle=idle, one_thread=True)
+    rows: Rows = []
+    after = params["after"]
+    while True:
+        scan = max(want, _CITUS_CHUNK)
+        candidates = yield Query(
+            thread_candidates_statement(schema, first=first, metadata=metadata),
+            {**params, "after": after, "scan": scan},
+            fetch=True,
+        )
+        if not candidates:
+            return rows
+        answers = yield [
+            Query(walk, {**params, "thread_id": thread_id, "limit": 1}, fetch=True)
+            for (thread_id,) in candidates
         ]
-        return ThreadPage(threads, threads[-1].thread_id if more else None)
-
-    query = Query(sql, params, fetch=True)
-    return Operation(one(query, page), name="checkpoint_pg.list_threads")
+        for answer in answers:
+            rows.extend(answer)
+        if len(rows) >= want or len(candidates) < scan:
+            return rows[:want]
+        after, first = candidates[-1][0], False
 
 
 @dataclass
@@ -119,7 +164,12 @@ class RetentionRun:
     """One sweep over every thread: the next batch's operation, and the report so far."""
 
     def __init__(
-        self, schema: str | None, policy: RetentionPolicy, *, dry_run: bool = False
+        self,
+        schema: str | None,
+        policy: RetentionPolicy,
+        *,
+        dry_run: bool = False,
+        on_citus: Callable[[], Steps[bool]] | None = None,
     ) -> None:
         if not isinstance(policy, RetentionPolicy):
             raise InvalidRetentionPolicyError(
@@ -128,6 +178,7 @@ class RetentionRun:
         self.schema = schema
         self.policy = policy
         self.dry_run = dry_run
+        self._on_citus = on_citus
         self.report = RetentionReport()
         self._after: str | None = None
         self._done = False
@@ -175,38 +226,69 @@ class RetentionRun:
 
     def _work(self, after: str | None) -> Steps[BatchResult]:
         policy = self.policy
-        sql = retention_statements_for(self.schema)
-        picked = yield Query(
-            sql.pick_first if after is None else sql.pick_after,
-            {
-                "after": after or "",
-                "scan": policy.batch_size,
-                "idle_for": policy.idle_for,
-                "keep": policy.keep_latest,
-                "lock_prefix": lock_prefix(self.schema),
-            },
-            fetch=True,
-        )
+        citus = self._on_citus is not None and (yield from self._on_citus())
+        picked = yield from (self._citus_pick(after) if citus else self._pick(after))
         result = BatchResult(examined=len(picked))
         if len(picked) >= policy.batch_size:
             result.next_after = picked[-1][0]
         idle = [t for t, is_idle, _, locked in picked if locked and is_idle]
         prunable = [t for t, is_idle, prunable, locked in picked if locked and not is_idle]
         result.skipped = sum(1 for _, i, p, locked in picked if (i or p) and not locked)
-        if idle:
-            yield from self._delete_idle(idle, result)
+        # Citus routes the deleting statements one thread at a time (retention.sql).
+        for group in [[t] for t in idle] if citus else [idle] if idle else []:
+            yield from self._delete_idle(group, result)
             # An idle thread that turned out active (a recent checkpoint somewhere) and still
             # holds old checkpoints is pruned like the others.
             if policy.keep_latest is not None:
                 gone = set(result.deleted_ids)
                 prunable += [t for t in idle if t not in gone]
         if prunable and policy.keep_latest is not None:
-            counts = yield from _prune.keep_latest(self.schema, prunable, policy.keep_latest)
-            result.pruned = counts.threads
-            result.checkpoints += counts.checkpoints
-            result.writes += counts.writes
-            result.blobs += counts.blobs
+            for group in [[t] for t in prunable] if citus else [prunable]:
+                counts = yield from _prune.keep_latest(self.schema, group, policy.keep_latest)
+                result.pruned += counts.threads
+                result.checkpoints += counts.checkpoints
+                result.writes += counts.writes
+                result.blobs += counts.blobs
         return result
+
+    def _pick_params(self, after: str | None) -> dict[str, Any]:
+        return {
+            "after": after or "",
+            "scan": self.policy.batch_size,
+            "idle_for": self.policy.idle_for,
+            "keep": self.policy.keep_latest,
+            "lock_prefix": lock_prefix(self.schema),
+        }
+
+    def _pick(self, after: str | None) -> Steps[Rows]:
+        sql = retention_statements_for(self.schema)
+        statement = sql.pick_first if after is None else sql.pick_after
+        rows: Rows = yield Query(statement, self._pick_params(after), fetch=True)
+        return rows
+
+    def _citus_pick(self, after: str | None) -> Steps[Rows]:
+        """The pick on Citus: the batch's threads from every shard, then each one's pick row
+        from its own shard, all sent in one pipeline (retention.sql, retention_pick)."""
+        params = self._pick_params(after)
+        first = after is None
+        candidates = yield Query(
+            thread_candidates_statement(self.schema, first=first, metadata=False),
+            params,
+            fetch=True,
+        )
+        if not candidates:
+            return []
+        pick_one = retention_statements_for(self.schema).pick_one
+        answers = yield [
+            Query(pick_one, {**params, "thread_id": thread_id}, fetch=True)
+            for (thread_id,) in candidates
+        ]
+        # A thread deleted since step 1 has no row: nothing to do (the batch stays full-size,
+        # so the cursor moves on as on a single server).
+        return [
+            answer[0] if answer else (thread_id, False, False, False)
+            for (thread_id,), answer in zip(candidates, answers, strict=True)
+        ]
 
     def _delete_idle(self, idle: list[str], result: BatchResult) -> Steps[None]:
         sql = retention_statements_for(self.schema)

@@ -28,7 +28,7 @@ from checkpoint_pg._runtime.twins import blocking_twin
 from checkpoint_pg.retention import RetentionPolicy, RetentionReport, ThreadPage
 
 if TYPE_CHECKING:
-    from checkpoint_pg._runtime.protocol import Operation
+    from checkpoint_pg._runtime.protocol import Operation, Steps
 
 T = TypeVar("T")
 
@@ -42,6 +42,8 @@ class AsyncRetention:
     if TYPE_CHECKING:
 
         async def _run(self, op: Operation[T]) -> T: ...
+
+        def _on_citus(self) -> Steps[bool]: ...
 
     async def alist_threads(
         self,
@@ -62,7 +64,12 @@ class AsyncRetention:
                 or seconds).
         """
         op = list_threads_op(
-            self.schema, filter=filter, limit=limit, after=after, idle_for=idle_for
+            self.schema,
+            filter=filter,
+            limit=limit,
+            after=after,
+            idle_for=idle_for,
+            on_citus=self._on_citus,
         )
         page: ThreadPage = await self._run(op)
         return page
@@ -82,7 +89,9 @@ class AsyncRetention:
         With `dry_run`, each batch is rolled back: the report counts exactly what a real run
         would delete now, and nothing is deleted.
         """
-        run = RetentionRun(self.schema, checked_policy(policy), dry_run=dry_run)
+        run = RetentionRun(
+            self.schema, checked_policy(policy), dry_run=dry_run, on_citus=self._on_citus
+        )
         progress = checked_progress(progress)
         while (op := run.next_operation()) is not None:
             examined = run.record(await self._run(op))

@@ -24,7 +24,7 @@ from checkpoint_pg._runtime.twins import threaded_twin
 from checkpoint_pg.retention import RetentionPolicy, RetentionReport, ThreadPage
 
 if TYPE_CHECKING:
-    from checkpoint_pg._runtime.protocol import Operation
+    from checkpoint_pg._runtime.protocol import Operation, Steps
 
 T = TypeVar("T")
 
@@ -38,6 +38,8 @@ class SyncRetention:
     if TYPE_CHECKING:
 
         def _run(self, op: Operation[T]) -> T: ...
+
+        def _on_citus(self) -> Steps[bool]: ...
 
     def list_threads(
         self,
@@ -58,7 +60,12 @@ class SyncRetention:
                 or seconds).
         """
         op = list_threads_op(
-            self.schema, filter=filter, limit=limit, after=after, idle_for=idle_for
+            self.schema,
+            filter=filter,
+            limit=limit,
+            after=after,
+            idle_for=idle_for,
+            on_citus=self._on_citus,
         )
         page: ThreadPage = self._run(op)
         return page
@@ -78,7 +85,9 @@ class SyncRetention:
         With `dry_run`, each batch is rolled back: the report counts exactly what a real run
         would delete now, and nothing is deleted.
         """
-        run = RetentionRun(self.schema, checked_policy(policy), dry_run=dry_run)
+        run = RetentionRun(
+            self.schema, checked_policy(policy), dry_run=dry_run, on_citus=self._on_citus
+        )
         progress = checked_progress(progress)
         while (op := run.next_operation()) is not None:
             examined = run.record(self._run(op))

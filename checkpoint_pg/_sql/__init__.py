@@ -25,6 +25,7 @@ from checkpoint_pg._sql.retention import (
     RetentionStatements,
     list_threads_statement,
     retention_statements_for,
+    thread_candidates_statement,
 )
 from checkpoint_pg._sql.schema import (
     OFFICIAL_MIGRATIONS,
@@ -69,6 +70,7 @@ __all__ = [
     "statements_for",
     "table_name",
     "table_parts",
+    "thread_candidates_statement",
     "writes_statement",
 ]
 

@@ -4,10 +4,11 @@
 -- A fragment: whether checkpoint `p` stores a value for channel `ch`: inline in its JSONB, or
 -- as a non-empty blob under the version it names (the official format keeps non-primitive
 -- values only there). A DeltaChannel snapshot is both: a `true` marker inline and the blob.
+-- `{thread}` is the thread_id parameter or `p.thread_id` (see hot_path.sql's select_tuple).
 (coalesce(p.checkpoint -> 'channel_values', '{}') ? ch
     OR EXISTS (
         SELECT 1 FROM {blobs} AS hb
-        WHERE hb.thread_id = p.thread_id AND hb.checkpoint_ns = p.checkpoint_ns
+        WHERE hb.thread_id = {thread} AND hb.checkpoint_ns = p.checkpoint_ns
           AND hb.channel = ch AND hb.version = p.checkpoint -> 'channel_versions' ->> ch
           AND hb.type <> 'empty'));
 
@@ -47,6 +48,6 @@ JOIN {checkpoints} AS c
  AND c.checkpoint_id = chain.checkpoint_id
 CROSS JOIN LATERAL unnest(chain.incoming) AS ch
 LEFT JOIN {blobs} AS bl
-  ON bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns AND bl.channel = ch
+  ON bl.thread_id = %(thread_id)s AND bl.checkpoint_ns = c.checkpoint_ns AND bl.channel = ch
  AND bl.version = c.checkpoint -> 'channel_versions' ->> ch AND bl.type <> 'empty'
 WHERE NOT (ch = ANY(chain.remaining));

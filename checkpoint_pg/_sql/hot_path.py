@@ -15,7 +15,7 @@ from psycopg import sql
 from psycopg.adapt import PyFormat
 
 from checkpoint_pg._runtime.sqlfile import Statement
-from checkpoint_pg._sql.tables import compose, load_file, render
+from checkpoint_pg._sql.tables import compose, load_file, render, table_parts
 
 __all__ = [
     "BLOB_ARRAYS",
@@ -63,23 +63,56 @@ LIST_FILTERS: Mapping[str, sql.SQL] = MappingProxyType(
 )
 
 
+def _select_tuple(
+    schema: str | None, *, one_thread: bool, citus: bool, source: str
+) -> sql.Composed:
+    """The select_tuple fragment: keyed by the thread_id parameter when the statement is about
+    one thread (one text everywhere, a router query on Citus), else correlated to each row,
+    with the blobs found by semijoin on Citus (see channel_blobs_by_semijoin)."""
+    thread = sql.SQL("%(thread_id)s") if one_thread else sql.SQL("c.thread_id")
+    how = "channel_blobs_by_semijoin" if citus and not one_thread else "channel_blobs_by_probe"
+    sources = {
+        "table": sql.SQL("{} AS c").format(_table(schema)),
+        "page": sql.SQL(
+            "page JOIN {} AS c ON c.thread_id = page.thread_id"
+            " AND c.checkpoint_ns = page.checkpoint_ns AND c.checkpoint_id = page.checkpoint_id"
+        ).format(_table(schema)),
+    }
+    return compose(
+        HOT_PATH,
+        "select_tuple",
+        schema,
+        thread=thread,
+        source=sources[source],
+        channel_blobs=compose(HOT_PATH, how, schema, thread=thread),
+    )
+
+
+def _table(schema: str | None) -> sql.Composable:
+    return table_parts(schema)["checkpoints"]
+
+
 def select_statement(schema: str | None, name: str) -> str:
-    """`select_latest` or `select_by_id`: get_tuple's query."""
-    return render(HOT_PATH, name, schema, select_tuple=compose(HOT_PATH, "select_tuple", schema))
+    """`select_latest` or `select_by_id`: get_tuple's query, about one thread."""
+    part = _select_tuple(schema, one_thread=True, citus=False, source="table")
+    return render(HOT_PATH, name, schema, select_tuple=part)
 
 
 @cache
-def list_statement(schema: str | None, predicates: frozenset[str]) -> str:
-    """The `list` page query filtered by `predicates` (names from LIST_FILTERS)."""
+def list_statement(schema: str | None, predicates: frozenset[str], citus: bool = False) -> str:
+    """The `list` page query filtered by `predicates` (names from LIST_FILTERS); `citus`: the
+    form Citus can run over many threads (only differs when no thread_id is given)."""
     unknown = predicates - LIST_FILTERS.keys()
     assert not unknown, unknown
     chosen = [LIST_FILTERS[p] for p in LIST_FILTERS if p in predicates]
+    one_thread = "thread_id" in predicates
     return render(
         HOT_PATH,
         "list_page",
         schema,
-        select_tuple=compose(HOT_PATH, "select_tuple", schema),
+        select_tuple=_select_tuple(schema, one_thread=one_thread, citus=citus, source="page"),
         filters=sql.SQL(" AND ").join(chosen) if chosen else sql.SQL("TRUE"),
+        thread_filter=sql.SQL("WHERE c.thread_id = %(thread_id)s" if one_thread else ""),
     )
 
 
@@ -112,19 +145,21 @@ def put_statement(schema: str | None, blobs: int) -> str:
 
 
 @cache
-def writes_statement(schema: str | None, writes: int, upsert: bool) -> str:
-    """`put_writes` of `writes` rows: VALUES rows up to MAX_VALUES_ROWS, else arrays."""
+def writes_statement(schema: str | None, writes: int, upsert: bool, rows: bool = False) -> str:
+    """`put_writes` of `writes` rows: VALUES rows up to MAX_VALUES_ROWS (or always, with
+    `rows`), else arrays. Citus takes rows: it routes a VALUES insert to the thread's shard,
+    but runs an INSERT … SELECT from unnest through the coordinator ("pull to coordinator")."""
     verb = "upsert" if upsert else "insert"
-    if writes > MAX_VALUES_ROWS:
+    if writes > MAX_VALUES_ROWS and not rows:
         return render(HOT_PATH, f"{verb}_write_arrays", schema)
-    rows = _values_rows(HOT_PATH["write_row"], writes)
-    return render(HOT_PATH, f"{verb}_write_rows", schema, rows=rows)
+    values = _values_rows(HOT_PATH["write_row"], writes)
+    return render(HOT_PATH, f"{verb}_write_rows", schema, rows=values)
 
 
-def spread(params: dict[str, Any], arrays: tuple[str, ...]) -> dict[str, Any]:
+def spread(params: dict[str, Any], arrays: tuple[str, ...], rows: bool = False) -> dict[str, Any]:
     """`params` plus one ``name_i`` key per element of each array, for the VALUES forms."""
     count = len(params[arrays[0]])
-    if count > MAX_VALUES_ROWS:
+    if count > MAX_VALUES_ROWS and not rows:
         return params
     out = dict(params)
     for name in arrays:

@@ -6,32 +6,29 @@
 -- The part of every read shared by get_tuple and list: a checkpoint row with everything a
 -- `CheckpointTuple` needs, fetched in one round trip: the blobs of its channel versions, its
 -- pending writes and, for checkpoints saved before format v4, the pending sends that lived in
--- its parent's writes. Callers add the WHERE clause (and ORDER BY, LIMIT).
+-- its parent's writes. Callers add the WHERE clause (and ORDER BY, LIMIT), and `{thread}`:
+-- the thread_id parameter when the statement is about one thread, else `c.thread_id`. With
+-- the parameter, every table in the statement is filtered by the same constant thread_id,
+-- which Citus needs to send the whole statement to the one shard holding the thread (a
+-- correlated `c.thread_id` is not enough for its router); a single server plans it the same.
+-- `{channel_blobs}` is how the blobs are found (channel_blobs_by_probe, or by_semijoin).
 SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id,
        c.checkpoint, c.metadata,
        b.channels, b.types, b.blobs,
        w.task_ids, w.task_paths, w.idxs, w.channels, w.types, w.blobs,
        s.types, s.blobs
-FROM {checkpoints} AS c
+FROM {source}
 LEFT JOIN LATERAL (
     SELECT array_agg(bl.channel) AS channels, array_agg(bl.type) AS types,
            array_agg(bl.blob) AS blobs
-    FROM jsonb_each_text(c.checkpoint -> 'channel_versions') AS v(channel, version)
-    -- One primary-key probe per channel. LIMIT 1 keeps the planner from hash-joining all of
-    -- the thread's blobs, which it otherwise does, so the cost grew with thread length.
-    CROSS JOIN LATERAL (
-        SELECT x.channel, x.type, x.blob FROM {blobs} AS x
-        WHERE x.thread_id = c.thread_id AND x.checkpoint_ns = c.checkpoint_ns
-          AND x.channel = v.channel AND x.version = v.version
-        LIMIT 1
-    ) AS bl
+    {channel_blobs}
 ) AS b ON TRUE
 LEFT JOIN LATERAL (
     SELECT array_agg(cw.task_id) AS task_ids, array_agg(cw.task_path) AS task_paths,
            array_agg(cw.idx) AS idxs, array_agg(cw.channel) AS channels,
            array_agg(cw.type) AS types, array_agg(cw.blob) AS blobs
     FROM {writes} AS cw
-    WHERE cw.thread_id = c.thread_id AND cw.checkpoint_ns = c.checkpoint_ns
+    WHERE cw.thread_id = {thread} AND cw.checkpoint_ns = c.checkpoint_ns
       AND cw.checkpoint_id = c.checkpoint_id
 ) AS w ON TRUE
 LEFT JOIN LATERAL (
@@ -39,9 +36,33 @@ LEFT JOIN LATERAL (
            array_agg(sw.blob ORDER BY sw.task_path, sw.task_id, sw.idx) AS blobs
     FROM {writes} AS sw
     WHERE (c.checkpoint ->> 'v')::int < 4 AND c.parent_checkpoint_id IS NOT NULL
-      AND sw.thread_id = c.thread_id AND sw.checkpoint_ns = c.checkpoint_ns
+      AND sw.thread_id = {thread} AND sw.checkpoint_ns = c.checkpoint_ns
       AND sw.checkpoint_id = c.parent_checkpoint_id AND sw.channel = %(tasks)s
 ) AS s ON TRUE;
+
+-- name: channel_blobs_by_probe
+-- One primary-key probe per channel of the checkpoint's channel_versions. LIMIT 1 keeps the
+-- planner from hash-joining all of the thread's blobs, which it otherwise does, so the cost
+-- grew with thread length.
+FROM jsonb_each_text(c.checkpoint -> 'channel_versions') AS v(channel, version)
+CROSS JOIN LATERAL (
+    SELECT x.channel, x.type, x.blob FROM {blobs} AS x
+    WHERE x.thread_id = {thread} AND x.checkpoint_ns = c.checkpoint_ns
+      AND x.channel = v.channel AND x.version = v.version
+    LIMIT 1
+) AS bl
+
+-- name: channel_blobs_by_semijoin
+-- The Citus form of channel_blobs_by_probe, for statements over many threads, which Citus
+-- runs on every shard: it cannot push down a LIMIT inside a correlated subquery, nor a join
+-- from a set-returning function in FROM to a distributed table ("cannot push down this
+-- subquery"). This reads the (thread, namespace)'s blobs by primary-key prefix and keeps
+-- those named in channel_versions: the cost grows with the thread's blob count, so a single
+-- server keeps the probe.
+FROM {blobs} AS bl
+WHERE bl.thread_id = {thread} AND bl.checkpoint_ns = c.checkpoint_ns
+  AND (bl.channel, bl.version) IN (
+      SELECT v.key, v.value FROM jsonb_each_text(c.checkpoint -> 'channel_versions') AS v)
 
 -- name: select_latest
 -- get_tuple without a checkpoint_id: the namespace's newest checkpoint.
@@ -60,11 +81,20 @@ WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = %(checkpoint_ns)s
 -- costs the same at any depth of a long thread and memory stays bounded. `{filters}` is the
 -- AND of the filters given (see _sql/hot_path.py), so each combination is its own statement
 -- text: a `%s IS NULL OR …` predicate would defeat the index once the server switches a
--- prepared statement to a generic plan.
+-- prepared statement to a generic plan. The page's keys are chosen first, from checkpoints
+-- alone, and only its rows get their blobs and writes: joined before the sort, every
+-- matching row of a long thread (or of every thread) would fetch them
+-- (benchmarks/RESULTS.md, "Citus"). Citus runs the page as a subplan and ships its keys.
+WITH page AS MATERIALIZED (
+    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id
+    FROM {checkpoints} AS c
+    WHERE {filters}
+    ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC
+    LIMIT %(limit)s
+)
 {select_tuple}
-WHERE {filters}
-ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC
-LIMIT %(limit)s;
+{thread_filter}
+ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC;
 
 -- name: insert_checkpoint
 -- `put` of a checkpoint with no new blobs; the other put statements end with it.

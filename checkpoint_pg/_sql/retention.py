@@ -14,7 +14,13 @@ from psycopg import sql
 
 from checkpoint_pg._sql.tables import compose, load_file, render
 
-__all__ = ["RETENTION", "RetentionStatements", "list_threads_statement", "retention_statements_for"]
+__all__ = [
+    "RETENTION",
+    "RetentionStatements",
+    "list_threads_statement",
+    "retention_statements_for",
+    "thread_candidates_statement",
+]
 
 RETENTION = load_file("retention.sql")
 
@@ -38,22 +44,48 @@ def _thread_ids(schema: str | None, first: bool) -> sql.Composed:
 
 
 @cache
-def list_threads_statement(schema: str | None, *, first: bool, metadata: bool, idle: bool) -> str:
-    """The `list_threads` page query for one combination of arguments."""
+def list_threads_statement(
+    schema: str | None, *, first: bool, metadata: bool, idle: bool, one_thread: bool = False
+) -> str:
+    """The `list_threads` page query for one combination of arguments; `one_thread`: the
+    walk for the thread_id parameter alone, Citus's step 2 (see thread_candidates)."""
     conditions = []
     if metadata:
         conditions.append(compose(RETENTION, "head_matches_metadata", schema))
     if idle:
         conditions.append(compose(RETENTION, "head_is_idle", schema))
+    thread_ids = _thread_ids(schema, first)
+    head = _head_of(schema, "cand.thread_id" if metadata else "ids.thread_id")
+    stats = compose(RETENTION, "thread_stats", schema, thread=sql.SQL("p.thread_id"))
+    if one_thread:
+        metadata = False  # the walk of one thread, its head matched as any condition
+        thread_ids = compose(RETENTION, "one_thread_id", schema)
+        head = _head_of(schema, "%(thread_id)s")
+        stats = compose(RETENTION, "thread_stats", schema, thread=sql.SQL("%(thread_id)s"))
     return render(
         RETENTION,
         "list_threads_by_metadata" if metadata else "list_threads_walk",
         schema,
-        thread_ids=_thread_ids(schema, first),
+        thread_ids=thread_ids,
         cmp=_FROM_CURSOR[first],
-        head=_head_of(schema, "cand.thread_id" if metadata else "ids.thread_id"),
+        head=head,
         conditions=sql.Composed([sql.SQL(" AND ") + condition for condition in conditions]),
-        thread_stats=compose(RETENTION, "thread_stats", schema),
+        thread_stats=stats,
+    )
+
+
+@cache
+def thread_candidates_statement(schema: str | None, *, first: bool, metadata: bool) -> str:
+    """list_threads on Citus, step 1: the next thread ids (see thread_candidates)."""
+    candidate_filter = sql.SQL(
+        "AND c.metadata @> %(metadata)s AND c.checkpoint_ns = ''" if metadata else ""
+    )
+    return render(
+        RETENTION,
+        "thread_candidates",
+        schema,
+        cmp=_FROM_CURSOR[first],
+        candidate_filter=candidate_filter,
     )
 
 
@@ -63,6 +95,7 @@ class RetentionStatements:
 
     pick_first: str
     pick_after: str
+    pick_one: str
     delete_idle: str
     verify: str
     savepoint: str
@@ -71,13 +104,18 @@ class RetentionStatements:
     dry_run_rollback: str
 
 
-def _pick(schema: str | None, first: bool) -> str:
+def _pick(schema: str | None, first: bool, one_thread: bool = False) -> str:
+    thread = "%(thread_id)s" if one_thread else "ids.thread_id"
+    thread_ids = (
+        compose(RETENTION, "one_thread_id", schema) if one_thread else _thread_ids(schema, first)
+    )
     return render(
         RETENTION,
         "retention_pick",
         schema,
-        thread_ids=_thread_ids(schema, first),
-        head=_head_of(schema, "ids.thread_id"),
+        thread_ids=thread_ids,
+        thread=sql.SQL(thread),
+        head=_head_of(schema, thread),
         head_is_idle=compose(RETENTION, "head_is_idle", schema),
     )
 
@@ -88,6 +126,7 @@ def retention_statements_for(schema: str | None) -> RetentionStatements:
     return RetentionStatements(
         pick_first=_pick(schema, first=True),
         pick_after=_pick(schema, first=False),
+        pick_one=_pick(schema, first=True, one_thread=True),
         delete_idle=render(
             RETENTION, "retention_delete_idle", schema, k_at=_checkpoint_ts(schema, "k")
         ),

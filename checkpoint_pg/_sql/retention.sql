@@ -46,20 +46,21 @@ coalesce(head.at < now() - %(idle_for)s::interval, false);
 -- name: thread_stats
 -- A fragment ending list_threads: per thread of the CTE `page`, its checkpoints (all
 -- namespaces) and stored bytes (pg_column_size of checkpoint + metadata, blobs and writes),
--- each an index range scan on the thread's prefix.
+-- each an index range scan on the thread's prefix. `{thread}` is `p.thread_id`, or the
+-- thread_id parameter in the one-thread form Citus routes (see thread_candidates).
 SELECT p.thread_id, p.checkpoint_id, p.ts, p.metadata, cs.n,
        cs.bytes + coalesce(bs.bytes, 0) + coalesce(ws.bytes, 0)
 FROM page AS p
 CROSS JOIN LATERAL (
     SELECT count(*) AS n,
            coalesce(sum(pg_column_size(c.checkpoint) + pg_column_size(c.metadata)), 0) AS bytes
-    FROM {checkpoints} AS c WHERE c.thread_id = p.thread_id
+    FROM {checkpoints} AS c WHERE c.thread_id = {thread}
 ) AS cs
 CROSS JOIN LATERAL (
-    SELECT sum(pg_column_size(b.blob)) AS bytes FROM {blobs} AS b WHERE b.thread_id = p.thread_id
+    SELECT sum(pg_column_size(b.blob)) AS bytes FROM {blobs} AS b WHERE b.thread_id = {thread}
 ) AS bs
 CROSS JOIN LATERAL (
-    SELECT sum(pg_column_size(w.blob)) AS bytes FROM {writes} AS w WHERE w.thread_id = p.thread_id
+    SELECT sum(pg_column_size(w.blob)) AS bytes FROM {writes} AS w WHERE w.thread_id = {thread}
 ) AS ws
 ORDER BY p.thread_id;
 
@@ -90,6 +91,23 @@ WITH candidates AS (
 )
 {thread_stats};
 
+-- name: thread_candidates
+-- list_threads on Citus, step 1: the next thread ids from the cursor, from every shard (a
+-- DISTINCT … ORDER BY … LIMIT each shard answers from its primary key). Citus plans neither
+-- the recursive skip scan of thread_ids ("recursive CTEs are only supported when they
+-- contain a filter on the distribution column") nor a lateral join from its result to the
+-- checkpoints; step 2 is the walk statement for one thread at a time (`{thread}` the
+-- thread_id parameter, so it is routed to one shard), all of a page's sent in one pipeline.
+-- `{candidate_filter}`: nothing, or the metadata filter on root checkpoints.
+SELECT DISTINCT c.thread_id FROM {checkpoints} AS c
+WHERE c.thread_id {cmp} %(after)s {candidate_filter}
+ORDER BY c.thread_id
+LIMIT %(scan)s;
+
+-- name: one_thread_id
+-- The thread_ids CTE of the one-thread walk (see thread_candidates).
+WITH ids (thread_id, n) AS (SELECT %(thread_id)s::text, 1);
+
 -- name: head_matches_metadata
 -- A fragment: the `head` (a head_of row) matches the metadata filter.
 head.metadata @> %(metadata)s;
@@ -100,16 +118,18 @@ head.metadata @> %(metadata)s;
 -- whether it has anything for keep_latest to prune (more than `keep` root checkpoints, or
 -- subgraph namespaces). The threads with work are locked for this transaction with a
 -- non-blocking advisory lock: a thread another sweeper holds comes back `locked = false` and
--- is left to it.
+-- is left to it. `{thread}` is `ids.thread_id`; on Citus this runs for one thread at a time
+-- (`{thread_ids}` one_thread_id, `{thread}` the thread_id parameter), after step 1 of
+-- list_threads' Citus form found the batch's threads (see thread_candidates).
 {thread_ids}, scanned AS MATERIALIZED (
     SELECT ids.thread_id,
            {head_is_idle} AS idle,
            CASE WHEN %(keep)s::int IS NULL THEN false ELSE (
                EXISTS (SELECT 1 FROM {checkpoints} AS p
-                       WHERE p.thread_id = ids.thread_id AND p.checkpoint_ns = ''
+                       WHERE p.thread_id = {thread} AND p.checkpoint_ns = ''
                        ORDER BY p.checkpoint_id DESC OFFSET %(keep)s LIMIT 1)
                OR EXISTS (SELECT 1 FROM {checkpoints} AS p
-                          WHERE p.thread_id = ids.thread_id AND p.checkpoint_ns > '')
+                          WHERE p.thread_id = {thread} AND p.checkpoint_ns > '')
            ) END AS prunable
     FROM ids CROSS JOIN LATERAL {head} AS head
     WHERE ids.thread_id IS NOT NULL
@@ -125,20 +145,25 @@ ORDER BY s.thread_id;
 -- Step 2: delete the locked idle threads whole, re-checking idleness in this statement's own
 -- snapshot over every checkpoint of every namespace: a thread that got a checkpoint since the
 -- pick (or has any recent or undated one) stays. Returns what it deleted, per thread.
+-- Every table is also filtered by the thread list itself (see threads.sql, thread_scope): on
+-- Citus it runs for one thread at a time.
 -- `{k_at}` is checkpoint_ts of row `k`.
 WITH idle AS (
     SELECT t.thread_id FROM unnest(%(threads)s::text[]) AS t(thread_id)
     WHERE NOT EXISTS (
         SELECT 1 FROM {checkpoints} AS k
-        WHERE k.thread_id = t.thread_id
+        WHERE k.thread_id = t.thread_id AND k.thread_id = ANY(%(threads)s::text[])
           AND NOT coalesce({k_at} < now() - %(idle_for)s::interval, false))
 ), gone AS (
-    DELETE FROM {checkpoints} AS c USING idle WHERE c.thread_id = idle.thread_id
+    DELETE FROM {checkpoints} AS c USING idle
+    WHERE c.thread_id = idle.thread_id AND c.thread_id = ANY(%(threads)s::text[])
     RETURNING c.thread_id
 ), gone_writes AS (
-    DELETE FROM {writes} AS w USING idle WHERE w.thread_id = idle.thread_id RETURNING 1
+    DELETE FROM {writes} AS w USING idle
+    WHERE w.thread_id = idle.thread_id AND w.thread_id = ANY(%(threads)s::text[]) RETURNING 1
 ), gone_blobs AS (
-    DELETE FROM {blobs} AS b USING idle WHERE b.thread_id = idle.thread_id RETURNING 1
+    DELETE FROM {blobs} AS b USING idle
+    WHERE b.thread_id = idle.thread_id AND b.thread_id = ANY(%(threads)s::text[]) RETURNING 1
 ), per_thread AS (
     SELECT thread_id, count(*) AS n FROM gone GROUP BY thread_id
 )
@@ -150,7 +175,8 @@ SELECT (SELECT array_agg(thread_id ORDER BY thread_id) FROM per_thread),
 -- Step 3, in a new snapshot: which of the deleted threads have a checkpoint again (a put that
 -- committed while step 2 ran). The batch then rolls back to before step 2 and leaves them.
 SELECT t.thread_id FROM unnest(%(threads)s::text[]) AS t(thread_id)
-WHERE EXISTS (SELECT 1 FROM {checkpoints} AS k WHERE k.thread_id = t.thread_id);
+WHERE EXISTS (SELECT 1 FROM {checkpoints} AS k
+              WHERE k.thread_id = t.thread_id AND k.thread_id = ANY(%(threads)s::text[]));
 
 -- name: savepoint
 SAVEPOINT checkpoint_pg_retention;

@@ -29,6 +29,8 @@ class Statements:
 
     delete_thread: str
     delete_for_runs: str
+    delete_for_runs_in_threads: str
+    run_threads: str
     copy_thread: str
     sealed_thread_checkpoints: str
     sealed_thread_blobs: str
@@ -55,6 +57,8 @@ def statements_for(schema: str | None) -> Statements:
         select_by_id=select_statement(schema, "select_by_id"),
         delete_thread=thread_statement(schema, "delete_thread"),
         delete_for_runs=thread_statement(schema, "delete_for_runs"),
+        delete_for_runs_in_threads=thread_statement(schema, "delete_for_runs", scoped=True),
+        run_threads=thread_statement(schema, "run_threads"),
         copy_thread=thread_statement(schema, "copy_thread"),
         sealed_thread_checkpoints=thread_statement(schema, "sealed_thread_checkpoints"),
         sealed_thread_blobs=thread_statement(schema, "sealed_thread_blobs"),

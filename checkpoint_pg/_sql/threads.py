@@ -15,13 +15,23 @@ __all__ = ["THREADS", "PruneStatements", "prune_statements_for", "thread_stateme
 THREADS = load_file("threads.sql")
 
 
-def _parts(schema: str | None) -> dict[str, sql.Composable]:
-    return {"writes_and_freed_of_gone": compose(THREADS, "writes_and_freed_of_gone", schema)}
+SCOPED = ("w", "g", "b", "k")  # the aliases delete_for_runs (and its fragment) may scope
 
 
-def thread_statement(schema: str | None, name: str) -> str:
-    """Statement `name` of threads.sql for `schema`."""
-    return render(THREADS, name, schema, **_parts(schema))
+def _scope(alias: str, scoped: bool) -> sql.Composable:
+    return THREADS["thread_scope"].compose(alias=sql.SQL(alias)) if scoped else sql.SQL("")
+
+
+def _parts(schema: str | None, *, scoped: bool) -> dict[str, sql.Composable]:
+    """The scope parts (thread_scope, or nothing) and the shared fragment composed with them."""
+    scopes = {f"{alias}_scope": _scope(alias, scoped) for alias in SCOPED}
+    fragment = compose(THREADS, "writes_and_freed_of_gone", schema, w_scope=scopes["w_scope"])
+    return {**scopes, "writes_and_freed_of_gone": fragment}
+
+
+def thread_statement(schema: str | None, name: str, *, scoped: bool = False) -> str:
+    """Statement `name` of threads.sql for `schema`; `scoped`: restricted to thread_ids."""
+    return render(THREADS, name, schema, **_parts(schema, scoped=scoped))
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,8 @@ def prune_statements_for(schema: str | None) -> PruneStatements:
     """The keep_latest statements for `schema`."""
     return PruneStatements(
         heads=thread_statement(schema, "prune_heads"),
-        delta_chains=render(THREADS, "prune_delta_chains", schema, has_value=has_value(schema)),
-        apply=thread_statement(schema, "prune_apply"),
+        delta_chains=render(
+            THREADS, "prune_delta_chains", schema, has_value=has_value(schema, one_thread=False)
+        ),
+        apply=thread_statement(schema, "prune_apply", scoped=True),
     )

@@ -75,11 +75,12 @@ ON CONFLICT DO NOTHING;
 -- name: writes_and_freed_of_gone
 -- A fragment of CTEs: given a CTE `gone` of deleted checkpoints (thread_id, checkpoint_ns,
 -- checkpoint_id, versions), delete their writes, and list the (channel, version) blobs they
--- referred to as `freed`.
+-- referred to as `freed`. `{w_scope}` restricts the writes to the statement's threads, if
+-- it has a list of them (see thread_scope below).
 gone_writes AS (
     DELETE FROM {writes} AS w
     USING gone
-    WHERE w.thread_id = gone.thread_id AND w.checkpoint_ns = gone.checkpoint_ns
+    WHERE w.thread_id = gone.thread_id {w_scope} AND w.checkpoint_ns = gone.checkpoint_ns
       AND w.checkpoint_id = gone.checkpoint_id
     RETURNING 1
 ), freed AS (
@@ -87,25 +88,42 @@ gone_writes AS (
     FROM gone CROSS JOIN LATERAL jsonb_each_text(gone.versions) AS v
 );
 
+-- name: thread_scope
+-- `AND <alias>.thread_id = ANY(thread_ids)`: a statement over a list of threads names them
+-- for every table it reads or writes. Citus routes a statement to one shard only when every
+-- distributed table in it is filtered by the same thread (a join on thread_id is not
+-- enough), so on Citus these statements run one thread at a time, each on one shard; on a
+-- single server the filter is redundant and free (the primary keys start with thread_id).
+AND {alias}.thread_id = ANY(%(thread_ids)s::text[])
+
 -- name: delete_for_runs
 -- The checkpoints a run created go, with their writes; a blob goes when no checkpoint that
--- stays refers to its (channel, version) any longer.
+-- stays refers to its (channel, version) any longer. A single server runs it over every
+-- thread at once; Citus refuses that ("complex joins are only supported when all
+-- distributed tables are co-located and joined on their distribution columns"), so there it
+-- runs per thread found by run_threads, each scope part a thread_scope.
 WITH gone AS (
-    DELETE FROM {checkpoints}
-    WHERE metadata @> ANY(%(run_filters)s::jsonb[])
+    DELETE FROM {checkpoints} AS g
+    WHERE g.metadata @> ANY(%(run_filters)s::jsonb[]) {g_scope}
     RETURNING thread_id, checkpoint_ns, checkpoint_id, checkpoint -> 'channel_versions' AS versions
 ), {writes_and_freed_of_gone}
 DELETE FROM {blobs} AS b
 USING freed
-WHERE b.thread_id = freed.thread_id AND b.checkpoint_ns = freed.checkpoint_ns
+WHERE b.thread_id = freed.thread_id {b_scope} AND b.checkpoint_ns = freed.checkpoint_ns
   AND b.channel = freed.channel AND b.version = freed.version
   AND NOT EXISTS (
       SELECT 1 FROM {checkpoints} AS k
-      WHERE k.thread_id = freed.thread_id AND k.checkpoint_ns = freed.checkpoint_ns
+      WHERE k.thread_id = freed.thread_id {k_scope} AND k.checkpoint_ns = freed.checkpoint_ns
         AND k.checkpoint -> 'channel_versions' ->> freed.channel = freed.version
         AND (k.metadata ->> 'run_id' IS NULL
              OR k.metadata ->> 'run_id' <> ALL(%(run_ids)s::text[]))
   );
+
+-- name: run_threads
+-- delete_for_runs on Citus, first step: the threads holding checkpoints of the runs (a
+-- query on every shard).
+SELECT DISTINCT thread_id FROM {checkpoints}
+WHERE metadata @> ANY(%(run_filters)s::jsonb[]);
 
 -- name: prune_delete
 -- prune(strategy="delete"): the listed threads go whole.
@@ -124,7 +142,8 @@ DELETE FROM {checkpoints} WHERE thread_id = ANY(%(thread_ids)s::text[]);
 SELECT h.thread_id, h.checkpoint_ns, h.checkpoint_id,
        CASE WHEN (c.checkpoint ->> 'v')::int < 4 AND EXISTS (
            SELECT 1 FROM {writes} AS w
-           WHERE w.thread_id = h.thread_id AND w.checkpoint_ns = h.checkpoint_ns
+           WHERE w.thread_id = h.thread_id AND w.thread_id = ANY(%(thread_ids)s::text[])
+             AND w.checkpoint_ns = h.checkpoint_ns
              AND w.checkpoint_id = c.parent_checkpoint_id AND w.channel = %(tasks)s
        ) THEN c.parent_checkpoint_id END AS sends_parent,
        ARRAY(
@@ -139,7 +158,8 @@ SELECT h.thread_id, h.checkpoint_ns, h.checkpoint_id,
        c.metadata -> 'parents' ->> '' AS root,
        EXISTS (
            SELECT 1 FROM {checkpoints} AS r
-           WHERE r.thread_id = h.thread_id AND r.checkpoint_ns = ''
+           WHERE r.thread_id = h.thread_id AND r.thread_id = ANY(%(thread_ids)s::text[])
+             AND r.checkpoint_ns = ''
              AND r.checkpoint_id = c.metadata -> 'parents' ->> ''
        ) AS root_saved
 FROM (
@@ -156,6 +176,7 @@ FROM (
 JOIN {checkpoints} AS c
   ON c.thread_id = h.thread_id AND c.checkpoint_ns = h.checkpoint_ns
  AND c.checkpoint_id = h.checkpoint_id
+WHERE c.thread_id = ANY(%(thread_ids)s::text[])
 ORDER BY h.thread_id, h.checkpoint_ns, h.rank;
 
 -- name: prune_delta_chains
@@ -169,7 +190,7 @@ AS (
          AS s(thread_id text, checkpoint_ns text, head text, channels text[])
     JOIN {checkpoints} AS c
       ON c.thread_id = s.thread_id AND c.checkpoint_ns = s.checkpoint_ns
-     AND c.checkpoint_id = s.head
+     AND c.checkpoint_id = s.head AND c.thread_id = ANY(%(thread_ids)s::text[])
     UNION ALL
     SELECT p.thread_id, p.checkpoint_ns, p.checkpoint_id, p.parent_checkpoint_id,
            ARRAY(SELECT ch FROM unnest(chain.remaining) AS ch
@@ -177,7 +198,7 @@ AS (
     FROM chain
     JOIN {checkpoints} AS p
       ON p.thread_id = chain.thread_id AND p.checkpoint_ns = chain.checkpoint_ns
-     AND p.checkpoint_id = chain.parent_checkpoint_id
+     AND p.checkpoint_id = chain.parent_checkpoint_id AND p.thread_id = ANY(%(thread_ids)s::text[])
     WHERE cardinality(chain.remaining) > 0
 )
 SELECT DISTINCT thread_id, checkpoint_ns, checkpoint_id FROM chain;
@@ -199,7 +220,8 @@ WITH bounds AS (
 ), gone AS (
     DELETE FROM {checkpoints} AS c
     USING bounds AS b
-    WHERE c.thread_id = b.thread_id AND c.checkpoint_ns = b.checkpoint_ns
+    WHERE c.thread_id = b.thread_id AND c.thread_id = ANY(%(thread_ids)s::text[])
+      AND c.checkpoint_ns = b.checkpoint_ns
       AND (c.checkpoint_id < b.bound OR (b.inclusive AND c.checkpoint_id = b.bound))
       AND NOT EXISTS (
           SELECT 1 FROM kept AS k
@@ -212,15 +234,17 @@ WITH bounds AS (
     FROM {checkpoints} AS c
     JOIN bounds AS b ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
     CROSS JOIN LATERAL jsonb_each_text(c.checkpoint -> 'channel_versions') AS v
-    WHERE NOT (c.checkpoint_id < b.bound OR (b.inclusive AND c.checkpoint_id = b.bound))
-       OR EXISTS (
-          SELECT 1 FROM kept AS k
-          WHERE k.thread_id = c.thread_id AND k.checkpoint_ns = c.checkpoint_ns
-            AND k.checkpoint_id = c.checkpoint_id)
+    WHERE c.thread_id = ANY(%(thread_ids)s::text[])
+      AND (NOT (c.checkpoint_id < b.bound OR (b.inclusive AND c.checkpoint_id = b.bound))
+           OR EXISTS (
+              SELECT 1 FROM kept AS k
+              WHERE k.thread_id = c.thread_id AND k.checkpoint_ns = c.checkpoint_ns
+                AND k.checkpoint_id = c.checkpoint_id))
 ), gone_blobs AS (
     DELETE FROM {blobs} AS bl
     USING freed AS f
-    WHERE bl.thread_id = f.thread_id AND bl.checkpoint_ns = f.checkpoint_ns
+    WHERE bl.thread_id = f.thread_id AND bl.thread_id = ANY(%(thread_ids)s::text[])
+      AND bl.checkpoint_ns = f.checkpoint_ns
       AND bl.channel = f.channel AND bl.version = f.version
       AND NOT EXISTS (
           SELECT 1 FROM still_used AS u
@@ -232,7 +256,8 @@ WITH bounds AS (
     UPDATE {checkpoints} AS c
     SET parent_checkpoint_id = NULL
     FROM kept AS k
-    WHERE c.thread_id = k.thread_id AND c.checkpoint_ns = k.checkpoint_ns
+    WHERE c.thread_id = k.thread_id AND c.thread_id = ANY(%(thread_ids)s::text[])
+      AND c.checkpoint_ns = k.checkpoint_ns
       AND c.checkpoint_id = k.checkpoint_id
       AND c.parent_checkpoint_id IS NOT NULL
       AND NOT EXISTS (

@@ -55,6 +55,22 @@ def partitioned_tables(request: pytest.FixtureRequest) -> None:
             PostgresSaver(conn, partitions=partitions).setup()
 
 
+@pytest.fixture(autouse=True)
+def distributed_tables(request: pytest.FixtureRequest) -> None:
+    """On a Citus cluster (``CHECKPOINT_PG_TEST_CITUS_DSN``), the test's tables are set up and
+    distributed by thread_id in advance, so every `setup()` the test makes finds them sharded.
+
+    Tests marked ``nocitus`` (see the marker's description in pyproject.toml) skip there."""
+    if request.getfixturevalue("pg_server").source != "citus":
+        return
+    marker = request.node.get_closest_marker("nocitus")
+    if marker is not None:
+        pytest.skip(f"not on Citus: {marker.args[0] if marker.args else 'see the marker'}")
+    if "dsn" in request.fixturenames:
+        with psycopg.connect(request.getfixturevalue("dsn"), autocommit=True) as conn:
+            PostgresSaver(conn).setup(distributed=True)
+
+
 @pytest.fixture(params=SHAPES)
 async def saver(request: pytest.FixtureRequest, dsn: str) -> AsyncIterator[AsyncFacade]:
     shape: str = request.param

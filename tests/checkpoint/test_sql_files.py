@@ -75,11 +75,16 @@ def render_everything(name: str | None) -> None:
     filters = list(hot_path.LIST_FILTERS)
     for size in range(len(filters) + 1):
         for chosen in itertools.combinations(filters, size):
-            saver_sql.list_statement(name, frozenset(chosen))
+            for citus in (False, True):
+                saver_sql.list_statement(name, frozenset(chosen), citus)
     saver_sql.prune_statements_for(name)
     saver_sql.delta_history_statement(name)
     for first, metadata, idle in itertools.product((False, True), repeat=3):
-        saver_sql.list_threads_statement(name, first=first, metadata=metadata, idle=idle)
+        for one_thread in (False, True):
+            saver_sql.list_threads_statement(
+                name, first=first, metadata=metadata, idle=idle, one_thread=one_thread
+            )
+        saver_sql.thread_candidates_statement(name, first=first, metadata=metadata)
     saver_sql.retention_statements_for(name)
 
 
