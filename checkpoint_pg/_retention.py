@@ -285,10 +285,18 @@ class RetentionRun:
         ]
         # A thread deleted since step 1 has no row: nothing to do (the batch stays full-size,
         # so the cursor moves on as on a single server).
-        return [
-            answer[0] if answer else (thread_id, False, False, False)
+        picked = [
+            answer[0][:3] if answer else (thread_id, False, False)
             for (thread_id,), answer in zip(candidates, answers, strict=True)
         ]
+        busy = [thread_id for thread_id, idle, prunable in picked if idle or prunable]
+        locks = yield Query(
+            retention_statements_for(self.schema).lock_threads,
+            {**params, "threads": busy},
+            fetch=True,
+        )
+        held = {t for t, (locked,) in zip(busy, locks, strict=True) if locked}
+        return [(t, idle, prunable, t in held) for t, idle, prunable in picked]
 
     def _delete_idle(self, idle: list[str], result: BatchResult) -> Steps[None]:
         sql = retention_statements_for(self.schema)

@@ -17,6 +17,7 @@ from checkpoint_pg import PostgresSaver
 from store import PostgresStore
 from tests.harness import DatabaseFactory, TestServer, provision_server
 from tests.support.agent_world import world
+from tests.support.citus import citus_dsn, citus_factory
 from tests.support.connect import bad_dsn, password_server
 from tests.support.failover import async_pair, pair_root, sync_pair
 from tests.support.faults import admin, proxy
@@ -26,6 +27,8 @@ __all__ = [
     "admin",
     "async_pair",
     "bad_dsn",
+    "citus_dsn",
+    "citus_factory",
     "pair_root",
     "password_server",
     "pgbouncer",

@@ -96,6 +96,7 @@ class RetentionStatements:
     pick_first: str
     pick_after: str
     pick_one: str
+    lock_threads: str
     delete_idle: str
     verify: str
     savepoint: str
@@ -127,6 +128,7 @@ def retention_statements_for(schema: str | None) -> RetentionStatements:
         pick_first=_pick(schema, first=True),
         pick_after=_pick(schema, first=False),
         pick_one=_pick(schema, first=True, one_thread=True),
+        lock_threads=render(RETENTION, "lock_threads", schema),
         delete_idle=render(
             RETENTION, "retention_delete_idle", schema, k_at=_checkpoint_ts(schema, "k")
         ),

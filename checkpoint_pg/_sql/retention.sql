@@ -141,6 +141,14 @@ SELECT s.thread_id, s.idle, s.prunable,
 FROM scanned AS s
 ORDER BY s.thread_id;
 
+-- name: lock_threads
+-- The pick's locks on Citus: retention_pick runs on the thread's worker there, so its lock
+-- would live on that worker; sweepers (and anyone else) meet on the coordinator instead,
+-- where this statement, naming no table, runs. Same keys as retention_pick's.
+SELECT pg_try_advisory_xact_lock(hashtextextended(%(lock_prefix)s || t.thread_id, 0))
+FROM unnest(%(threads)s::text[]) WITH ORDINALITY AS t(thread_id, n)
+ORDER BY t.n;
+
 -- name: retention_delete_idle
 -- Step 2: delete the locked idle threads whole, re-checking idleness in this statement's own
 -- snapshot over every checkpoint of every namespace: a thread that got a checkpoint since the

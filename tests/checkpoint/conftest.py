@@ -66,6 +66,8 @@ def distributed_tables(request: pytest.FixtureRequest) -> None:
     marker = request.node.get_closest_marker("nocitus")
     if marker is not None:
         pytest.skip(f"not on Citus: {marker.args[0] if marker.args else 'see the marker'}")
+    if request.node.get_closest_marker("unpartitioned") is not None:
+        return  # it sets its tables up itself (on Citus: local, undistributed tables)
     if "dsn" in request.fixturenames:
         with psycopg.connect(request.getfixturevalue("dsn"), autocommit=True) as conn:
             PostgresSaver(conn).setup(distributed=True)

@@ -82,6 +82,9 @@ def test_a_write_with_a_nul_in_its_task_id_is_refused(saver: PostgresSaver, dsn:
     assert count_rows(dsn, "checkpoint_writes") == 0
 
 
+@pytest.mark.nocitus(
+    "makes the database fail with a trigger; Citus refuses triggers on distributed tables"
+)
 def test_a_put_that_fails_in_the_database_leaves_no_blobs_behind(
     saver: PostgresSaver, dsn: str
 ) -> None:

@@ -22,24 +22,7 @@ from langgraph.graph import END, START, StateGraph
 from checkpoint_pg import PostgresSaver
 from checkpoint_pg._runtime.citus import CITUS
 from checkpoint_pg.errors import CitusUnavailableError
-from tests.harness import DatabaseFactory, TestServer
-from tests.support.citus import citus_dsn_from_env, cluster, cluster_unavailable
 from tests.support.citus_plans import ExplainedStatement, run_explaining
-
-
-@pytest.fixture(scope="session")
-def citus_factory() -> Iterator[DatabaseFactory]:
-    """Schemas on a Citus coordinator: the env's cluster, else one started for the session."""
-    if citus_dsn_from_env() is None and (why := cluster_unavailable()) is not None:
-        pytest.skip(why)
-    with cluster() as dsn:
-        yield DatabaseFactory(TestServer(admin_dsn=dsn, source="citus"))
-
-
-@pytest.fixture
-def citus_dsn(citus_factory: DatabaseFactory) -> Iterator[str]:
-    with citus_factory.schema() as dsn:
-        yield dsn
 
 
 @pytest.fixture

@@ -42,6 +42,9 @@ N = 8
 
 # Tests that look at a fresh schema: they run on one even when the whole run pre-partitions
 # every schema (CHECKPOINT_PG_TEST_PARTITIONS), instead of being skipped then.
+pytestmark = pytest.mark.nocitus(
+    "native hash partitions on one server; on Citus the tables are sharded instead"
+)
 fresh_schema = pytest.mark.unpartitioned(reason="sets the tables up itself, on a fresh schema")
 
 

@@ -317,7 +317,7 @@ def test_a_put_racing_the_sweeper_survives_with_what_it_refers_to(
 ) -> None:
     put(sync_saver, "t", ts=OLD, blob=["kept value"])
     put(sync_saver, "idle", ts=OLD)
-    run = RetentionRun(None, IDLE)
+    run = RetentionRun(None, IDLE, on_citus=sync_saver._on_citus)
     op = run.next_operation()
     assert op is not None
     # a new checkpoint on "t" that refers to the old blob (its channel did not change)
@@ -342,7 +342,7 @@ def test_keep_latest_racing_a_put_keeps_the_new_checkpoint(
     sync_saver: PostgresSaver, other_saver: PostgresSaver, dsn: str
 ) -> None:
     ids = [put(sync_saver, "t", blob=["v"]) for _ in range(4)]
-    run = RetentionRun(None, RetentionPolicy(keep_latest=1))
+    run = RetentionRun(None, RetentionPolicy(keep_latest=1), on_citus=sync_saver._on_citus)
     op = run.next_operation()
     assert op is not None
     new: list[str] = []

@@ -246,6 +246,9 @@ def test_a_changed_type_tag_is_refused(conn: Any) -> None:
     refused(saver, stored)
 
 
+@pytest.mark.nocitus(
+    "tampers with one thread's row from another's in one UPDATE, a join across shards Citus refuses"
+)
 def test_a_blob_moved_from_another_thread_or_channel_is_refused(conn: Any) -> None:
     saver = saver_on(conn)
     stored = put_one(saver, "victim")
@@ -386,6 +389,7 @@ def test_a_keyring_reads_from_json_with_base64_keys() -> None:
         RowBoundEncryption.from_json("{k1: " + K1.hex())
 
 
+@pytest.mark.nocitus("compares two threads' blobs with a join across shards, which Citus refuses")
 def test_copy_thread_seals_every_value_again_for_the_new_thread(conn: Any) -> None:
     saver = saver_on(conn)
     put_one(saver, "a")

@@ -4,6 +4,7 @@ A fenced block whose info string is ``python`` is a snippet. An HTML comment on 
 before its fence may qualify it (invisible when the Markdown is rendered):
 
 - ``<!-- snippet: needs pgvector -->`` — runs only where the test server has pgvector;
+- ``<!-- snippet: needs citus -->`` — runs on a Citus cluster (tests/support/citus.py);
 - ``<!-- snippet: no-run REASON -->`` — deliberately not runnable; the test is skipped with REASON.
 """
 

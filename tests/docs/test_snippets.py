@@ -37,12 +37,18 @@ def test_every_python_block_of_the_docs_is_a_snippet_that_runs() -> None:
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=[s.name for s in SNIPPETS])
 async def test_snippet_runs(
-    snippet: Snippet, dsn: str, has_pgvector: bool, monkeypatch: pytest.MonkeyPatch
+    snippet: Snippet,
+    dsn: str,
+    has_pgvector: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     if snippet.no_run:
         pytest.skip(f"marked no-run in the Markdown: {snippet.no_run}")
     if snippet.needs == "pgvector" and not has_pgvector:
         pytest.skip("needs pgvector, which the test server lacks (the embedded server has it)")
+    if snippet.needs == "citus":  # a schema on a Citus cluster (skips, saying why, without one)
+        dsn = request.getfixturevalue("citus_dsn")
     monkeypatch.setenv("APP_DATA_DATABASE_URL", dsn)
     monkeypatch.setenv("CHECKPOINT_PG_DSN", dsn)
     # Keys for the encryption snippet's `RowBoundEncryption.from_env()` (test keys, not secret).

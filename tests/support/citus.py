@@ -27,7 +27,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+import pytest
 
+from tests.harness import DatabaseFactory, TestServer
 from tests.support.failover import SYSTEM_USER, free_port, rig_unavailable, server_bin_dir
 
 CITUS_DSN_ENV = "CHECKPOINT_PG_TEST_CITUS_DSN"
@@ -68,6 +70,8 @@ def _start_node(bin_dir: Path, data: Path, port: int) -> None:
             conf.write(
                 "shared_preload_libraries = 'citus'\nmax_connections = 300\n"
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                # Tests make and drop tables all the time: 4 shards a table, not 32.
+                "citus.shard_count = 4\n"
             )
     _as_postgres(
         str(bin_dir / "pg_ctl"),
@@ -163,6 +167,23 @@ def wait_ready(dsn: str, seconds: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
         time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def citus_factory() -> Iterator[DatabaseFactory]:
+    """Schemas on a Citus coordinator: the env's cluster, else one started for the session;
+    without either, the test skips saying why."""
+    if citus_dsn_from_env() is None and (why := cluster_unavailable()) is not None:
+        pytest.skip(why)
+    with cluster() as dsn:
+        yield DatabaseFactory(TestServer(admin_dsn=dsn, source="citus"))
+
+
+@pytest.fixture
+def citus_dsn(citus_factory: DatabaseFactory) -> Iterator[str]:
+    """A DSN whose search_path is a fresh schema on a Citus coordinator."""
+    with citus_factory.schema() as dsn:
+        yield dsn
 
 
 def main(argv: list[str]) -> int:
