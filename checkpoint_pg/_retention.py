@@ -320,6 +320,9 @@ class RetentionRun:
             active = {row[0] for row in raced}
             result.skipped += len(active)
             threads = [t for t in threads if t not in active]
+            if not threads:  # every one raced: nothing left to delete
+                yield Query(sql.rollback_to_savepoint)
+                return None
             params["threads"] = threads
             answers = yield [
                 Query(sql.rollback_to_savepoint),

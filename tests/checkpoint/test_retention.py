@@ -303,6 +303,11 @@ def interleaved(op: Operation[BatchResult], after_step: int, action: Callable[[]
     return Operation(steps(), transactional=True, writes=True)
 
 
+def citus_extra_steps(saver: PostgresSaver) -> int:
+    """Steps a batch's pick takes beyond one on Citus: the candidates, then the locks."""
+    return 2 if saver._citus else 0
+
+
 @pytest.fixture
 def other_saver(dsn: str) -> Iterator[PostgresSaver]:
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -322,7 +327,11 @@ def test_a_put_racing_the_sweeper_survives_with_what_it_refers_to(
     assert op is not None
     # a new checkpoint on "t" that refers to the old blob (its channel did not change)
     racing = interleaved(
-        op, after_step, lambda: put(other_saver, "t", blob=["kept value"], new_blob=False)
+        op,
+        # On Citus the batch takes more steps: the candidates, the pick, the locks, then each
+        # idle thread's delete and verify in turn ("idle" first, then "t").
+        {1: 3, 2: 6}[after_step] if sync_saver._citus else after_step,
+        lambda: put(other_saver, "t", blob=["kept value"], new_blob=False),
     )
 
     run.record(sync_saver._run(racing))
@@ -347,7 +356,9 @@ def test_keep_latest_racing_a_put_keeps_the_new_checkpoint(
     assert op is not None
     new: list[str] = []
     racing = interleaved(
-        op, 2, lambda: new.append(put(other_saver, "t", blob=["v"], new_blob=False))
+        op,
+        2 + citus_extra_steps(sync_saver),
+        lambda: new.append(put(other_saver, "t", blob=["v"], new_blob=False)),
     )
 
     run.record(sync_saver._run(racing))

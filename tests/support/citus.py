@@ -5,7 +5,7 @@
 built from this machine's PostgreSQL server binaries when the Citus extension is installed for
 them (``citus.so`` in ``pg_config --pkglibdir``): three ``initdb`` directories in a temporary
 directory, ``shared_preload_libraries = 'citus'``, trust authentication, free ports, run as
-the ``postgres`` system user (PostgreSQL refuses root). docs/testing.md says how to install
+the ``postgres`` system user (PostgreSQL refuses root). README.md ("Tests") says how to install
 Citus; nothing here builds it.
 
 `python -m tests.support.citus start DIR` starts such a cluster and prints the coordinator's
