@@ -133,6 +133,12 @@ def _one_shard_each(explained: list[ExplainedStatement]) -> list[int]:
     return [statement.shards for statement in sent]
 
 
+def _explained(saver: PostgresSaver, op: Any) -> tuple[Any, list[ExplainedStatement]]:
+    """`op` run on the saver's own connection, each statement EXPLAINed first."""
+    assert isinstance(saver.conn, psycopg.Connection)
+    return run_explaining(saver.conn, op)
+
+
 def _seeded(saver: PostgresSaver, thread_id: str = "t-routed") -> dict[str, Any]:
     app = _graph().compile(checkpointer=saver)
     for _ in range(3):
@@ -144,10 +150,8 @@ def test_get_tuple_runs_on_one_shard(saver: PostgresSaver) -> None:
     config = _seeded(saver)
     latest = saver.get_tuple(config)
     assert latest is not None
-    conn = saver.conn
-    assert isinstance(conn, psycopg.Connection)
     for target in (config, latest.config):
-        result, explained = run_explaining(conn, saver._get_tuple_op(target))
+        result, explained = _explained(saver, saver._get_tuple_op(target))
         assert result is not None
         assert result.checkpoint["id"] == latest.checkpoint["id"]
         assert _one_shard_each(explained) == [1]
@@ -155,28 +159,24 @@ def test_get_tuple_runs_on_one_shard(saver: PostgresSaver) -> None:
 
 def test_put_runs_on_one_shard_with_few_and_many_blobs(saver: PostgresSaver) -> None:
     config = _seeded(saver)
-    conn = saver.conn
-    assert isinstance(conn, psycopg.Connection)
     for channels in (2, 12):  # VALUES rows, then arrays (MAX_VALUES_ROWS is 8)
         checkpoint = empty_checkpoint()
         checkpoint["channel_values"] = {f"c{i}": [i, "x"] for i in range(channels)}
         versions = {f"c{i}": saver.get_next_version(None, None) for i in range(channels)}
         checkpoint["channel_versions"] = versions
         op = saver._put_op(config, checkpoint, {"source": "update", "step": 9}, versions)
-        _, explained = run_explaining(conn, op)
+        _, explained = _explained(saver, op)
         assert _one_shard_each(explained) == [1]
 
 
 def test_put_writes_runs_on_one_shard_in_every_form(saver: PostgresSaver) -> None:
     config = saver.get_tuple(_seeded(saver))
     assert config is not None
-    conn = saver.conn
-    assert isinstance(conn, psycopg.Connection)
     for channel, count in (("log", 2), ("log", 12), ("__error__", 1)):  # rows, arrays, upsert
         writes = [(channel, f"value {i}") for i in range(count)]
         op = saver._put_writes_op(config.config, writes, f"task-{channel}-{count}", "")
         assert op is not None
-        _, explained = run_explaining(conn, op)
+        _, explained = _explained(saver, op)
         assert _one_shard_each(explained) == [1]
 
 
@@ -184,8 +184,6 @@ def test_list_of_a_thread_runs_on_one_shard_with_every_filter(saver: PostgresSav
     config = _seeded(saver)
     latest = saver.get_tuple(config)
     assert latest is not None
-    conn = saver.conn
-    assert isinstance(conn, psycopg.Connection)
     cases: list[dict[str, Any]] = [
         {"config": config},
         {"config": {"configurable": {"thread_id": "t-routed"}}},  # no namespace
@@ -201,37 +199,31 @@ def test_list_of_a_thread_runs_on_one_shard_with_every_filter(saver: PostgresSav
         )
         op = pager.next_operation()
         assert op is not None
-        tuples, explained = run_explaining(conn, op)
+        tuples, explained = _explained(saver, op)
         assert tuples
         assert _one_shard_each(explained) == [1]
 
 
 def test_delete_thread_runs_on_one_shard(saver: PostgresSaver) -> None:
     config = _seeded(saver)
-    conn = saver.conn
-    assert isinstance(conn, psycopg.Connection)
-    _, explained = run_explaining(conn, saver._delete_thread_op("t-routed"))
+    _, explained = _explained(saver, saver._delete_thread_op("t-routed"))
     assert _one_shard_each(explained) == [1]
     assert saver.get_tuple(config) is None
 
 
 def test_prune_runs_each_statement_on_one_shard(saver: PostgresSaver) -> None:
     config = _seeded(saver)
-    conn = saver.conn
-    assert isinstance(conn, psycopg.Connection)
     for strategy in ("keep_latest", "delete"):
         op = saver._prune_op(["t-routed"], strategy)
         assert op is not None
-        _, explained = run_explaining(conn, op)
+        _, explained = _explained(saver, op)
         assert set(_one_shard_each(explained)) == {1}
     assert saver.get_tuple(config) is None
 
 
 def test_get_delta_channel_history_runs_on_one_shard(saver: PostgresSaver) -> None:
     config = _seeded(saver)
-    conn = saver.conn
-    assert isinstance(conn, psycopg.Connection)
-    _, explained = run_explaining(conn, saver._delta_history_op(config, ["log"]))
+    _, explained = _explained(saver, saver._delta_history_op(config, ["log"]))
     assert _one_shard_each(explained) == [1]
 
 
@@ -253,11 +245,9 @@ def test_list_across_threads_runs_on_every_shard_and_pages_in_order(
     app = _graph().compile(checkpointer=saver)
     for i in range(6):
         app.invoke({"log": []}, _thread(f"t{i}"))
-    conn = saver.conn
-    assert isinstance(conn, psycopg.Connection)
     op = saver._list_pager(None, filter={"source": "loop"}, before=None, limit=5).next_operation()
     assert op is not None
-    tuples, explained = run_explaining(conn, op)
+    tuples, explained = _explained(saver, op)
     assert [s.shards > 1 for s in _sent(explained)] == [True]
     ids = [t.checkpoint["id"] for t in tuples]
     assert ids == sorted(ids, reverse=True)
