@@ -107,7 +107,12 @@ def demo(
 @_dsn_option
 @embedded_option
 @schema_option
-def setup(dsn: str | None, embedded: bool, schema: str | None) -> None:
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="On Citus: then shard the checkpoint tables by thread_id and the store's by prefix.",
+)
+def setup(dsn: str | None, embedded: bool, schema: str | None, distributed: bool) -> None:
     """Create or migrate the checkpoint and store tables (all migrations)."""
     dsn = wanted_dsn(dsn, embedded)
     from checkpoint_pg.cli.embedded import dsn_or_embedded
@@ -122,9 +127,10 @@ def setup(dsn: str | None, embedded: bool, schema: str | None) -> None:
         dsn_or_embedded(_checked(dsn), click.echo) as url,
         connect(url) as conn,
     ):
-        PostgresSaver(conn, schema=schema).setup()
-        PostgresStore(conn, schema=schema).setup()
-    click.echo(f"checkpoint and store tables are ready ({mask_dsn(url)})")
+        PostgresSaver(conn, schema=schema).setup(distributed=distributed)
+        PostgresStore(conn, schema=schema).setup(distributed=distributed)
+    sharded = ", distributed on Citus" if distributed else ""
+    click.echo(f"checkpoint and store tables are ready{sharded} ({mask_dsn(url)})")
 
 
 def _benchmarks_checkout() -> Path | None:
