@@ -118,11 +118,13 @@ class StoreCore(BaseStore):
     def _sweep_steps(self, batch_size: int) -> Steps[int]:
         # Bounded batches, each its own statement (and, on an autocommit connection, its own
         # transaction).
-        sql = query("sweep_expired").render(store=self.names.store)
+        citus = yield from self._database.learn()
+        sql = query("sweep_expired_citus" if citus else "sweep_expired").render(
+            store=self.names.store
+        )
         total = 0
         while True:
             rows = yield Query(sql, {"batch_size": batch_size}, fetch=True)
-            deleted = int(rows[0][0])
-            total += deleted
-            if deleted < batch_size:
+            total += int(rows[0][0])
+            if int(rows[0][-1]) < batch_size:  # picked (Citus) or deleted: the last batch
                 return total

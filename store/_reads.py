@@ -183,7 +183,8 @@ def _search(
         params.values[name + "prefix"] = ns_text(op.namespace_prefix)
         params.values[name + "pattern"] = below_pattern(op.namespace_prefix)
     search.filter.bind(params, name + "f")
-    params.values[name + "limit"] = op.limit
+    # limit + offset within a bigint (no row lies beyond): Citus asks each shard for that sum
+    params.values[name + "limit"] = min(op.limit, BIGINT_MAX - op.offset)
     params.values[name + "offset"] = op.offset
     index = plan.index
     if search.query_index is None or index is None:

@@ -267,3 +267,21 @@ WITH doomed AS (
     RETURNING 1
 )
 SELECT count(*) FROM gone;
+
+-- name: sweep_expired_citus
+-- The same batch on Citus, which refuses FOR UPDATE in a query over several shards: the
+-- batch's keys are picked first (each shard sends its earliest, the coordinator keeps the
+-- first batch_size), then deleted on their shards. Without SKIP LOCKED two sweepers may pick
+-- the same items: the second waits for the first and deletes (and counts) none of them. The
+-- second column, how many were picked, tells the sweep whether to go on.
+WITH doomed AS (
+    SELECT prefix, key FROM {store}
+    WHERE expires_at IS NOT NULL AND expires_at <= now()
+    ORDER BY expires_at
+    LIMIT %(batch_size)s
+), gone AS (
+    DELETE FROM {store} AS s USING doomed AS d
+    WHERE s.prefix = d.prefix AND s.key = d.key
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM doomed);
