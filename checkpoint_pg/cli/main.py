@@ -107,7 +107,13 @@ def demo(
 @_dsn_option
 @embedded_option
 @schema_option
-def setup(dsn: str | None, embedded: bool, schema: str | None) -> None:
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Citus: then shard the tables (the store by namespace), migration tables as "
+    "reference tables; fails on a database without the citus extension.",
+)
+def setup(dsn: str | None, embedded: bool, schema: str | None, distributed: bool) -> None:
     """Create or migrate the checkpoint and store tables (all migrations)."""
     dsn = wanted_dsn(dsn, embedded)
     from checkpoint_pg.cli.embedded import dsn_or_embedded
@@ -123,7 +129,7 @@ def setup(dsn: str | None, embedded: bool, schema: str | None) -> None:
         connect(url) as conn,
     ):
         PostgresSaver(conn, schema=schema).setup()
-        PostgresStore(conn, schema=schema).setup()
+        PostgresStore(conn, schema=schema).setup(distributed=distributed)
     click.echo(f"checkpoint and store tables are ready ({mask_dsn(url)})")
 
 

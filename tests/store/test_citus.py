@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 
 from checkpoint_pg.errors import CitusUnavailableError, SchemaMismatchError
 from store import PostgresStore
+from tests.cli.conftest import invoke
 from tests.support.citus import citus_dsn_from_env, cluster, cluster_unavailable
 
 _schemas = count()
@@ -154,6 +155,12 @@ def test_a_store_distributed_by_another_column_is_refused(citus: str) -> None:
             PostgresStore(conn).setup(distributed=True)
 
 
+def test_the_setup_command_with_distributed_shards_the_store(citus: str) -> None:
+    assert invoke("setup", "--dsn", citus, "--distributed").exit_code == 0
+    with psycopg.connect(citus, autocommit=True) as conn:
+        assert distribution(conn, "store") == ("h", "prefix")
+
+
 # -- routing: one namespace, one shard ------------------------------------------------------
 
 
@@ -241,6 +248,13 @@ def test_distributed_setup_without_citus_leaves_an_existing_store_as_it_was(dsn:
         with pytest.raises(CitusUnavailableError):
             PostgresStore(conn).setup(distributed=True)
         assert PostgresStore(conn).get(("a",), "k").value == {"v": 1}  # type: ignore[union-attr]
+
+
+@pytest.mark.nocitus("needs a database without the citus extension")
+def test_the_setup_command_with_distributed_fails_without_citus(dsn: str) -> None:
+    result = invoke("setup", "--dsn", dsn, "--distributed")
+    assert result.exit_code == 1
+    assert "citus extension" in result.output
 
 
 # -- the official store on tables this package distributed ------------------------------------
