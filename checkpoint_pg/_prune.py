@@ -83,11 +83,21 @@ def keep_latest(schema: str | None, thread_ids: Sequence[str], keep: int = 1) ->
         for thread_id, ns, root, root_saved in root_rows
         if ":" in ns and root_saved and root not in kept.get((thread_id, ""), ())
     }
+    params = _apply_params(head_of, kept, finished_calls)
+    params["thread_ids"] = list(thread_ids)
+    rows = yield Query(sql.apply, params, fetch=True, prepare=False)
+    checkpoints, threads, writes, blobs = rows[0] if rows else (0, 0, 0, 0)
+    return PruneCounts(checkpoints, threads, writes, blobs)
+
+
+def _apply_params(
+    head_of: dict[Key, str], kept: dict[Key, set[str]], finished_calls: set[Key]
+) -> dict[str, list[object]]:
+    """prune_apply's arrays: each namespace's bound (its head) and the checkpoints it keeps."""
     params: dict[str, list[object]] = {
         name: []
         for name in ("b_threads", "b_ns", "b_ids", "b_inclusive", "k_threads", "k_ns", "k_ids")
     }
-    params["thread_ids"] = list(thread_ids)
     for key, head in head_of.items():
         finished = key in finished_calls
         params["b_threads"].append(key[0])
@@ -100,6 +110,4 @@ def keep_latest(schema: str | None, thread_ids: Sequence[str], keep: int = 1) ->
             params["k_threads"].append(key[0])
             params["k_ns"].append(key[1])
             params["k_ids"].append(checkpoint_id)
-    rows = yield Query(sql.apply, params, fetch=True, prepare=False)
-    checkpoints, threads, writes, blobs = rows[0] if rows else (0, 0, 0, 0)
-    return PruneCounts(checkpoints, threads, writes, blobs)
+    return params

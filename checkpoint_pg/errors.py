@@ -21,6 +21,7 @@ from checkpoint_pg._runtime.errors import (
     PoolExhaustedError,
     ReadOnlyServerError,
     RetriesExhaustedError,
+    SchemaMismatchError,
     SchemaNotReadyError,
     TamperedValueError,
     TransientFaultError,
@@ -67,8 +68,3 @@ class UnserializableValueError(InvalidConfigError, TypeError):
 
 class InvalidRetentionPolicyError(InvalidConfigError):
     """A `RetentionPolicy` (or a sweeper interval) holds a value of the wrong type or range."""
-
-
-class SchemaMismatchError(CheckpointPgError, RuntimeError):
-    """The existing tables do not have the layout a setup option asks for (for instance
-    ``partitions=`` over tables created unpartitioned); nothing was changed."""

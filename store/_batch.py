@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, cast
 from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, Result
 
 from checkpoint_pg._runtime.aead import RowBoundEncryption
+from checkpoint_pg._runtime.citus import citus_installed
 from checkpoint_pg._runtime.protocol import Operation, Query, Steps
 from store._decode import collect
 from store._index import VectorIndex
@@ -40,6 +41,20 @@ Key = tuple[tuple[str, ...], str]
 
 
 @dataclass
+class Database:
+    """What a store learns of its database once and keeps: whether it has the citus
+    extension (None: not asked yet). Some statements take a second form there."""
+
+    citus: bool | None = None
+
+    def learn(self) -> Steps[bool]:
+        """Whether the database is Citus: asked once (one catalog query), then known."""
+        if self.citus is None:
+            self.citus = yield from citus_installed()
+        return self.citus
+
+
+@dataclass
 class Plan:
     """A validated batch, waiting for its embeddings."""
 
@@ -50,6 +65,8 @@ class Plan:
     broad: set[str] = field(default_factory=set)
     # the store's keyring: values are sealed on put and opened on read (store._sealed)
     encryption: RowBoundEncryption | None = None
+    # the store's database, as far as known (shared, updated)
+    database: Database = field(default_factory=Database)
     gets: list[tuple[int, GetOp]] = field(default_factory=list)
     searches: list[Search] = field(default_factory=list)
     listings: list[tuple[int, ListNamespacesOp]] = field(default_factory=list)
@@ -75,6 +92,8 @@ class Plan:
 
     def _steps(self, vectors: list[str], queries: list[str]) -> Steps[list[Result]]:
         results: list[Result] = [None] * self.size
+        if self.size:
+            yield from self.database.learn()
         batch: list[Query] = []
         reads = read_query(self, queries, exact=set())
         reads_at = len(batch)

@@ -11,7 +11,7 @@ from langgraph.store.base import BaseStore, Op, TTLConfig
 from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.protocol import Operation, Query, Steps
 from store import _schema
-from store._batch import Plan
+from store._batch import Database, Plan
 from store._index import VectorIndex, vector_index
 from store._plan import plan_batch
 from store._sql import names_for, query
@@ -67,6 +67,7 @@ class StoreCore(BaseStore):
         self.embeddings = self.vector_index.embeddings if self.vector_index else None
         self.range_index_fields = tuple(range_index_fields)
         self._broad_prefixes: set[str] = set()  # see store._reads.BOUNDED_PREFIX_ITEMS
+        self._database = Database()  # Citus or not: learnt by the first batch, sweep or setup
         for field in self.range_index_fields:
             _schema.range_index_ddl(schema, field)  # validates now, not at setup
         self.ttl_config = ttl
@@ -84,16 +85,30 @@ class StoreCore(BaseStore):
         minutes = sweep_interval_minutes or (self.ttl_config or {}).get("sweep_interval_minutes")
         return float(minutes or 5) * 60
 
-    def _setup_op(self) -> Operation[None]:
+    def _setup_op(self, distributed: bool = False) -> Operation[None]:
+        if not isinstance(distributed, bool):
+            raise InvalidValueError(f"distributed must be True or False, not {distributed!r}")
         return Operation(
-            _schema.migrate(self.schema, self.vector_index, self.range_index_fields),
+            self._setup_steps(distributed),
             transactional=True,
             writes=True,
             name="store.setup",
         )
 
+    def _setup_steps(self, distributed: bool) -> Steps[None]:
+        fields = self.range_index_fields
+        yield from _schema.migrate(self.schema, self.vector_index, fields, distributed=distributed)
+        yield from self._database.learn()
+
     def _plan(self, ops: Iterable[Op]) -> Plan:
-        return plan_batch(ops, self.names, self.vector_index, self._broad_prefixes, self.encryption)
+        return plan_batch(
+            ops,
+            self.names,
+            self.vector_index,
+            self._broad_prefixes,
+            self.encryption,
+            self._database,
+        )
 
     def _sweep_op(self, batch_size: int) -> Operation[int]:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
@@ -103,11 +118,13 @@ class StoreCore(BaseStore):
     def _sweep_steps(self, batch_size: int) -> Steps[int]:
         # Bounded batches, each its own statement (and, on an autocommit connection, its own
         # transaction).
-        sql = query("sweep_expired").render(store=self.names.store)
+        citus = yield from self._database.learn()
+        sql = query("sweep_expired_citus" if citus else "sweep_expired").render(
+            store=self.names.store
+        )
         total = 0
         while True:
             rows = yield Query(sql, {"batch_size": batch_size}, fetch=True)
-            deleted = int(rows[0][0])
-            total += deleted
-            if deleted < batch_size:
+            total += int(rows[0][0])
+            if int(rows[0][-1]) < batch_size:  # picked (Citus) or deleted: the last batch
                 return total

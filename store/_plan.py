@@ -17,7 +17,7 @@ from langgraph.store.base import (
 from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.limits import INT_MAX
 from store import _sealed
-from store._batch import Plan
+from store._batch import Database, Plan
 from store._filters import CompiledFilter, compile_filter
 from store._index import VectorIndex
 from store._namespace import ns_text
@@ -49,9 +49,11 @@ def plan_batch(
     index: VectorIndex | None,
     broad: set[str] | None = None,
     encryption: RowBoundEncryption | None = None,
+    database: Database | None = None,
 ) -> Plan:
     """Validate `ops` and plan them; raises a typed error before anything is sent. `broad`:
-    the store's set of prefixes known to be beyond the bounded read, kept up to date."""
+    the store's set of prefixes known to be beyond the bounded read, kept up to date;
+    `database`: what the store knows of its database (Citus or not), kept up to date."""
     ops = list(ops)
     plan = Plan(
         size=len(ops),
@@ -59,6 +61,7 @@ def plan_batch(
         index=index,
         broad=set() if broad is None else broad,
         encryption=encryption,
+        database=Database() if database is None else database,
     )
     for position, op in enumerate(ops):
         op = with_tuple_namespace(op)

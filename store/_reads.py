@@ -44,10 +44,10 @@ def read_query(
     ranked exactly), or None when it has none."""
     params = Params()
     branches: list[str] = []
-    refresh_any = False
+    refresh_gets = refresh_found = False
     if plan.gets and only is None:
         branches.append(_gets(plan, params))
-        refresh_any |= any(op.refresh_ttl for _, op in plan.gets)
+        refresh_gets = any(op.refresh_ttl for _, op in plan.gets)
     # Prepared (planned once per text) only when every branch's plan is right for any
     # values: gets, and searches that read a bounded prefix.
     stable = only is None and not plan.listings
@@ -58,7 +58,7 @@ def read_query(
             continue
         bounded = only is None and _bounded(plan, search)
         stable &= bounded
-        refresh_any |= bool(search.op.refresh_ttl)
+        refresh_found |= bool(search.op.refresh_ttl)
         if bounded:
             shapes.setdefault(search.filter.shape(), []).append(search)
         else:
@@ -70,10 +70,12 @@ def read_query(
         branches.append(_listing(plan, position, listing, params))
     if not branches:
         return None
+    refreshes = (refresh_gets, _get_rows(plan), refresh_found)
+    form = (plan.names, tuple(branches), *refreshes)
     if len(branches) <= _CACHED_BRANCHES:
-        text = _reads_text(plan.names, tuple(branches), refresh_any)
+        text = _reads_text(*form)
     else:
-        text = _reads_text.__wrapped__(plan.names, tuple(branches), refresh_any)
+        text = _reads_text.__wrapped__(*form)
     # Gets have one text for any number of keys, bounded searches one per filter shape:
     # prepared, planned once. Other searches depend on their values (LIKE prefixes,
     # expression indexes, vectors), so they are planned each time.
@@ -86,55 +88,87 @@ _CACHED_BRANCHES = 8
 
 
 @functools.lru_cache(maxsize=256)
-def _reads_text(names: StoreNames, branches: tuple[str, ...], refresh: bool) -> str:
-    """The branches as one statement, built once per batch form."""
+def _reads_text(
+    names: StoreNames,
+    branches: tuple[str, ...],
+    gets: bool,
+    get_rows: int | None,
+    found: bool,
+) -> str:
+    """The branches as one statement, built once per batch form; with the refresh of the
+    gets' items (`gets`; `get_rows`: their VALUES rows, None for the arrays) and of the
+    searches' (`found`)."""
     union = sql.SQL("\nUNION ALL\n").join(sql.SQL(f"({branch})") for branch in branches)
-    statement = query("reads_refreshing" if refresh else "reads")
-    return statement.render(union=union, store=names.store)
+    if not gets and not found:
+        return query("reads").render(union=union)
+    expiry = query("refreshed_expiry").compose()
+    refreshes: list[sql.Composable] = []
+    if gets:
+        source = _get_source(get_rows)
+        refreshes.append(
+            query("refresh_gets").compose(store=names.store, source=source, expiry=expiry)
+        )
+    if found:
+        refreshes.append(query("refresh_found").compose(store=names.store, expiry=expiry))
+    return query("reads_refreshing").render(union=union, refreshes=sql.SQL(",\n").join(refreshes))
 
 
 def _bounded(plan: Plan, search: Search) -> bool:
+    # Citus cannot push down the bounded read (an aggregate in a lateral subquery over the
+    # searches' arrays): there every search takes its planned form, sent to every shard.
+    if plan.database.citus:
+        return False
     prefix = search.op.namespace_prefix
     return search.query_index is None and bool(prefix) and ns_text(prefix) not in plan.broad
+
+
+def _get_rows(plan: Plan) -> int | None:
+    """The gets' form: as many VALUES rows, or None for the arrays (more than a few)."""
+    return len(plan.gets) if len(plan.gets) <= MAX_VALUES_ROWS else None
 
 
 def _gets(plan: Plan, params: Params) -> str:
     """Every get: a few as VALUES rows (the cheaper statement for a few, a single `get`
     above all: benchmarks/RESULTS.md, "Design measurements"), more as arrays."""
     gets = plan.gets
-    if len(gets) <= MAX_VALUES_ROWS:
+    rows = _get_rows(plan)
+    if rows is not None:
         for i, (position, op) in enumerate(gets):
             params.values[f"get{i}_op"] = position
             params.values[f"get{i}_prefix"] = ns_text(op.namespace)
             params.values[f"get{i}_key"] = op.key
             params.values[f"get{i}_refresh"] = bool(op.refresh_ttl)
-        return _gets_text(plan.names, len(gets))
-    params.values["get_ops"] = [position for position, _ in gets]
-    params.values["get_prefixes"] = [ns_text(op.namespace) for _, op in gets]
-    params.values["get_keys"] = [op.key for _, op in gets]
-    params.values["get_refresh"] = [bool(op.refresh_ttl) for _, op in gets]
-    return _gets_text(plan.names, None)
+    else:
+        params.values["get_ops"] = [position for position, _ in gets]
+        params.values["get_prefixes"] = [ns_text(op.namespace) for _, op in gets]
+        params.values["get_keys"] = [op.key for _, op in gets]
+        params.values["get_refresh"] = [bool(op.refresh_ttl) for _, op in gets]
+    return _gets_text(plan.names, rows)
 
 
 @functools.lru_cache(maxsize=64)
 def _gets_text(names: StoreNames, rows: int | None) -> str:
     """The gets branch with `rows` VALUES rows (None: the arrays), built once."""
+    return query("gets").render(source=_get_source(rows), store=names.store)
+
+
+@functools.lru_cache(maxsize=64)
+def _get_source(rows: int | None) -> sql.Composable:
+    """The gets' keys: `rows` VALUES rows, or the arrays (None)."""
     if rows is None:
-        source = query("get_arrays").compose()
-    else:
-        row = query("get_row")
-        source = query("get_rows").compose(
-            rows=sql.SQL(", ").join(
-                row.compose(
-                    op=sql.Placeholder(f"get{i}_op"),
-                    prefix=sql.Placeholder(f"get{i}_prefix"),
-                    key=sql.Placeholder(f"get{i}_key"),
-                    refresh=sql.Placeholder(f"get{i}_refresh"),
-                )
-                for i in range(rows)
+        return query("get_arrays").compose()
+    row = query("get_row")
+    return query("get_rows").compose(
+        rows=sql.SQL(", ").join(
+            row.compose(
+                op=sql.Placeholder(f"get{i}_op"),
+                prefix=sql.Placeholder(f"get{i}_prefix"),
+                key=sql.Placeholder(f"get{i}_key"),
+                refresh=sql.Placeholder(f"get{i}_refresh"),
             )
+            for i in range(rows)
         )
-    return query("gets").render(source=source, store=names.store)
+    )
 
 
 def _search(
@@ -149,7 +183,8 @@ def _search(
         params.values[name + "prefix"] = ns_text(op.namespace_prefix)
         params.values[name + "pattern"] = below_pattern(op.namespace_prefix)
     search.filter.bind(params, name + "f")
-    params.values[name + "limit"] = op.limit
+    # limit + offset within a bigint (no row lies beyond): Citus asks each shard for that sum
+    params.values[name + "limit"] = min(op.limit, BIGINT_MAX - op.offset)
     params.values[name + "offset"] = op.offset
     index = plan.index
     if search.query_index is None or index is None:

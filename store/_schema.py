@@ -11,6 +11,7 @@ import hashlib
 
 from psycopg import sql
 
+from checkpoint_pg._runtime.citus import ShardedTable, distribute
 from checkpoint_pg._runtime.protocol import Query, Steps
 from store._index import VectorIndex
 from store._sql import (
@@ -72,9 +73,14 @@ def range_index_ddl(schema: str | None, field: str) -> str:
 
 
 def migrate(
-    schema: str | None, index: VectorIndex | None, range_fields: tuple[str, ...] = ()
+    schema: str | None,
+    index: VectorIndex | None,
+    range_fields: tuple[str, ...] = (),
+    *,
+    distributed: bool = False,
 ) -> Steps[None]:
-    """Apply every migration the database lacks, and create the configured range indexes."""
+    """Apply every migration the database lacks, and create the configured range indexes.
+    With `distributed`, the tables are then sharded on Citus (see `shard`)."""
     names = names_for(schema)
     file = migrations_file()
     yield Query(file.render("setup_lock"), {"lock": f"store.setup:{schema or ''}"})
@@ -101,6 +107,33 @@ def migrate(
     yield from _apply(names.own_migrations, list(own))
     for field in range_fields:
         yield Query(range_index_ddl(schema, field))
+    if distributed:
+        yield from shard(schema)
 
 
-__all__ = ["migrate"]
+def shard(schema: str | None) -> Steps[None]:
+    """Distribute the store on Citus by ``prefix`` (docs/scaling.md): every item of one
+    namespace on one shard, its vectors (when the table exists) co-located with it, so a get,
+    put or delete in one namespace runs on one shard. The migration tables become reference
+    tables. Already so: nothing changes."""
+    names = names_for(schema)
+
+    def name(table: sql.Identifier) -> str:
+        return table.as_string(None)
+
+    store, vectors = name(names.store), name(names.vectors)
+    rows = yield Query(
+        migrations_file().render("tables_present"),
+        {"names": [vectors, name(names.vector_migrations)]},
+        fetch=True,
+    )
+    present = {str(row[0]) for row in rows}
+    sharded = [ShardedTable(store, "prefix")]
+    if vectors in present:
+        sharded.append(ShardedTable(vectors, "prefix", colocate=store))
+    references = [name(names.migrations), name(names.own_migrations)]
+    references += [t for t in [name(names.vector_migrations)] if t in present]
+    yield from distribute(sharded, references)
+
+
+__all__ = ["migrate", "shard"]

@@ -24,6 +24,8 @@ def write_query(plan: Plan, vectors: list[str]) -> Query:
     ttls = [valid_ttl(plan.puts[key].ttl) for key in upserts]
     if upserts and not deletes and plan.index is None and len(upserts) <= MAX_VALUES_ROWS:
         return _upsert_rows(plan, upserts, ttls)
+    if deletes and not upserts and len(deletes) <= MAX_VALUES_ROWS:
+        return _delete_rows(plan, deletes)
     params = Params()
     if deletes:
         params.values["deleted_prefixes"] = [ns_text(ns) for ns, _ in deletes]
@@ -93,3 +95,25 @@ def _upsert_rows_text(names: StoreNames, with_ttl: tuple[bool, ...]) -> str:
             parts["ttl"] = sql.Placeholder(f"ttl{i}")
         rows.append(row.compose(**parts))
     return query("upsert_rows").render(store=names.store, rows=sql.SQL(", ").join(rows))
+
+
+def _delete_rows(plan: Plan, deletes: list[tuple[tuple[str, ...], str]]) -> Query:
+    """A few deletes and nothing else: VALUES rows, no CTE and no arrays (on Citus, a single
+    delete is then routed to its item's shard). Vectors go with their items (the foreign
+    key cascades)."""
+    params: dict[str, object] = {}
+    for i, (ns, key) in enumerate(deletes):
+        params[f"prefix{i}"] = ns_text(ns)
+        params[f"key{i}"] = key
+    return Query(_delete_rows_text(plan.names, len(deletes)), params)
+
+
+@functools.lru_cache(maxsize=64)
+def _delete_rows_text(names: StoreNames, count: int) -> str:
+    """The delete of `count` VALUES rows, built once per table and count."""
+    row = query("delete_row")
+    rows = sql.SQL(", ").join(
+        row.compose(prefix=sql.Placeholder(f"prefix{i}"), key=sql.Placeholder(f"key{i}"))
+        for i in range(count)
+    )
+    return query("delete_rows").render(store=names.store, rows=rows)

@@ -116,9 +116,14 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
                 encryption=encryption,
             )
 
-    async def setup(self) -> None:
-        """Create or migrate the tables; safe from many processes at once, on every start."""
-        await self._run(self._setup_op())
+    async def setup(self, *, distributed: bool = False) -> None:
+        """Create or migrate the tables; safe from many processes at once, on every start.
+
+        `distributed=True` (Citus only) then shards them by namespace (``prefix``), the
+        migration tables as reference tables (docs/scaling.md); `CitusUnavailableError`
+        without the citus extension.
+        """
+        await self._run(self._setup_op(distributed))
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Run a batch of ops in a constant number of round trips (embeddings first)."""

@@ -180,6 +180,11 @@ INSERT INTO {table} (v) VALUES (%(version)s) ON CONFLICT DO NOTHING;
 -- name: vector_available
 SELECT 1 FROM pg_available_extensions WHERE name = 'vector';
 
+-- name: tables_present
+-- Which of the named tables (schema-qualified as the code quotes them) exist: setup's
+-- distributed mode shards store_vectors and replicates vector_migrations only when present.
+SELECT t.name FROM unnest(%(names)s::text[]) AS t(name) WHERE to_regclass(t.name) IS NOT NULL;
+
 -- name: current_schema
 SELECT current_schema();
 

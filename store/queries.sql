@@ -9,9 +9,10 @@
 (s.expires_at IS NULL OR s.expires_at > now());
 
 -- name: gets
--- Every get of a batch: one branch, its keys from {source} (get_rows or get_arrays).
+-- Every get of a batch: one branch, its keys from {source} (get_rows or get_arrays). Its
+-- rows ask for no refresh: refresh_gets moves the gets' expiries by their own keys.
 SELECT w.op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
-       NULL::float8 AS score, w.refresh, w.op::bigint AS rank
+       NULL::float8 AS score, false AS refresh, w.op::bigint AS rank
 FROM {source} AS w(op, prefix, key, refresh)
 JOIN {store} AS s ON s.prefix = w.prefix AND s.key = w.key
 WHERE (s.expires_at IS NULL OR s.expires_at > now());
@@ -33,14 +34,19 @@ unnest(%(get_ops)b::int[], %(get_prefixes)b::text[], %(get_keys)b::text[], %(get
 (s.prefix = {prefix} OR s.prefix LIKE {pattern} ESCAPE '\');
 
 -- name: search
--- One search without a query vector.
+-- One search without a query vector. The page is cut before it is ranked: on Citus the
+-- ORDER BY ... LIMIT then runs on every shard (each sends its first limit + offset rows), and
+-- only the page is ranked on the coordinator.
 SELECT {op}::int AS op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
        NULL::float8 AS score, {refresh}::bool AS refresh,
        row_number() OVER (ORDER BY s.updated_at DESC, s.prefix, s.key) AS rank
-FROM {store} AS s
-WHERE {namespace} AND {filter} AND (s.expires_at IS NULL OR s.expires_at > now())
-ORDER BY s.updated_at DESC, s.prefix, s.key
-LIMIT {limit} OFFSET {offset};
+FROM (
+    SELECT s.prefix, s.key, s.value, s.created_at, s.updated_at
+    FROM {store} AS s
+    WHERE {namespace} AND {filter} AND (s.expires_at IS NULL OR s.expires_at > now())
+    ORDER BY s.updated_at DESC, s.prefix, s.key
+    LIMIT {limit} OFFSET {offset}
+) AS s;
 
 -- name: vector_search
 -- One search by a query vector: the nearest vectors ({candidates}: a LIMIT for the ANN index
@@ -126,30 +132,55 @@ s.prefix ~ {pattern};
 SELECT * FROM ({union}) AS results;
 
 -- name: reads_refreshing
--- The same, moving the expiry of what it returns that asks for a refresh: by the exact TTL
--- when known, and only while the write that set it is still the item's last write (rows
--- written before ttl_exact_at existed: while it agrees with the official column, which this
--- store writes as its ceiling).
+-- The same, moving the expiry of what it returns that asks for a refresh ({refreshes}:
+-- refresh_gets, refresh_found or both, as CTEs).
 WITH results AS ({union}),
+{refreshes}
+SELECT * FROM results;
+
+-- name: refresh_gets
+-- The gets' live items with a TTL, keyed by the gets' own values ({source}, as in gets),
+-- not by the rows of results: Citus routes an UPDATE keyed by parameters to the one shard
+-- holding the item (a single get then touches one shard throughout), where an UPDATE joined
+-- to another statement's rows is sent to every shard.
+refreshed_gets AS (
+    UPDATE {store} AS s SET expires_at = {expiry}
+    FROM {source} AS w(op, prefix, key, refresh)
+    WHERE w.refresh AND s.prefix = w.prefix AND s.key = w.key
+      AND s.expires_at > now() AND s.ttl_minutes IS NOT NULL
+);
+
+-- name: refresh_found
+-- The items the searches returned that ask for a refresh.
 refreshed AS (
-    UPDATE {store} AS s SET expires_at = now() + make_interval(secs => 60 * CASE
-        WHEN s.ttl_exact_minutes IS NOT NULL AND (s.ttl_exact_at = s.updated_at
-             OR (s.ttl_exact_at IS NULL AND ceil(s.ttl_exact_minutes) = s.ttl_minutes))
-        THEN s.ttl_exact_minutes ELSE s.ttl_minutes END)
+    UPDATE {store} AS s SET expires_at = {expiry}
     FROM results AS r
     WHERE r.refresh AND r.key IS NOT NULL AND s.prefix = r.prefix AND s.key = r.key
       AND s.expires_at IS NOT NULL AND s.ttl_minutes IS NOT NULL
-)
-SELECT * FROM results;
+);
+
+-- name: refreshed_expiry
+-- A refreshed item's new expiry: by the exact TTL when known, and only while the write that
+-- set it is still the item's last write (rows written before ttl_exact_at existed: while it
+-- agrees with the official column, which this store writes as its ceiling). Added in UTC
+-- timestamps: Citus refuses, in an UPDATE routed to one shard, a function that is not
+-- IMMUTABLE applied to a column, and timestamptz + interval is STABLE (time zones) where
+-- timestamp + interval is IMMUTABLE. For an interval of seconds both give the same instant.
+timezone('UTC', timezone('UTC', now()) + make_interval(secs => 60 * CASE
+        WHEN s.ttl_exact_minutes IS NOT NULL AND (s.ttl_exact_at = s.updated_at
+             OR (s.ttl_exact_at IS NULL AND ceil(s.ttl_exact_minutes) = s.ttl_minutes))
+        THEN s.ttl_exact_minutes ELSE s.ttl_minutes END));
 
 -- name: upsert_rows
 -- A few puts without vectors as VALUES rows ({rows}: upsert_row or upsert_row_without_ttl
--- each): no CTE and no arrays to build or unnest.
+-- each): no CTE and no arrays to build or unnest. `updated_at = EXCLUDED.updated_at`, the
+-- row's now(), not now() itself: Citus refuses a function that is not IMMUTABLE in the DO
+-- UPDATE SET of an insert into a distributed table (the same value on any server).
 INSERT INTO {store} AS s (prefix, key, value, created_at, updated_at,
                           expires_at, ttl_minutes, ttl_exact_minutes, ttl_exact_at)
 VALUES {rows}
 ON CONFLICT (prefix, key) DO UPDATE
-SET value = EXCLUDED.value, updated_at = now(), expires_at = EXCLUDED.expires_at,
+SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at,
     ttl_minutes = EXCLUDED.ttl_minutes,
     ttl_exact_minutes = EXCLUDED.ttl_exact_minutes,
     ttl_exact_at = EXCLUDED.ttl_exact_at;
@@ -166,6 +197,16 @@ SET value = EXCLUDED.value, updated_at = now(), expires_at = EXCLUDED.expires_at
 WITH {ctes}
 SELECT 1;
 
+-- name: delete_rows
+-- A few deletes and nothing else, as VALUES rows ({rows}: delete_row each): no CTE and no
+-- arrays. On Citus a single delete is then routed to the item's shard.
+DELETE FROM {store} AS s
+USING (VALUES {rows}) AS d(prefix, key)
+WHERE s.prefix = d.prefix AND s.key = d.key;
+
+-- name: delete_row
+({prefix}::text, {key}::text);
+
 -- name: delete_items
 gone AS (
     DELETE FROM {store} AS s
@@ -174,6 +215,7 @@ gone AS (
 );
 
 -- name: upsert_items
+-- updated_at from EXCLUDED: see upsert_rows.
 upserted AS (
     INSERT INTO {store} AS s (prefix, key, value, created_at, updated_at,
                               expires_at, ttl_minutes, ttl_exact_minutes, ttl_exact_at)
@@ -182,7 +224,7 @@ upserted AS (
     FROM unnest(%(prefixes)b::text[], %(keys)b::text[], %(values)b::text[], %(ttls)b::float8[])
          AS u(prefix, key, value, ttl)
     ON CONFLICT (prefix, key) DO UPDATE
-    SET value = EXCLUDED.value, updated_at = now(), expires_at = EXCLUDED.expires_at,
+    SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at,
         ttl_minutes = EXCLUDED.ttl_minutes,
         ttl_exact_minutes = EXCLUDED.ttl_exact_minutes,
         ttl_exact_at = EXCLUDED.ttl_exact_at
@@ -207,7 +249,7 @@ embedded AS (
     FROM unnest(%(field_prefixes)b::text[], %(field_keys)b::text[], %(field_names)b::text[],
                 %(embeddings)b::text[]) AS e(prefix, key, field, embedding)
     ON CONFLICT (prefix, key, field_name) DO UPDATE
-    SET embedding = EXCLUDED.embedding, updated_at = now()
+    SET embedding = EXCLUDED.embedding, updated_at = EXCLUDED.updated_at
 );
 
 -- name: sweep_expired
@@ -225,3 +267,21 @@ WITH doomed AS (
     RETURNING 1
 )
 SELECT count(*) FROM gone;
+
+-- name: sweep_expired_citus
+-- The same batch on Citus, which refuses FOR UPDATE in a query over several shards: the
+-- batch's keys are picked first (each shard sends its earliest, the coordinator keeps the
+-- first batch_size), then deleted on their shards. Without SKIP LOCKED two sweepers may pick
+-- the same items: the second waits for the first and deletes (and counts) none of them. The
+-- second column, how many were picked, tells the sweep whether to go on.
+WITH doomed AS (
+    SELECT prefix, key FROM {store}
+    WHERE expires_at IS NOT NULL AND expires_at <= now()
+    ORDER BY expires_at
+    LIMIT %(batch_size)s
+), gone AS (
+    DELETE FROM {store} AS s USING doomed AS d
+    WHERE s.prefix = d.prefix AND s.key = d.key
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM doomed);

@@ -112,9 +112,14 @@ class PostgresStore(SyncShell, StoreCore):
                 encryption=encryption,
             )
 
-    def setup(self) -> None:
-        """Create or migrate the tables; safe from many processes at once, on every start."""
-        self._run(self._setup_op())
+    def setup(self, *, distributed: bool = False) -> None:
+        """Create or migrate the tables; safe from many processes at once, on every start.
+
+        `distributed=True` (Citus only) then shards them by namespace (``prefix``), the
+        migration tables as reference tables (docs/scaling.md); `CitusUnavailableError`
+        without the citus extension.
+        """
+        self._run(self._setup_op(distributed))
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run a batch of ops in a constant number of round trips (embeddings first)."""

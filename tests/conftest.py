@@ -121,5 +121,13 @@ def _pgvector_marker(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("requires_pgvector")
 
 
+@pytest.fixture(autouse=True)
+def _nocitus_marker(request: pytest.FixtureRequest) -> None:
+    """A test marked ``nocitus`` skips, saying why, when the suite runs on a Citus cluster."""
+    marker = request.node.get_closest_marker("nocitus")
+    if marker is not None and request.getfixturevalue("pg_server").source == "citus":
+        pytest.skip(f"not on Citus: {marker.args[0] if marker.args else 'see the test'}")
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return "checkpoint-pg: server from $CHECKPOINT_PG_TEST_DSN, else testcontainers, else embedded"

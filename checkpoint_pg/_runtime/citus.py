@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from checkpoint_pg._runtime.errors import CitusUnavailableError
+from checkpoint_pg._runtime.errors import CitusUnavailableError, SchemaMismatchError
 from checkpoint_pg._runtime.protocol import Query, Steps
 from checkpoint_pg._runtime.sqlfile import load
 
@@ -38,8 +38,6 @@ def citus_installed() -> Steps[bool]:
 def distribute(sharded: Sequence[ShardedTable], references: Sequence[str]) -> Steps[int]:
     """Shard `sharded` and replicate `references`, skipping what is already so; return how
     many tables changed. A table distributed some other way raises `SchemaMismatchError`."""
-    from checkpoint_pg.errors import SchemaMismatchError
-
     if not (yield from citus_installed()):
         raise CitusUnavailableError(
             "setup(distributed=True) needs the citus extension in this database "

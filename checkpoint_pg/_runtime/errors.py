@@ -22,6 +22,7 @@ __all__ = [
     "PoolExhaustedError",
     "ReadOnlyServerError",
     "RetriesExhaustedError",
+    "SchemaMismatchError",
     "SchemaNotReadyError",
     "TamperedValueError",
     "TransientFaultError",
@@ -71,6 +72,11 @@ class ConnectionUnusableError(CheckpointPgError, RuntimeError):
 
 class CitusUnavailableError(CheckpointPgError, RuntimeError):
     """`setup(distributed=True)` on a database without the ``citus`` extension."""
+
+
+class SchemaMismatchError(CheckpointPgError, RuntimeError):
+    """The existing tables do not have the layout a setup option asks for (for instance
+    ``partitions=`` over tables created unpartitioned); nothing was changed."""
 
 
 class SchemaNotReadyError(CheckpointPgError, RuntimeError):

@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from checkpoint_pg import RowBoundEncryption
 from store import AsyncPostgresStore, PostgresStore
@@ -101,10 +102,8 @@ def test_an_item_moved_to_another_key_or_namespace_is_refused(conn: Any) -> None
     store.put(("victim",), "grants", {"admin": True})
     store.put(("attacker",), "grants", {"admin": False})
     store.put(("attacker",), "other", {"admin": False})
-    conn.execute(
-        "UPDATE store AS a SET value = v.value FROM store AS v"
-        " WHERE a.prefix = 'attacker' AND v.prefix = 'victim'"
-    )
+    victim = conn.execute("SELECT value FROM store WHERE prefix = 'victim'").fetchone()
+    conn.execute("UPDATE store SET value = %s WHERE prefix = 'attacker'", [Jsonb(victim[0])])
     with pytest.raises(TamperedValueError):
         store.get(("attacker",), "grants")
     with pytest.raises(TamperedValueError):

@@ -69,6 +69,8 @@ def _parts(schema: str | None) -> dict[str, sql.Composable]:
             "depth",
             "union",
             "ctes",
+            "refreshes",
+            "expiry",
             "ttl",
             "value",
         ]

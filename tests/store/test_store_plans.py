@@ -119,6 +119,7 @@ def test_the_bounded_search_keeps_its_generic_plan_on_the_prefix_index(
     assert custom <= 6
 
 
+@pytest.mark.nocitus("specifies the bounded prefix read, which Citus cannot plan: not used there")
 def test_a_search_beyond_the_bound_is_run_again_and_then_remembered(dsn: str) -> None:
     from store._reads import BOUNDED_PREFIX_ITEMS
 
