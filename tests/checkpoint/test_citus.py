@@ -287,3 +287,17 @@ def test_the_official_saver_cannot_read_distributed_tables(
             official.get_tuple(config)
         with pytest.raises(psycopg.errors.InternalError_, match="jsonb_each_text"):
             list(official.list(config))
+
+
+def test_partitioned_tables_can_be_distributed_too(citus_dsn: str) -> None:
+    with psycopg.connect(citus_dsn, autocommit=True) as conn:
+        saver = PostgresSaver(conn, partitions=4)
+        saver.setup(distributed=True)
+        app = _graph().compile(checkpointer=saver)
+        app.invoke({"log": []}, _thread("t-both"))
+        latest = saver.get_tuple(_thread("t-both"))
+    assert latest is not None
+    assert latest.checkpoint["channel_values"]["log"] == ["planned", "acted"]
+    tables = _distribution(citus_dsn)
+    assert tables["checkpoints"][:2] == ("h", "thread_id")
+    assert tables["checkpoints_p0"][:2] == ("h", "thread_id")
