@@ -57,6 +57,9 @@ class Operation(Generic[T]):
     # how many steps had been answered before it.
     pending: Step | None = None
     answered: int = 0
+    # Set by a shell that found the caller's own transaction open on its single connection
+    # when the operation began: lost with that connection, it must not run again on another.
+    in_callers_transaction: bool = False
 
 
 def resumable(op: Operation[Any], in_transaction: bool) -> str | None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from psycopg.pq import TransactionStatus
@@ -79,22 +80,22 @@ class Retrying:
         piped: bool,
         single: Any,
         in_transaction: bool,
+        replaceable: bool = False,
     ) -> Exception | None:
-        """None if `op` may run again after `exc`, else the error to raise instead."""
+        """None if `op` may run again after `exc`, else the error to raise instead.
+
+        `replaceable`: a single connection the shell opened itself (`from_conn_string`) and
+        replaces when it is lost, as a pool would.
+        """
         what = type(self).__name__
         if piped or not pooled:
-            where = "inside the caller's pipeline" if piped else "handed to the " + what
-            if fault == "lost":
-                return ConnectionLostError(
-                    f"the PostgreSQL connection {where} was lost ({error_name(exc)}); a single "
-                    "connection cannot be replaced: open a new one, or give the "
-                    f"{what} a connection pool (or use {what}.from_conn_string), which "
-                    "replaces lost connections and retries the operation"
-                )
-            # Rolled back: ours to run again only if it was its own transaction (after the
-            # fault the connection is idle then; inside the caller's transaction it is not).
-            if piped or single.info.transaction_status != TransactionStatus.IDLE:
-                return exc
+            if fault != "lost":
+                # Rolled back: ours to run again only if it was its own transaction (after the
+                # fault the connection is idle then; inside the caller's transaction it is not).
+                if piped or single.info.transaction_status != TransactionStatus.IDLE:
+                    return exc
+            elif piped or op.in_callers_transaction or not replaceable:
+                return _lost(what, exc, piped=piped, op=op)
         if fault == "lost" and not op.idempotent:
             return OperationInterruptedError(
                 f"a {what} operation was interrupted by {error_name(exc)} and is not "
@@ -138,6 +139,7 @@ class Retrying:
             single=self.conn,
             in_transaction=op.transactional
             or not (_pool_autocommit(pool) if pool else self.conn.autocommit),
+            replaceable=getattr(self, "_owned", None) is not None,
         )
         if refusal is exc:
             raise exc
@@ -162,6 +164,23 @@ class Retrying:
         )
 
 
+def _lost(what: str, exc: Exception, *, piped: bool, op: Operation[Any]) -> ConnectionLostError:
+    """Why an operation on a lost single connection is not run again."""
+    if piped or op.in_callers_transaction:
+        where = "pipeline" if piped else "transaction"
+        return ConnectionLostError(
+            f"the PostgreSQL connection was lost ({error_name(exc)}) inside the caller's "
+            f"{where}, which went with it: the {what} operation is not run again on its own; "
+            f"leave the {where} and start again"
+        )
+    return ConnectionLostError(
+        f"the PostgreSQL connection handed to the {what} was lost ({error_name(exc)}); a "
+        f"single connection cannot be replaced: open a new one, or use {what}.from_conn_string "
+        "(which replaces its lost connection) or give it a connection pool; both retry "
+        "the operation"
+    )
+
+
 # -- a transaction pooler, found by its errors ---------------------------------------------------
 # A pool (or connection) made by `from_conn_string` records what it was told: True (no prepared
 # statements), False (``pooler=False``: never switch) or nothing (detect). A pool the user made
@@ -174,6 +193,12 @@ pooler_logger = logging.getLogger("checkpoint_pg.pooler")
 def mark_pooler(target: Any, pooler: bool | None) -> None:
     """Record on a pool or connection whether it goes through a transaction pooler."""
     setattr(target, _POOLER, pooler)
+
+
+def pooler_mark(target: Any) -> bool | None:
+    """What `mark_pooler` recorded on `target` (None if nothing)."""
+    state: bool | None = getattr(target, _POOLER, None)
+    return state
 
 
 def unprepared(target: Any) -> bool:
@@ -289,12 +314,35 @@ def connect_args(dsn: str, pooler: bool | None) -> tuple[str, dict[str, Any], bo
     return dsn, connection_kwargs(pooler=bool(state)), state
 
 
-def pool_args(kwargs: dict[str, Any], pool_size: int) -> dict[str, Any]:
-    """What the sync and async pools of `from_conn_string` share."""
+def pool_args(kwargs: dict[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """What the sync and async pools of `from_conn_string` share, given the caller's `options`:
+    ``min_size`` (default 1), ``max_size`` (default 10, or ``min_size`` if larger), ``kwargs``
+    laid over this package's connection options, and any other pool argument as given."""
+    options = dict(options)
+    min_size = options.pop("min_size", 1)
     return {
-        "min_size": 1,
-        "max_size": pool_size,
-        "kwargs": kwargs,
+        "min_size": min_size,
+        "max_size": options.pop("max_size", None) or max(DEFAULT_POOL_SIZE, min_size),
+        "kwargs": {**kwargs, **(options.pop("kwargs", None) or {})},
         "name": "checkpoint-pg",
+        **options,
         "open": False,
     }
+
+
+DEFAULT_POOL_SIZE = 10
+
+
+def saver_pool(pool_size: int | None, pipeline: bool) -> dict[str, Any] | None:
+    """A saver's `from_conn_string` pool options: None (one connection, the default, as the
+    official saver has it) unless `pool_size` asks for a pool of at most that many connections."""
+    if pool_size is None:
+        return None
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+        raise ValueError(f"pool_size must be None or a positive int, not {pool_size!r}")
+    if pipeline:
+        raise ValueError(
+            "pipeline=True asks for one connection in pipeline mode and pool_size for a pool: "
+            "choose one"
+        )
+    return {"max_size": pool_size}
