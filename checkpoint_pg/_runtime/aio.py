@@ -312,7 +312,9 @@ class AsyncShell(LoopBridge, Retrying):
                 return await arun(pooled, op, self.pipe)
         async with self.lock:
             conn = await self._live_conn()
-            if conn.info.transaction_status == TransactionStatus.INTRANS:
+            # Recorded now, under the lock: once the lock is released, another thread's
+            # operation may have the connection in its own transaction.
+            if conn.info.transaction_status != TransactionStatus.IDLE:
                 op.in_callers_transaction = True
             return await arun(conn, op, self.pipe)
 

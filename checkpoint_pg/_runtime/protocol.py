@@ -57,8 +57,8 @@ class Operation(Generic[T]):
     # how many steps had been answered before it.
     pending: Step | None = None
     answered: int = 0
-    # Set by a shell that found the caller's own transaction open on its single connection
-    # when the operation began: lost with that connection, it must not run again on another.
+    # Set by a shell that found its single connection in a transaction (the caller's) when
+    # the operation began: a fault that ends that transaction ends the operation too.
     in_callers_transaction: bool = False
 
 

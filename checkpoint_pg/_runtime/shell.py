@@ -36,7 +36,6 @@ import time
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from checkpoint_pg._runtime.driver import pooler_signature
@@ -78,7 +77,6 @@ class Retrying:
         *,
         pooled: bool,
         piped: bool,
-        single: Any,
         in_transaction: bool,
         replaceable: bool = False,
     ) -> Exception | None:
@@ -90,9 +88,9 @@ class Retrying:
         what = type(self).__name__
         if piped or not pooled:
             if fault != "lost":
-                # Rolled back: ours to run again only if it was its own transaction (after the
-                # fault the connection is idle then; inside the caller's transaction it is not).
-                if piped or single.info.transaction_status != TransactionStatus.IDLE:
+                # Rolled back: ours to run again only if it was its own transaction (the
+                # connection was idle when the operation began), not the caller's.
+                if piped or op.in_callers_transaction:
                     return exc
             elif piped or op.in_callers_transaction or not replaceable:
                 return _lost(what, exc, piped=piped, op=op)
@@ -136,7 +134,6 @@ class Retrying:
             fault,
             pooled=pool is not None,
             piped=self.pipe is not None,
-            single=self.conn,
             in_transaction=op.transactional
             or not (_pool_autocommit(pool) if pool else self.conn.autocommit),
             replaceable=getattr(self, "_owned", None) is not None,

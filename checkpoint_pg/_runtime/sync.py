@@ -299,7 +299,9 @@ class SyncShell(ThreadBridge, Retrying):
                 return run(pooled, op, self.pipe)
         with self.lock:
             conn = self._live_conn()
-            if conn.info.transaction_status == TransactionStatus.INTRANS:
+            # Recorded now, under the lock: once the lock is released, another thread's
+            # operation may have the connection in its own transaction.
+            if conn.info.transaction_status != TransactionStatus.IDLE:
                 op.in_callers_transaction = True
             return run(conn, op, self.pipe)
 
