@@ -5,11 +5,14 @@ runs core operations on it. A single connection is used by one operation at a ti
 shell); a pool hands each operation its own connection, with no lock at all.
 
 Transient faults (see `checkpoint_pg.retry`) are retried here, by driving the failed operation
-again from the step that got no answer, on a new pooled connection. The success path costs a
-``try`` block: nothing is recorded unless a step fails. What is never retried:
+again from the step that got no answer, on a new pooled connection, or on the single connection
+`from_conn_string` opened, which the shell replaces when it is lost (it is ours to replace). The
+success path costs a ``try`` block: nothing is recorded unless a step fails. What is never
+retried:
 - on a single connection handed over by the user, a lost connection (it cannot be replaced:
-  `ConnectionLostError` says so and what to do); a serialization failure or deadlock is
-  retried there only when the operation was its own transaction;
+  `ConnectionLostError` says so and what to do); on any single connection, a loss inside the
+  caller's own transaction or pipeline, and a serialization failure or deadlock unless the
+  operation was its own transaction;
 - anything inside the caller's own transaction or pipeline (their transaction is gone);
 - an operation whose outcome is unknown and cannot be resumed (`OperationInterruptedError`).
 
@@ -23,6 +26,7 @@ off.
 A pool that cannot connect would only time out, its reason left in log lines: so a pool is
 probed with one direct connection before its first use (`from_conn_string` probes before
 building it), and a pool timeout is diagnosed the same way (`checkpoint_pg._runtime.connect`).
+`from_conn_string`'s single connection needs no probe: it fails when it connects.
 
 This module holds the decisions and settings; the shells that wait on the network are
 `AsyncShell` in `aio.py` and `SyncShell` in `sync.py` (generated from it).
