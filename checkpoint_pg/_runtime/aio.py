@@ -246,7 +246,7 @@ async def aopen_conn(
     if pool is not None:
         await aprobe(dsn, **kwargs)
         async with AsyncConnectionPool(
-            dsn, **pool_args(kwargs, pool), check=acheck_if_idle, configure=astamp_new
+            dsn, **pool_args(kwargs, pool, check=acheck_if_idle, configure=astamp_new)
         ) as opened:
             mark_probed(opened)
             mark_pooler(opened, state)
@@ -282,7 +282,7 @@ class AsyncShell(LoopBridge, Retrying):
     pipe: AsyncPipeline | None
     lock: ALock
     # Set by `from_conn_string` on the single connection it opened: replaced when lost.
-    _owned: AsyncOwnedConnection | None = None
+    _owned: AsyncOwnedConnection | None
 
     def _attach(
         self, conn: Any, pipe: AsyncPipeline | None, retry: RetryPolicy | None = None

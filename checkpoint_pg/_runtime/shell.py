@@ -116,6 +116,8 @@ class Retrying:
 
     conn: Any
     pipe: Any
+    # The single connection `from_conn_string` opened (`OwnedConnection`), if that is `conn`.
+    _owned: Any = None
 
     def _plan_retry(
         self, op: Operation[Any], exc: Exception, attempts: int, started: float
@@ -140,7 +142,7 @@ class Retrying:
             piped=self.pipe is not None,
             in_transaction=op.transactional
             or not (_pool_autocommit(pool) if pool else self.conn.autocommit),
-            replaceable=getattr(self, "_owned", None) is not None,
+            replaceable=self._owned is not None and self._owned.current is self.conn,
         )
         if refusal is exc:
             raise exc
@@ -315,10 +317,11 @@ def connect_args(dsn: str, pooler: bool | None) -> tuple[str, dict[str, Any], bo
     return dsn, connection_kwargs(pooler=bool(state)), state
 
 
-def pool_args(kwargs: dict[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+def pool_args(kwargs: dict[str, Any], options: Mapping[str, Any], **ours: Any) -> dict[str, Any]:
     """What the sync and async pools of `from_conn_string` share, given the caller's `options`:
     ``min_size`` (default 1), ``max_size`` (default 10, or ``min_size`` if larger), ``kwargs``
-    laid over this package's connection options, and any other pool argument as given."""
+    laid over this package's connection options, and any other pool argument as given (over
+    `ours`: the shells' ``check`` and ``configure``)."""
     options = dict(options)
     min_size = options.pop("min_size", 1)
     return {
@@ -326,6 +329,7 @@ def pool_args(kwargs: dict[str, Any], options: Mapping[str, Any]) -> dict[str, A
         "max_size": options.pop("max_size", None) or max(DEFAULT_POOL_SIZE, min_size),
         "kwargs": {**kwargs, **(options.pop("kwargs", None) or {})},
         "name": "checkpoint-pg",
+        **ours,
         **options,
         "open": False,
     }

@@ -235,7 +235,7 @@ def open_conn(
     if pool is not None:
         probe(dsn, **kwargs)
         with ConnectionPool(
-            dsn, **pool_args(kwargs, pool), check=check_if_idle, configure=stamp_new
+            dsn, **pool_args(kwargs, pool, check=check_if_idle, configure=stamp_new)
         ) as opened:
             mark_probed(opened)
             mark_pooler(opened, state)
@@ -271,7 +271,7 @@ class SyncShell(ThreadBridge, Retrying):
     pipe: Pipeline | None
     lock: Lock
     # Set by `from_conn_string` on the single connection it opened: replaced when lost.
-    _owned: OwnedConnection | None = None
+    _owned: OwnedConnection | None
 
     def _attach(self, conn: Any, pipe: Pipeline | None, retry: RetryPolicy | None = None) -> None:
         if not isinstance(conn, _ACCEPTED):
