@@ -13,6 +13,7 @@ Participants: the official saver (``from_conn_string(dsn)``: one connection), ou
 (``from_conn_string(dsn)``) and ours on a pool (``from_conn_string(dsn, pool_size=10)``).
 
     python -m benchmarks.conn_default --dsn postgresql://postgres@127.0.0.1:5432/test
+    python -m benchmarks.conn_default    # on a throwaway embedded PostgreSQL 18
 
 Nothing here is asserted by a test; the figures go to benchmarks/RESULTS.md.
 """
@@ -224,12 +225,26 @@ def _table(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--dsn", help="default: a throwaway embedded PostgreSQL 18")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=32)
     args = parser.parse_args()
+    if args.dsn:
+        run(args)
+        return
+    from checkpoint_pg.cli.embedded import start_ephemeral
+
+    server = start_ephemeral()
+    try:
+        args.dsn = server.dsn
+        run(args)
+    finally:
+        server.stop()
+
+
+def run(args: argparse.Namespace) -> None:
     with databases(args.dsn) as dsns:
         with _all_open({p: dsns[p] for p in (OURS,)}, asynchronous=False) as ours:
             print(f"ours: from_conn_string(dsn).conn is a {type(ours[OURS].conn).__name__}")

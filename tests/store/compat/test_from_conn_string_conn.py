@@ -96,6 +96,19 @@ def test_pool_config_kwargs_are_laid_over_ours(dsn: str) -> None:
             assert conn.autocommit
 
 
+def test_pool_config_passes_other_pool_arguments_to_the_pool(dsn: str) -> None:
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        conn.execute("SET application_name = 'configured'")
+
+    with PostgresStore.from_conn_string(
+        dsn, pool_config={"timeout": 3.5, "name": "mine", "configure": configure}
+    ) as store:
+        assert isinstance(store.conn, ConnectionPool)
+        assert (store.conn.timeout, store.conn.name, store.conn.max_size) == (3.5, "mine", 10)
+        with store.conn.connection() as conn:
+            assert conn.info.parameter_status("application_name") == "configured"
+
+
 @pytest.mark.timeout(60)
 def test_default_store_serves_many_threads_at_once(dsn: str) -> None:
     _setup("ours", dsn)
