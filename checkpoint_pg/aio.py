@@ -107,7 +107,8 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         connection that cannot be opened fails at once with libpq's reason
         (`ConnectionFailedError`). When the connection is lost (a killed backend, a restart,
         a failover), the saver opens a new one before its next statement and retries the
-        operation, unless it ran inside the caller's own pipeline or transaction.
+        operation, unless it ran inside the caller's own pipeline or transaction (with
+        ``pipeline=True`` the connection is never replaced: its pipeline would go with it).
 
         Args:
             conn_string: libpq URL or key=value DSN.

@@ -99,7 +99,8 @@ class PostgresStore(SyncShell, StoreCore):
         pool instead, and `pipeline` is ignored, as the official store does. A connection that
         cannot be opened fails at once with libpq's reason (`ConnectionFailedError`). A lost
         connection is replaced before the next statement and the operation retried, unless it
-        ran inside the caller's own pipeline or transaction.
+        ran inside the caller's own pipeline or transaction (with ``pipeline=True`` it is never
+        replaced: its pipeline would go with it).
         """
         pool = None if pool_config is None else dict(pool_config)
         with open_conn(conn_string, pipeline=pipeline, pool=pool, pooler=pooler) as (
