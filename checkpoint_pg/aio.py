@@ -28,6 +28,7 @@ from checkpoint_pg._retention_aio import AsyncRetention
 from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.aio import AsyncShell, aopen_conn
 from checkpoint_pg._runtime.retry import RetryPolicy
+from checkpoint_pg._runtime.shell import saver_pool
 from checkpoint_pg._runtime.twins import blocking_iter_twin, blocking_twin, coroutine_alias
 
 __all__ = ["AsyncPostgresSaver"]
@@ -93,29 +94,38 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         pipeline: bool = False,
         serde: SerializerProtocol | None = None,
         schema: str | None = None,
-        pool_size: int = 10,
+        pool_size: int | None = None,
         pooler: bool | None = None,
         retry: RetryPolicy | None = None,
         partitions: int | None = None,
         encryption: RowBoundEncryption | None = None,
     ) -> AsyncIterator[AsyncPostgresSaver]:
-        """A saver on a new connection pool (or, with ``pipeline=True``, one pipelined connection).
+        """A saver on one new connection, as the official saver has it (or on a pool).
 
-        One probe connection is opened first, so that a DSN that cannot connect fails at once
-        with libpq's reason (`ConnectionFailedError`) instead of after the pool's timeout.
+        ``saver.conn`` is that `AsyncConnection` (autocommit, ``dict_row`` rows), usable
+        as on the official saver: ``saver.conn.pipeline()``, ``.execute()``, ``.info``... A
+        connection that cannot be opened fails at once with libpq's reason
+        (`ConnectionFailedError`). When the connection is lost (a killed backend, a restart,
+        a failover), the saver opens a new one before its next statement and retries the
+        operation, unless it ran inside the caller's own pipeline or transaction (with
+        ``pipeline=True`` the connection is never replaced: its pipeline would go with it).
 
         Args:
             conn_string: libpq URL or key=value DSN.
-            pipeline: use a single connection in pipeline mode, like the official saver does.
-            pool_size: most connections the pool opens.
+            pipeline: the connection in pipeline mode, like the official saver's option.
+            pool_size: a connection pool of at most this many connections instead of one
+                connection, for concurrent runs (``saver.conn`` is then the pool).
             pooler: behind PgBouncer/Supavisor in transaction mode: no prepared statements.
                 None (default) decides by the port: 6432 and 6543, or the ports listed in
                 ``$CHECKPOINT_PG_POOLED_PORTS``, are taken as transaction poolers.
         """
-        async with aopen_conn(
-            conn_string, pipeline=pipeline, pool_size=pool_size, pooler=pooler
-        ) as (conn, pipe):
-            yield cls(
+        pool = saver_pool(pool_size, pipeline)
+        async with aopen_conn(conn_string, pipeline=pipeline, pool=pool, pooler=pooler) as (
+            conn,
+            pipe,
+            owned,
+        ):
+            saver = cls(
                 conn,
                 pipe,
                 serde=serde,
@@ -124,6 +134,8 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
                 partitions=partitions,
                 encryption=encryption,
             )
+            saver._owned = owned
+            yield saver
 
     # -- BaseCheckpointSaver ------------------------------------------------------------------
 

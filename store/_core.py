@@ -22,12 +22,6 @@ SWEEP_FAILED = "store TTL sweep failed; retrying at the next interval"
 logger = logging.getLogger("store")
 
 
-def pool_size(pool_config: Mapping[str, Any] | None) -> int:
-    """`from_conn_string`'s pool size: ``pool_config['max_size']``, as the official store
-    takes it, default 10."""
-    return int((pool_config or {}).get("max_size") or 10)
-
-
 def log_sweep(deleted: int) -> None:
     if deleted:
         logger.info("store TTL sweep deleted %d expired items", deleted)

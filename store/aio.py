@@ -26,7 +26,6 @@ from store._core import (
     StoreCore,
     log_sweep,
     logger,
-    pool_size,
 )
 
 __all__ = ["AsyncPostgresStore"]
@@ -96,17 +95,24 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
         retry: RetryPolicy | None = None,
         encryption: RowBoundEncryption | None = None,
     ) -> AsyncIterator[AsyncPostgresStore]:
-        """A store on a new connection pool (``pool_config['max_size']``, default 10).
+        """A store on one new connection, as the official store has it (or on a pool).
 
-        One probe connection is opened first, so that a DSN that cannot connect fails at once
-        with libpq's reason (`ConnectionFailedError`) instead of after the pool's timeout.
+        ``store.conn`` is that `AsyncConnection` (autocommit, ``dict_row`` rows), usable as on
+        the official store; with `pool_config` (the official option: ``min_size``,
+        ``max_size`` (default 10), ``kwargs`` and any other pool argument) it is a connection
+        pool instead, and `pipeline` is ignored, as the official store does. A connection that
+        cannot be opened fails at once with libpq's reason (`ConnectionFailedError`). A lost
+        connection is replaced before the next statement and the operation retried, unless it
+        ran inside the caller's own pipeline or transaction (with ``pipeline=True`` it is never
+        replaced: its pipeline would go with it).
         """
-        size = pool_size(pool_config)
-        async with aopen_conn(conn_string, pipeline=pipeline, pool_size=size, pooler=pooler) as (
+        pool = None if pool_config is None else dict(pool_config)
+        async with aopen_conn(conn_string, pipeline=pipeline, pool=pool, pooler=pooler) as (
             conn,
             pipe,
+            owned,
         ):
-            yield cls(
+            store = cls(
                 conn,
                 pipe=pipe,
                 index=index,
@@ -115,6 +121,8 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
                 retry=retry,
                 encryption=encryption,
             )
+            store._owned = owned
+            yield store
 
     async def setup(self, *, distributed: bool = False) -> None:
         """Create or migrate the tables; safe from many processes at once, on every start.

@@ -2,7 +2,8 @@
 
 The other workloads hand both savers identical connections and pools, to compare saver code
 alone; this one compares the packages as configured out of the box (the official: one
-connection; this package: a pool), over loopback and through the ~1 ms proxy.
+connection; this package too, since `from_conn_string` stopped defaulting to a pool), over
+loopback and through the ~1 ms proxy.
 """
 
 from __future__ import annotations

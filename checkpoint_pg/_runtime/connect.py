@@ -28,6 +28,7 @@ __all__ = [
     "endpoint",
     "failure",
     "pool_target",
+    "reconnect_failure",
     "scrub",
     "split_options",
 ]
@@ -70,6 +71,12 @@ def connect_reason(exc: BaseException, dsn: str) -> str:
     if reason[:1].isupper() and reason[1:2].islower():
         reason = reason[0].lower() + reason[1:]
     return scrub(reason, dsn)
+
+
+def reconnect_failure(exc: BaseException, dsn: str) -> str:
+    """The message of a failed attempt to replace a lost connection to `dsn`: where and why,
+    never a secret (a transient fault, unlike `failure`: the server may be restarting)."""
+    return f"cannot reconnect to {endpoint(dsn)}: {connect_reason(exc, dsn)}"
 
 
 def failure(exc: BaseException, dsn: str) -> ConnectionFailedError:

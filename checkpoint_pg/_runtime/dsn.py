@@ -13,6 +13,7 @@ import re
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import dict_row
 
 from checkpoint_pg._runtime.errors import InvalidDSNError
 
@@ -103,7 +104,13 @@ def connection_kwargs(*, pooler: bool = False) -> dict[str, object]:
         pooler: True behind PgBouncer/Supavisor in transaction mode, where a prepared
             statement may land on another server connection: prepared statements are off.
     """
-    return {"autocommit": True, "prepare_threshold": None if pooler else 5}
+    return {
+        "autocommit": True,
+        "prepare_threshold": None if pooler else 5,
+        # As the official package's: rows of `.conn.execute(...)` are dicts (the savers and
+        # stores read through cursors of their own, whatever the connection's row factory).
+        "row_factory": dict_row,
+    }
 
 
 POOLED_PORTS_ENV_VAR = "CHECKPOINT_PG_POOLED_PORTS"

@@ -57,6 +57,9 @@ class Operation(Generic[T]):
     # how many steps had been answered before it.
     pending: Step | None = None
     answered: int = 0
+    # Set by a shell that found its single connection in a transaction (the caller's) when
+    # the operation began: a fault that ends that transaction ends the operation too.
+    in_callers_transaction: bool = False
 
 
 def resumable(op: Operation[Any], in_transaction: bool) -> str | None:

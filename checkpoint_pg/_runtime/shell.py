@@ -5,11 +5,14 @@ runs core operations on it. A single connection is used by one operation at a ti
 shell); a pool hands each operation its own connection, with no lock at all.
 
 Transient faults (see `checkpoint_pg.retry`) are retried here, by driving the failed operation
-again from the step that got no answer, on a new pooled connection. The success path costs a
-``try`` block: nothing is recorded unless a step fails. What is never retried:
+again from the step that got no answer, on a new pooled connection, or on the single connection
+`from_conn_string` opened, which the shell replaces when it is lost (it is ours to replace). The
+success path costs a ``try`` block: nothing is recorded unless a step fails. What is never
+retried:
 - on a single connection handed over by the user, a lost connection (it cannot be replaced:
-  `ConnectionLostError` says so and what to do); a serialization failure or deadlock is
-  retried there only when the operation was its own transaction;
+  `ConnectionLostError` says so and what to do); on any single connection, a loss inside the
+  caller's own transaction or pipeline, and a serialization failure or deadlock unless the
+  operation was its own transaction;
 - anything inside the caller's own transaction or pipeline (their transaction is gone);
 - an operation whose outcome is unknown and cannot be resumed (`OperationInterruptedError`).
 
@@ -23,6 +26,7 @@ off.
 A pool that cannot connect would only time out, its reason left in log lines: so a pool is
 probed with one direct connection before its first use (`from_conn_string` probes before
 building it), and a pool timeout is diagnosed the same way (`checkpoint_pg._runtime.connect`).
+`from_conn_string`'s single connection needs no probe: it fails when it connects.
 
 This module holds the decisions and settings; the shells that wait on the network are
 `AsyncShell` in `aio.py` and `SyncShell` in `sync.py` (generated from it).
@@ -33,9 +37,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from checkpoint_pg._runtime.driver import pooler_signature
@@ -77,24 +81,23 @@ class Retrying:
         *,
         pooled: bool,
         piped: bool,
-        single: Any,
         in_transaction: bool,
+        replaceable: bool = False,
     ) -> Exception | None:
-        """None if `op` may run again after `exc`, else the error to raise instead."""
+        """None if `op` may run again after `exc`, else the error to raise instead.
+
+        `replaceable`: a single connection the shell opened itself (`from_conn_string`) and
+        replaces when it is lost, as a pool would.
+        """
         what = type(self).__name__
         if piped or not pooled:
-            where = "inside the caller's pipeline" if piped else "handed to the " + what
-            if fault == "lost":
-                return ConnectionLostError(
-                    f"the PostgreSQL connection {where} was lost ({error_name(exc)}); a single "
-                    "connection cannot be replaced: open a new one, or give the "
-                    f"{what} a connection pool (or use {what}.from_conn_string), which "
-                    "replaces lost connections and retries the operation"
-                )
-            # Rolled back: ours to run again only if it was its own transaction (after the
-            # fault the connection is idle then; inside the caller's transaction it is not).
-            if piped or single.info.transaction_status != TransactionStatus.IDLE:
-                return exc
+            if fault != "lost":
+                # Rolled back: ours to run again only if it was its own transaction (the
+                # connection was idle when the operation began), not the caller's.
+                if piped or op.in_callers_transaction:
+                    return exc
+            elif piped or op.in_callers_transaction or not replaceable:
+                return _lost(what, exc, piped=piped, op=op)
         if fault == "lost" and not op.idempotent:
             return OperationInterruptedError(
                 f"a {what} operation was interrupted by {error_name(exc)} and is not "
@@ -113,6 +116,8 @@ class Retrying:
 
     conn: Any
     pipe: Any
+    # The single connection `from_conn_string` opened (`OwnedConnection`), if that is `conn`.
+    _owned: Any = None
 
     def _plan_retry(
         self, op: Operation[Any], exc: Exception, attempts: int, started: float
@@ -135,9 +140,9 @@ class Retrying:
             fault,
             pooled=pool is not None,
             piped=self.pipe is not None,
-            single=self.conn,
             in_transaction=op.transactional
             or not (_pool_autocommit(pool) if pool else self.conn.autocommit),
+            replaceable=self._owned is not None and self._owned.current is self.conn,
         )
         if refusal is exc:
             raise exc
@@ -162,6 +167,23 @@ class Retrying:
         )
 
 
+def _lost(what: str, exc: Exception, *, piped: bool, op: Operation[Any]) -> ConnectionLostError:
+    """Why an operation on a lost single connection is not run again."""
+    if piped or op.in_callers_transaction:
+        where = "pipeline" if piped else "transaction"
+        return ConnectionLostError(
+            f"the PostgreSQL connection was lost ({error_name(exc)}) inside the caller's "
+            f"{where}, which went with it: the {what} operation is not run again on its own; "
+            f"leave the {where} and start again"
+        )
+    return ConnectionLostError(
+        f"the PostgreSQL connection handed to the {what} was lost ({error_name(exc)}); a "
+        f"single connection cannot be replaced: open a new one, or use {what}.from_conn_string "
+        "(which replaces its lost connection) or give it a connection pool; both retry "
+        "the operation"
+    )
+
+
 # -- a transaction pooler, found by its errors ---------------------------------------------------
 # A pool (or connection) made by `from_conn_string` records what it was told: True (no prepared
 # statements), False (``pooler=False``: never switch) or nothing (detect). A pool the user made
@@ -174,6 +196,12 @@ pooler_logger = logging.getLogger("checkpoint_pg.pooler")
 def mark_pooler(target: Any, pooler: bool | None) -> None:
     """Record on a pool or connection whether it goes through a transaction pooler."""
     setattr(target, _POOLER, pooler)
+
+
+def pooler_mark(target: Any) -> bool | None:
+    """What `mark_pooler` recorded on `target` (None if nothing)."""
+    state: bool | None = getattr(target, _POOLER, None)
+    return state
 
 
 def unprepared(target: Any) -> bool:
@@ -289,12 +317,37 @@ def connect_args(dsn: str, pooler: bool | None) -> tuple[str, dict[str, Any], bo
     return dsn, connection_kwargs(pooler=bool(state)), state
 
 
-def pool_args(kwargs: dict[str, Any], pool_size: int) -> dict[str, Any]:
-    """What the sync and async pools of `from_conn_string` share."""
+def pool_args(kwargs: dict[str, Any], options: Mapping[str, Any], **ours: Any) -> dict[str, Any]:
+    """What the sync and async pools of `from_conn_string` share, given the caller's `options`:
+    ``min_size`` (default 1), ``max_size`` (default 10, or ``min_size`` if larger), ``kwargs``
+    laid over this package's connection options, and any other pool argument as given (over
+    `ours`: the shells' ``check`` and ``configure``)."""
+    options = dict(options)
+    min_size = options.pop("min_size", 1)
     return {
-        "min_size": 1,
-        "max_size": pool_size,
-        "kwargs": kwargs,
+        "min_size": min_size,
+        "max_size": options.pop("max_size", None) or max(DEFAULT_POOL_SIZE, min_size),
+        "kwargs": {**kwargs, **(options.pop("kwargs", None) or {})},
         "name": "checkpoint-pg",
+        **ours,
+        **options,
         "open": False,
     }
+
+
+DEFAULT_POOL_SIZE = 10
+
+
+def saver_pool(pool_size: int | None, pipeline: bool) -> dict[str, Any] | None:
+    """A saver's `from_conn_string` pool options: None (one connection, the default, as the
+    official saver has it) unless `pool_size` asks for a pool of at most that many connections."""
+    if pool_size is None:
+        return None
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+        raise ValueError(f"pool_size must be None or a positive int, not {pool_size!r}")
+    if pipeline:
+        raise ValueError(
+            "pipeline=True asks for one connection in pipeline mode and pool_size for a pool: "
+            "choose one"
+        )
+    return {"max_size": pool_size}

@@ -7,17 +7,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg import Connection, Pipeline
+from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from checkpoint_pg._runtime import observe
 from checkpoint_pg._runtime.concurrency import Lock, sleep
-from checkpoint_pg._runtime.connect import failure, pool_target, split_options
+from checkpoint_pg._runtime.connect import (
+    failure,
+    pool_target,
+    reconnect_failure,
+    split_options,
+)
 from checkpoint_pg._runtime.driver import (
     SCHEMA_MISSING,
     ensure_usable,
@@ -39,11 +45,13 @@ from checkpoint_pg._runtime.shell import (
     mark_probed,
     needs_probe,
     pool_args,
+    pooler_mark,
     unprepared,
 )
 from checkpoint_pg._runtime.twins import ThreadBridge
 
 __all__ = [
+    "OwnedConnection",
     "SyncShell",
     "check_if_idle",
     "drive",
@@ -174,32 +182,79 @@ def check_if_idle(conn: Connection[Any]) -> None:
         ConnectionPool.check_connection(conn)
 
 
+class OwnedConnection:
+    """The single connection `aopen_conn` opened, which it may therefore replace.
+
+    When that connection is lost (a killed backend, a restarted server, a failover), the shell
+    that uses it calls `areopen` (blocking: `reopen`) before its next attempt: a new
+    connection with the same DSN and options, the transaction-pooler state of the lost one
+    carried over. `current` is the connection to close at the end.
+    """
+
+    def __init__(self, dsn: str, kwargs: dict[str, Any], conn: Connection[Any]) -> None:
+        self.dsn = dsn
+        self.kwargs = kwargs
+        self.current = conn
+
+    def reopen(self, lost: Connection[Any]) -> Connection[Any]:
+        """A new connection in place of `lost` (which is closed).
+
+        Raises a plain `psycopg.OperationalError` (a transient fault: the retry policy decides
+        whether to try again), its message scrubbed of any secret, when none can be opened.
+        """
+        pooled = unprepared(lost)
+        kwargs = {**self.kwargs, "prepare_threshold": None} if pooled else self.kwargs
+        try:
+            conn = Connection.connect(self.dsn, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise psycopg.OperationalError(reconnect_failure(exc, self.dsn)) from None
+        mark_pooler(conn, pooler_mark(lost))
+        self.current = conn
+        lost.close()
+        return conn
+
+
 @contextmanager
 def open_conn(
-    dsn: str, *, pipeline: bool, pool_size: int, pooler: bool | None
-) -> Iterator[tuple[Connection[Any] | ConnectionPool[Any], Pipeline | None]]:
-    """A pool (or one pipelined connection) configured the way this package wants it.
+    dsn: str, *, pipeline: bool, pool: dict[str, Any] | None, pooler: bool | None
+) -> Iterator[
+    tuple[
+        Connection[Any] | ConnectionPool[Any],
+        Pipeline | None,
+        OwnedConnection | None,
+    ]
+]:
+    """One connection (pipelined if asked), or with `pool` (its options) a connection pool,
+    configured the way this package wants it; the third item is set for a single connection
+    that is not pipelined, which the shell may replace when it is lost.
 
-    The pool is probed first: a DSN that cannot connect fails now, saying why, not when the
-    pool times out.
+    A connection that cannot be opened fails now, saying why (`ConnectionFailedError`); a pool
+    is probed with one direct connection first, so that it does too, not when it times out.
     """
     dsn, kwargs, state = connect_args(dsn, pooler)
-    if pipeline:
-        try:
-            first = Connection.connect(dsn, **kwargs)
-        except psycopg.OperationalError as exc:
-            raise failure(exc, dsn) from None
-        mark_pooler(first, state)
-        with first as conn, conn.pipeline() as pipe:
-            yield conn, pipe
+    if pool is not None:
+        probe(dsn, **kwargs)
+        with ConnectionPool(
+            dsn, **pool_args(kwargs, pool, check=check_if_idle, configure=stamp_new)
+        ) as opened:
+            mark_probed(opened)
+            mark_pooler(opened, state)
+            yield opened, None, None
         return
-    probe(dsn, **kwargs)
-    with ConnectionPool(
-        dsn, **pool_args(kwargs, pool_size), check=check_if_idle, configure=stamp_new
-    ) as pool:
-        mark_probed(pool)
-        mark_pooler(pool, state)
-        yield pool, None
+    try:
+        first = Connection.connect(dsn, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise failure(exc, dsn) from None
+    mark_pooler(first, state)
+    if pipeline:
+        with first as conn, conn.pipeline() as pipe:
+            yield conn, pipe, None
+        return
+    owned = OwnedConnection(dsn, kwargs, first)
+    try:
+        yield first, None, owned
+    finally:
+        owned.current.close()
 
 
 # -- the shell of a saver or store -------------------------------------------------------------
@@ -215,6 +270,8 @@ class SyncShell(ThreadBridge, Retrying):
     conn: Connection[Any] | ConnectionPool[Any]
     pipe: Pipeline | None
     lock: Lock
+    # Set by `from_conn_string` on the single connection it opened: replaced when lost.
+    _owned: OwnedConnection | None
 
     def _attach(self, conn: Any, pipe: Pipeline | None, retry: RetryPolicy | None = None) -> None:
         if not isinstance(conn, _ACCEPTED):
@@ -241,7 +298,31 @@ class SyncShell(ThreadBridge, Retrying):
                     pooled.prepare_threshold = None
                 return run(pooled, op, self.pipe)
         with self.lock:
+            conn = self._live_conn()
+            # Recorded now, under the lock: once the lock is released, another thread's
+            # operation may have the connection in its own transaction.
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                op.in_callers_transaction = True
             return run(conn, op, self.pipe)
+
+    def _live_conn(self) -> Connection[Any]:
+        """The single connection (called under the lock). The one `from_conn_string` opened,
+        with no pipeline of the caller's on it, is replaced if it was lost, and checked first
+        if it sat idle for a while, as a pool checks its connections."""
+        conn = cast(Connection[Any], self.conn)
+        owned = self._owned
+        if owned is None or owned.current is not conn or self.pipe is not None:
+            return conn
+        if (
+            not conn.broken
+            and idle_for(conn) > IDLE_CHECK_AFTER
+            and conn.info.transaction_status == TransactionStatus.IDLE
+        ):
+            with suppress(psycopg.OperationalError):
+                ConnectionPool.check_connection(conn)
+        if conn.broken:
+            self.conn = conn = owned.reopen(conn)
+        return conn
 
     def _run(self, op: Operation[T]) -> T:
         if self._unprobed:

@@ -225,11 +225,17 @@ def test_pool_stats_is_none_on_a_single_connection(dsn: str) -> None:
 
 
 def test_the_store_reports_its_pool_too(dsn: str) -> None:
-    with PostgresStore.from_conn_string(dsn) as store:
+    with PostgresStore.from_conn_string(dsn, pool_config={}) as store:
         store.setup()
         stats = store.pool_stats()
     assert stats is not None
-    assert stats["pool_max"] == 10
+    assert stats["pool_max"] == 10  # pool_config without max_size: 10 connections at most
+
+
+def test_pool_stats_is_none_on_from_conn_string_default_connection(dsn: str) -> None:
+    with PostgresSaver.from_conn_string(dsn) as saver, PostgresStore.from_conn_string(dsn) as store:
+        assert saver.pool_stats() is None
+        assert store.pool_stats() is None
 
 
 # -- cost ----------------------------------------------------------------------------------------

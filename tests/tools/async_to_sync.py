@@ -90,7 +90,9 @@ GENERATED: tuple[Generated, ...] = (
             ("apool_failure", "pool_failure"),
             ("astamp_new", "stamp_new"),
             ("acheck_if_idle", "check_if_idle"),
+            ("areopen", "reopen"),
         ),
+        renames={"AsyncOwnedConnection": "OwnedConnection"},
     ),
     Generated(
         source="checkpoint_pg/aio.py",

@@ -292,14 +292,18 @@ def report(name: str, outcome: Outcome) -> None:
 
 
 def run_sync_scenario(
-    pair: Pair, mode: str, retry: RetryPolicy, stall: float = 0.0
+    pair: Pair, mode: str, retry: RetryPolicy, stall: float = 0.0, *, pooled: bool = True
 ) -> tuple[Outcome, Failover]:
+    """`RUNS` concurrent runs through a failover, on pools of `RUNS` connections (or, not
+    `pooled`, on the one connection each of `from_conn_string`'s saver and store)."""
     ledger, outcome = Ledger(), Outcome()
     failover = Failover(pair, ledger, mode, stall)
     with (
-        LedgerSaver.from_conn_string(pair.dsn, retry=retry, pool_size=RUNS) as saver,
+        LedgerSaver.from_conn_string(
+            pair.dsn, retry=retry, pool_size=RUNS if pooled else None
+        ) as saver,
         PostgresStore.from_conn_string(
-            pair.dsn, retry=retry, pool_config={"max_size": RUNS}
+            pair.dsn, retry=retry, pool_config={"max_size": RUNS} if pooled else None
         ) as store,
     ):
         saver.ledger = ledger
@@ -405,6 +409,15 @@ def test_runs_ride_through_a_failover_and_nothing_acknowledged_is_lost(
     report(f"sync saver+store, stop -m {mode}, retries ride through", outcome)
     assert outcome.lost == NOTHING_LOST
     assert outcome.resumed == 0  # the retries carried every run across
+    assert outcome.recovery is not None
+
+
+def test_runs_on_the_default_connection_ride_through_a_failover(sync_pair: Pair) -> None:
+    """The one connection `from_conn_string` opened is replaced by one to the new primary."""
+    outcome, _ = run_sync_scenario(sync_pair, "immediate", RIDE_THROUGH, pooled=False)
+    report("sync saver+store on one connection each, stop -m immediate", outcome)
+    assert outcome.lost == NOTHING_LOST
+    assert outcome.resumed == 0
     assert outcome.recovery is not None
 
 

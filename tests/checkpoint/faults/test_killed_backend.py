@@ -1,9 +1,10 @@
 """Backends terminated with ``pg_terminate_backend`` before, during and after a write.
 
-On a pool (the saver and store from `from_conn_string`) every operation must succeed after
-recovery, nothing committed may be lost, and a graph resumes from its last checkpoint. On a
-single connection handed over by the user, a lost connection cannot be replaced: the error is
-`ConnectionLostError`, and the data committed before it is intact.
+On what `from_conn_string` opens (by default one connection, which the saver or store replaces
+when it is lost; or a pool, with ``pool_size=`` / ``pool_config=``) every operation must
+succeed after recovery, nothing committed may be lost, and a graph resumes from its last
+checkpoint. On a single connection handed over by the user, a lost connection cannot be
+replaced: the error is `ConnectionLostError`, and the data committed before it is intact.
 """
 
 from __future__ import annotations
@@ -104,25 +105,41 @@ SUBJECTS = {
 }
 
 
-def _open_sync(subject: str, dsn: str) -> Any:
+# What `from_conn_string` opens: its default single connection, or a pool.
+KINDS = ["connection", "pool"]
+
+
+def _pool_option(subject: str, kind: str) -> dict[str, Any]:
+    if kind == "connection":
+        return {}
+    return {"pool_config": {"max_size": 2}} if subject == "store_batch" else {"pool_size": 2}
+
+
+def _open_sync(subject: str, dsn: str, kind: str) -> Any:
     cls = PostgresStore if subject == "store_batch" else PostgresSaver
-    return cls.from_conn_string(dsn, retry=RetryPolicy(**FAST))
+    return cls.from_conn_string(dsn, retry=RetryPolicy(**FAST), **_pool_option(subject, kind))
 
 
-def _open_async(subject: str, dsn: str) -> Any:
+def _open_async(subject: str, dsn: str, kind: str) -> Any:
     cls = AsyncPostgresStore if subject == "store_batch" else AsyncPostgresSaver
-    return cls.from_conn_string(dsn, retry=RetryPolicy(**FAST))
+    return cls.from_conn_string(dsn, retry=RetryPolicy(**FAST), **_pool_option(subject, kind))
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("moment", MOMENTS)
 @pytest.mark.parametrize("subject", list(SUBJECTS))
-def test_pool_recovers_sync(
-    subject: str, moment: Moment, dsn: str, admin: Admin, caplog: pytest.LogCaptureFixture
+def test_from_conn_string_recovers_sync(
+    subject: str,
+    moment: Moment,
+    kind: str,
+    dsn: str,
+    admin: Admin,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     s = SUBJECTS[subject]
     app = new_app()
     caplog.set_level(logging.WARNING, "checkpoint_pg.retry")
-    with _open_sync(subject, named(dsn, app)) as target:
+    with _open_sync(subject, named(dsn, app), kind) as target:
         target.setup()
         ctx = s.prepare(target)
         if moment == "before":
@@ -151,9 +168,12 @@ def test_pool_recovers_sync(
     assert "password" not in message
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("moment", MOMENTS)
 @pytest.mark.parametrize("subject", ["put", "store_batch"])
-async def test_pool_recovers_async(subject: str, moment: Moment, dsn: str, admin: Admin) -> None:
+async def test_from_conn_string_recovers_async(
+    subject: str, moment: Moment, kind: str, dsn: str, admin: Admin
+) -> None:
     s = SUBJECTS[subject]
     app = new_app()
 
@@ -163,7 +183,7 @@ async def test_pool_recovers_async(subject: str, moment: Moment, dsn: str, admin
         cp, versions = checkpoint(target, [1, 2, 3])
         return await target.aput(ctx, cp, {"source": "loop", "step": 1}, versions)
 
-    async with _open_async(subject, named(dsn, app)) as target:
+    async with _open_async(subject, named(dsn, app), kind) as target:
         await target.setup()
         ctx = thread_config() if subject == "put" else ("faults", uuid.uuid4().hex)
         if moment == "before":
@@ -222,12 +242,15 @@ def _kill_in_node(admin: Admin, app: str, at: str) -> Callable[[str], None]:
     return hook
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("at", ["a", "c"])
-def test_graph_run_survives_killed_backends_and_resumes(dsn: str, admin: Admin, at: str) -> None:
+def test_graph_run_survives_killed_backends_and_resumes(
+    dsn: str, admin: Admin, at: str, kind: str
+) -> None:
     """The saver's connections die inside a node; the run goes on and every checkpoint stays."""
     app = new_app()
     config: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4().hex}}
-    with PostgresSaver.from_conn_string(named(dsn, app), retry=RetryPolicy(**FAST)) as saver:
+    with _open_sync("put", named(dsn, app), kind) as saver:
         saver.setup()
         graph = graph_builder(_kill_in_node(admin, app, at)).compile(
             checkpointer=saver, interrupt_before=["d"]
@@ -235,7 +258,7 @@ def test_graph_run_survives_killed_backends_and_resumes(dsn: str, admin: Admin, 
         graph.invoke({"steps": []}, config)
         assert len(list(saver.list(config))) == CHECKPOINTS_BEFORE_D
         assert graph.get_state(config).next == ("d",)
-    # A new process (new pool) resumes from the last checkpoint.
+    # A new process resumes from the last checkpoint.
     with PostgresSaver.from_conn_string(dsn) as saver:
         graph = graph_builder().compile(checkpointer=saver, interrupt_before=["d"])
         assert graph.invoke(None, config) == {"steps": ["a", "b", "c", "d"]}

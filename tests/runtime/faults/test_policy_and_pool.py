@@ -160,7 +160,9 @@ def test_by_default_the_budget_not_the_attempts_ends_the_retrying(budget: float)
 
 def test_never_policy_surfaces_the_fault(dsn: str, admin: Admin) -> None:
     app = new_app()
-    with PostgresSaver.from_conn_string(named(dsn, app), retry=RetryPolicy.never()) as saver:
+    with PostgresSaver.from_conn_string(
+        named(dsn, app), pool_size=2, retry=RetryPolicy.never()
+    ) as saver:
         saver.setup()
         _shell_idle_check_off(saver)
         admin.terminate(app)
@@ -275,7 +277,9 @@ def test_idle_connections_are_checked_on_checkout(
     monkeypatch.setattr(sync_runtime, "IDLE_CHECK_AFTER", 0.2)
     caplog.set_level(logging.WARNING, "checkpoint_pg.retry")
     app = new_app()
-    with PostgresSaver.from_conn_string(named(dsn, app), retry=RetryPolicy(**FAST)) as saver:
+    with PostgresSaver.from_conn_string(
+        named(dsn, app), pool_size=2, retry=RetryPolicy(**FAST)
+    ) as saver:
         saver.setup()
         admin.terminate(app)
         time.sleep(0.3)
