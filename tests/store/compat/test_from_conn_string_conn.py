@@ -19,6 +19,8 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from store import AsyncPostgresStore, PostgresStore
 
+pytestmark = pytest.mark.nocitus("the official store cannot write to distributed tables")
+
 SYNC: dict[str, Any] = {"official": OfficialStore, "ours": PostgresStore}
 ASYNC: dict[str, Any] = {"official": OfficialAsyncStore, "ours": AsyncPostgresStore}
 BOTH = pytest.mark.parametrize("package", ["official", "ours"])
