@@ -75,6 +75,15 @@ def _validate_partitions(partitions: int | None) -> int | None:
     return partitions
 
 
+COMPRESSION_METHODS = ("pglz", "lz4")
+
+
+def _validate_compression(compression: str | None) -> str | None:
+    if compression is not None and compression not in COMPRESSION_METHODS:
+        raise InvalidConfigError(f"compression must be None, 'pglz' or 'lz4', got {compression!r}")
+    return compression
+
+
 def _check_key_row(table: str, parts: Mapping[str, str]) -> None:
     """Refuse a primary key whose index entry would exceed PostgreSQL's btree row limit."""
     size = over_btree_row(parts.values())
@@ -178,6 +187,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         inline_primitives: bool | None = None,
         partitions: int | None = None,
         encryption: RowBoundEncryption | None = None,
+        compression: str | None = None,
     ):
         super().__init__(serde=serde)
         if encryption is not None and not isinstance(encryption, RowBoundEncryption):
@@ -189,6 +199,9 @@ class SaverCore(BaseCheckpointSaver[str]):
         self.schema = _validate_schema(schema)
         # Opt-in: setup() creates the checkpoint tables hash-partitioned by thread_id.
         self.partitions = _validate_partitions(partitions)
+        # Opt-in: setup() sets the value columns to this TOAST compression method (None: the
+        # server's default, pglz, as the official tables have).
+        self.compression = _validate_compression(compression)
         self._sql = statements_for(self.schema)
         # Primitive channel values are stored inline in the checkpoint's JSONB, in plain text,
         # as the official saver does; an encrypting serializer would be bypassed, so by default
@@ -223,7 +236,9 @@ class SaverCore(BaseCheckpointSaver[str]):
 
     def _setup_op(self) -> Operation[tuple[int, int]]:
         return Operation(
-            _schema.migrate(self._sql, self.schema, partitions=self.partitions),
+            _schema.migrate(
+                self._sql, self.schema, partitions=self.partitions, compression=self.compression
+            ),
             transactional=True,
             writes=True,
             name="checkpoint_pg.setup",

@@ -27,15 +27,19 @@ from checkpoint_pg._sql.retention import (
     retention_statements_for,
 )
 from checkpoint_pg._sql.schema import (
+    COLUMN_COMPRESSION,
+    COMPRESSION_CODES,
     OFFICIAL_MIGRATIONS,
     OWN_MIGRATIONS,
     PARTITION_KEY,
     PARTITIONED_TABLES,
     TABLE_LAYOUT,
+    compression_params,
     migration_sql,
     partition_sql,
     partitioned_table_sql,
     qualified_table,
+    set_compression_sql,
     table_name,
 )
 from checkpoint_pg._sql.statements import Statements, statements_for
@@ -43,6 +47,8 @@ from checkpoint_pg._sql.threads import PruneStatements, prune_statements_for
 
 __all__ = [
     "BLOB_ARRAYS",
+    "COLUMN_COMPRESSION",
+    "COMPRESSION_CODES",
     "MAX_VALUES_ROWS",
     "OFFICIAL_MIGRATIONS",
     "OWN_MIGRATIONS",
@@ -54,6 +60,7 @@ __all__ = [
     "PruneStatements",
     "RetentionStatements",
     "Statements",
+    "compression_params",
     "delta_history_statement",
     "list_statement",
     "list_threads_statement",
@@ -64,6 +71,7 @@ __all__ = [
     "put_statement",
     "qualified_table",
     "retention_statements_for",
+    "set_compression_sql",
     "spread",
     "statements_for",
     "table_name",

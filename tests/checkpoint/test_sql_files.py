@@ -78,6 +78,8 @@ def render_everything(name: str | None) -> None:
             saver_sql.list_statement(name, frozenset(chosen))
     saver_sql.prune_statements_for(name)
     saver_sql.delta_history_statement(name)
+    for method in saver_sql.COMPRESSION_CODES:
+        saver_sql.set_compression_sql(name or "public", "checkpoint_blobs", "blob", method)
     for first, metadata, idle in itertools.product((False, True), repeat=3):
         saver_sql.list_threads_statement(name, first=first, metadata=metadata, idle=idle)
     saver_sql.retention_statements_for(name)
@@ -113,9 +115,11 @@ def test_the_code_renders_every_statement_with_all_its_parts(
     name: str | None, composed: set[Statement]
 ) -> None:
     render_everything(name)  # raises SqlFileError if a part were missing
-    # TABLE_LAYOUT has no parts and is rendered once, at import.
+    # TABLE_LAYOUT and COLUMN_COMPRESSION have no parts and are rendered once, at import.
     assert schema.SCHEMA["table_layout"].text == schema.TABLE_LAYOUT
+    assert schema.SCHEMA["column_compression"].text == schema.COLUMN_COMPRESSION
     composed.add(schema.SCHEMA["table_layout"])
+    composed.add(schema.SCHEMA["column_compression"])
     every = {s for file in sql_files() for s in file.statements.values()}
     assert {s.name for s in every - composed} == UNUSED[name]
 

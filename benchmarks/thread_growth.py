@@ -1,0 +1,152 @@
+"""Bytes on disk of one long chat thread, as it grows: ``python -m benchmarks.thread_growth``.
+
+One `MessagesState` thread per participant, each in a schema of its own. A turn is a human
+message and an agent reply; with ``--tools`` the agent first calls a tool and reads its
+result, as an agent with tools does (four messages a turn). Text is prose-like
+(`benchmarks.prose`) unless ``--text word-salad``. At each of the turn counts asked for, the
+three checkpoint tables' size (heap, TOAST and indexes: pg_total_relation_size, less what the
+empty tables took) is printed, as a markdown table row per participant.
+
+Participants: ``official`` (langgraph-checkpoint-postgres), ``ours`` (checkpoint-pg's
+default), ``ours-lz4`` (``compression="lz4"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import START, MessagesState, StateGraph
+from psycopg.rows import dict_row
+
+from benchmarks import data, prose
+from benchmarks.workloads.agent_loop import checkpoint_tables_bytes
+
+__all__ = ["PARTICIPANTS", "build_chat", "main", "measure"]
+
+TEXTS: dict[str, Callable[[random.Random, int], str]] = {
+    "prose": prose.text,
+    "word-salad": data.word_salad,
+}
+
+
+def _official(conn: psycopg.Connection[Any]) -> BaseCheckpointSaver[Any]:
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    return PostgresSaver(conn)
+
+
+def _ours(**options: Any) -> Callable[[psycopg.Connection[Any]], BaseCheckpointSaver[Any]]:
+    def make(conn: psycopg.Connection[Any]) -> BaseCheckpointSaver[Any]:
+        from checkpoint_pg import PostgresSaver
+
+        return PostgresSaver(conn, **options)
+
+    return make
+
+
+PARTICIPANTS: dict[str, Callable[[psycopg.Connection[Any]], BaseCheckpointSaver[Any]]] = {
+    "official": _official,
+    "ours": _ours(),
+    "ours-lz4": _ours(compression="lz4"),
+}
+
+
+def build_chat(
+    saver: BaseCheckpointSaver[Any], text: Callable[[random.Random, int], str], tools: bool
+) -> Any:
+    """The chat graph: ``agent`` (and with `tools`, a tool round trip first)."""
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        n = len(state["messages"])
+        last = state["messages"][-1]
+        if tools and isinstance(last, HumanMessage):
+            call = {"name": "search", "args": {"query": text(random.Random(n), 60)}, "id": f"c{n}"}
+            return {
+                "messages": [
+                    AIMessage(content=text(random.Random(f"a{n}"), 200), tool_calls=[call])
+                ]
+            }
+        return {"messages": [AIMessage(content=text(random.Random(f"a{n}"), 2_000))]}
+
+    def tool(state: MessagesState) -> dict[str, Any]:
+        n = len(state["messages"])
+        call_id = state["messages"][-1].tool_calls[0]["id"]  # type: ignore[union-attr]
+        return {
+            "messages": [
+                ToolMessage(content=text(random.Random(f"t{n}"), 1_000), tool_call_id=call_id)
+            ]
+        }
+
+    def route(state: MessagesState) -> str:
+        last = state["messages"][-1]
+        return "tool" if isinstance(last, AIMessage) and last.tool_calls else "__end__"
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("tool", tool)
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", route, ["tool", "__end__"])
+    builder.add_edge("tool", "agent")
+    return builder.compile(checkpointer=saver)
+
+
+@contextmanager
+def _schema(dsn: str, name: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        conn.execute(f'CREATE SCHEMA "{name}"')
+        conn.execute(f'SET search_path = "{name}"')
+        try:
+            yield conn
+        finally:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def measure(
+    dsn: str, participant: str, marks: Sequence[int], text: str, tools: bool
+) -> Iterator[tuple[int, int, float]]:
+    """(turns, bytes, seconds of the last turn) at each mark of one participant's thread."""
+    with _schema(dsn, f"growth_{participant.replace('-', '_')}") as conn:
+        saver = PARTICIPANTS[participant](conn)
+        saver.setup()  # type: ignore[attr-defined]
+        baseline = checkpoint_tables_bytes(conn)
+        graph = build_chat(saver, TEXTS[text], tools)
+        cfg: Any = {"configurable": {"thread_id": "chat"}, "recursion_limit": 10}
+        for turn in range(1, max(marks) + 1):
+            human = HumanMessage(content=TEXTS[text](random.Random(f"h{turn}"), 200))
+            start = time.perf_counter()
+            graph.invoke({"messages": [human]}, cfg)
+            seconds = time.perf_counter() - start
+            if turn in marks:
+                yield turn, checkpoint_tables_bytes(conn) - baseline, seconds
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--turns", default="10,100,300", help="comma-separated turn counts")
+    parser.add_argument("--participants", default=",".join(PARTICIPANTS))
+    parser.add_argument("--text", choices=list(TEXTS), default="prose")
+    parser.add_argument("--tools", action="store_true", help="a tool round trip every turn")
+    args = parser.parse_args(argv)
+    marks = sorted(int(t) for t in args.turns.split(","))
+    print(f"| participant | {' | '.join(f'{t} turns' for t in marks)} |")
+    print(f"|---|{'---|' * len(marks)}")
+    for participant in args.participants.split(","):
+        cells = [
+            f"{size / 2**20:.2f} MiB ({seconds * 1000:.0f} ms/turn)"
+            for _, size, seconds in measure(args.dsn, participant, marks, args.text, args.tools)
+        ]
+        print(f"| {participant} | {' | '.join(cells)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
