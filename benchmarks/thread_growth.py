@@ -8,23 +8,31 @@ three checkpoint tables' size (heap, TOAST and indexes: pg_total_relation_size, 
 empty tables took) is printed, as a markdown table row per participant.
 
 Participants: ``official`` (langgraph-checkpoint-postgres), ``ours`` (checkpoint-pg's
-default), ``ours-lz4`` (``compression="lz4"``).
+default), ``ours-lz4`` (``compression="lz4"``), ``ours-delta`` (``storage="delta"``) and
+``deltachannel`` (ours by default, the same graph with its messages in LangGraph's
+`DeltaChannel`). With ``--latency``, after the last mark the thread's `get_tuple` (latest)
+and a `put` of a child checkpoint with one more message are timed (``--samples`` each; p50).
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.base.id import uuid6
 from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.graph.message import add_messages
 from psycopg.rows import dict_row
+from typing_extensions import TypedDict
 
 from benchmarks import data, prose
 from benchmarks.workloads.agent_loop import checkpoint_tables_bytes
@@ -56,15 +64,34 @@ PARTICIPANTS: dict[str, Callable[[psycopg.Connection[Any]], BaseCheckpointSaver[
     "official": _official,
     "ours": _ours(),
     "ours-lz4": _ours(compression="lz4"),
+    "ours-delta": _ours(storage="delta"),
+    "deltachannel": _ours(),
 }
 
 
+def _add_batches(state: list[Any] | None, writes: list[Any]) -> list[Any]:
+    """`add_messages` over a batch of writes, as `DeltaChannel` calls its reducer."""
+    out: Any = state or []
+    for write in writes:
+        out = add_messages(out, write)
+    return list(out)
+
+
+class DeltaMessagesState(TypedDict):
+    """`MessagesState` with its messages in LangGraph's DeltaChannel (beta)."""
+
+    messages: Annotated[list[Any], DeltaChannel(_add_batches)]
+
+
 def build_chat(
-    saver: BaseCheckpointSaver[Any], text: Callable[[random.Random, int], str], tools: bool
+    saver: BaseCheckpointSaver[Any],
+    text: Callable[[random.Random, int], str],
+    tools: bool,
+    state: type[Any] = MessagesState,
 ) -> Any:
     """The chat graph: ``agent`` (and with `tools`, a tool round trip first)."""
 
-    def agent(state: MessagesState) -> dict[str, Any]:
+    def agent(state: Any) -> dict[str, Any]:
         n = len(state["messages"])
         last = state["messages"][-1]
         if tools and isinstance(last, HumanMessage):
@@ -76,20 +103,20 @@ def build_chat(
             }
         return {"messages": [AIMessage(content=text(random.Random(f"a{n}"), 2_000))]}
 
-    def tool(state: MessagesState) -> dict[str, Any]:
+    def tool(state: Any) -> dict[str, Any]:
         n = len(state["messages"])
-        call_id = state["messages"][-1].tool_calls[0]["id"]  # type: ignore[union-attr]
+        call_id = state["messages"][-1].tool_calls[0]["id"]
         return {
             "messages": [
                 ToolMessage(content=text(random.Random(f"t{n}"), 1_000), tool_call_id=call_id)
             ]
         }
 
-    def route(state: MessagesState) -> str:
+    def route(state: Any) -> str:
         last = state["messages"][-1]
         return "tool" if isinstance(last, AIMessage) and last.tool_calls else "__end__"
 
-    builder = StateGraph(MessagesState)
+    builder = StateGraph(state)
     builder.add_node("agent", agent)
     builder.add_node("tool", tool)
     builder.add_edge(START, "agent")
@@ -110,15 +137,44 @@ def _schema(dsn: str, name: str) -> Iterator[psycopg.Connection[Any]]:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
+def latencies(saver: BaseCheckpointSaver[Any], cfg: Any, samples: int) -> tuple[float, float]:
+    """p50 seconds of `get_tuple` (latest) and of `put` of a child with one more message."""
+    gets, puts = [], []
+    for i in range(samples):
+        start = time.perf_counter()
+        latest = saver.get_tuple(cfg)
+        gets.append(time.perf_counter() - start)
+        assert latest is not None
+        checkpoint: Any = {**latest.checkpoint, "id": str(uuid6(clock_seq=i))}
+        values = dict(checkpoint["channel_values"])
+        values["messages"] = [*values["messages"], HumanMessage(f"sample {i}", id=f"s{i}")]
+        version = saver.get_next_version(checkpoint["channel_versions"]["messages"], None)
+        checkpoint["channel_values"] = values
+        checkpoint["channel_versions"] = {**checkpoint["channel_versions"], "messages": version}
+        start = time.perf_counter()
+        saver.put(
+            latest.config, checkpoint, {"source": "update", "step": -2}, {"messages": version}
+        )
+        puts.append(time.perf_counter() - start)
+    return statistics.median(gets), statistics.median(puts)
+
+
 def measure(
-    dsn: str, participant: str, marks: Sequence[int], text: str, tools: bool
+    dsn: str,
+    participant: str,
+    marks: Sequence[int],
+    text: str,
+    tools: bool,
+    report: dict[str, float] | None = None,
 ) -> Iterator[tuple[int, int, float]]:
-    """(turns, bytes, seconds of the last turn) at each mark of one participant's thread."""
+    """(turns, bytes, seconds of the last turn) at each mark of one participant's thread; with
+    `report`, the latencies after the last mark go into it."""
     with _schema(dsn, f"growth_{participant.replace('-', '_')}") as conn:
         saver = PARTICIPANTS[participant](conn)
         saver.setup()  # type: ignore[attr-defined]
         baseline = checkpoint_tables_bytes(conn)
-        graph = build_chat(saver, TEXTS[text], tools)
+        state = DeltaMessagesState if participant == "deltachannel" else MessagesState
+        graph = build_chat(saver, TEXTS[text], tools, state)
         cfg: Any = {"configurable": {"thread_id": "chat"}, "recursion_limit": 10}
         for turn in range(1, max(marks) + 1):
             human = HumanMessage(content=TEXTS[text](random.Random(f"h{turn}"), 200))
@@ -127,6 +183,8 @@ def measure(
             seconds = time.perf_counter() - start
             if turn in marks:
                 yield turn, checkpoint_tables_bytes(conn) - baseline, seconds
+        if report is not None and participant != "deltachannel":
+            report["get_tuple"], report["put"] = latencies(saver, cfg, int(report["samples"]))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -136,15 +194,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--participants", default=",".join(PARTICIPANTS))
     parser.add_argument("--text", choices=list(TEXTS), default="prose")
     parser.add_argument("--tools", action="store_true", help="a tool round trip every turn")
+    parser.add_argument("--latency", action="store_true", help="time get_tuple and put at the end")
+    parser.add_argument("--samples", type=int, default=30)
     args = parser.parse_args(argv)
     marks = sorted(int(t) for t in args.turns.split(","))
-    print(f"| participant | {' | '.join(f'{t} turns' for t in marks)} |")
-    print(f"|---|{'---|' * len(marks)}")
+    extra = " get_tuple p50 | put p50 |" if args.latency else ""
+    print(f"| participant | {' | '.join(f'{t} turns' for t in marks)} |{extra}")
+    print(f"|---|{'---|' * len(marks)}{'---|---|' if args.latency else ''}")
     for participant in args.participants.split(","):
+        report = {"samples": float(args.samples)} if args.latency else None
         cells = [
             f"{size / 2**20:.2f} MiB ({seconds * 1000:.0f} ms/turn)"
-            for _, size, seconds in measure(args.dsn, participant, marks, args.text, args.tools)
+            for _, size, seconds in measure(
+                args.dsn, participant, marks, args.text, args.tools, report
+            )
         ]
+        if report is not None:
+            cells += [f"{report.get(k, float('nan')) * 1000:.2f} ms" for k in ("get_tuple", "put")]
         print(f"| {participant} | {' | '.join(cells)} |", flush=True)
 
 

@@ -29,6 +29,7 @@ from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.aio import AsyncShell, aopen_conn
 from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.twins import blocking_iter_twin, blocking_twin, coroutine_alias
+from checkpoint_pg.errors import DeltaStorageError
 
 __all__ = ["AsyncPostgresSaver"]
 
@@ -64,6 +65,12 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
             read, but more bytes than the default pglz on prose-like text. ``"pglz"`` switches
             them back. None (default) leaves the setting alone: the server's default (pglz),
             as the official tables have. It applies to values written from then on.
+        storage: keyword-only; ``"official"`` (default) writes the official format, byte for
+            byte. ``"delta"`` stores a list value (an ``add_messages`` or ``operator.add``
+            channel) that extends the channel's previous version as its new elements only,
+            so a long thread grows linearly instead of quadratically. The official package
+            cannot read such rows; ``checkpoint-pg convert-storage`` converts threads both ways. The
+            format, snapshot policy and limits are in `checkpoint_pg._delta`.
     """
 
     _async_hint = "for example `checkpointer.alist(...)` or `await graph.ainvoke(...)`"
@@ -80,6 +87,7 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         partitions: int | None = None,
         encryption: RowBoundEncryption | None = None,
         compression: str | None = None,
+        storage: str = "official",
     ) -> None:
         super().__init__(
             serde=serde,
@@ -88,6 +96,7 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
             partitions=partitions,
             encryption=encryption,
             compression=compression,
+            storage=storage,
         )
         self._attach(conn, pipe, retry)
 
@@ -106,6 +115,7 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         partitions: int | None = None,
         encryption: RowBoundEncryption | None = None,
         compression: str | None = None,
+        storage: str = "official",
     ) -> AsyncIterator[AsyncPostgresSaver]:
         """A saver on a new connection pool (or, with ``pipeline=True``, one pipelined connection).
 
@@ -132,6 +142,7 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
                 partitions=partitions,
                 encryption=encryption,
                 compression=compression,
+                storage=storage,
             )
 
     # -- BaseCheckpointSaver ------------------------------------------------------------------
@@ -188,7 +199,14 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         if self.encryption is not None:
             # The walk through get_tuple: each ancestor's values opened against their rows.
             return await super().aget_delta_channel_history(config=config, channels=channels)
-        return await self._run(self._delta_history_op(config, channels))
+        try:
+            return await self._run(self._delta_history_op(config, channels))
+        except DeltaStorageError:
+            if self.storage != "delta":
+                raise
+            # A seed stored as a delta (a list channel that became a DeltaChannel): the walk
+            # through get_tuple, which rebuilds it.
+            return await super().aget_delta_channel_history(config=config, channels=channels)
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, blob and write of a thread, atomically."""

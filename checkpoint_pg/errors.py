@@ -30,6 +30,8 @@ __all__ = [
     "ConnectionFailedError",
     "ConnectionLostError",
     "ConnectionUnusableError",
+    "DanglingDeltaError",
+    "DeltaStorageError",
     "IntegrityError",
     "InvalidConfigError",
     "InvalidDSNError",
@@ -70,3 +72,15 @@ class InvalidRetentionPolicyError(InvalidConfigError):
 class SchemaMismatchError(CheckpointPgError, RuntimeError):
     """The existing tables do not have the layout a setup option asks for (for instance
     ``partitions=`` over tables created unpartitioned); nothing was changed."""
+
+
+class DeltaStorageError(CheckpointPgError, RuntimeError):
+    """A row stored in delta storage (``storage="delta"``) met a saver that does not read it.
+
+    The message names the way out: open the saver with ``storage="delta"``, or convert the
+    thread to the official format with ``checkpoint-pg convert-storage --to official``.
+    """
+
+
+class DanglingDeltaError(DeltaStorageError):
+    """A delta row whose base is missing or malformed: the value cannot be rebuilt."""

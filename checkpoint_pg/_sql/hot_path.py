@@ -24,6 +24,7 @@ __all__ = [
     "MAX_VALUES_ROWS",
     "WRITE_ARRAYS",
     "list_statement",
+    "put_delta_statement",
     "put_statement",
     "select_statement",
     "spread",
@@ -63,13 +64,24 @@ LIST_FILTERS: Mapping[str, sql.SQL] = MappingProxyType(
 )
 
 
-def select_statement(schema: str | None, name: str) -> str:
-    """`select_latest` or `select_by_id`: get_tuple's query."""
-    return render(HOT_PATH, name, schema, select_tuple=compose(HOT_PATH, "select_tuple", schema))
+def _select_tuple(schema: str | None, delta: bool) -> sql.Composed:
+    return compose(HOT_PATH, "select_tuple_delta" if delta else "select_tuple", schema)
 
 
 @cache
-def list_statement(schema: str | None, predicates: frozenset[str]) -> str:
+def select_statement(schema: str | None, name: str, delta: bool = False) -> str:
+    """`select_latest` or `select_by_id`: get_tuple's query (following delta chains)."""
+    return render(HOT_PATH, name, schema, select_tuple=_select_tuple(schema, delta))
+
+
+@cache
+def put_delta_statement(schema: str | None) -> str:
+    """`put` in delta storage, with at least one delta among its blobs."""
+    return render(HOT_PATH, "put_delta", schema)
+
+
+@cache
+def list_statement(schema: str | None, predicates: frozenset[str], delta: bool = False) -> str:
     """The `list` page query filtered by `predicates` (names from LIST_FILTERS)."""
     unknown = predicates - LIST_FILTERS.keys()
     assert not unknown, unknown
@@ -78,7 +90,7 @@ def list_statement(schema: str | None, predicates: frozenset[str]) -> str:
         HOT_PATH,
         "list_page",
         schema,
-        select_tuple=compose(HOT_PATH, "select_tuple", schema),
+        select_tuple=_select_tuple(schema, delta),
         filters=sql.SQL(" AND ").join(chosen) if chosen else sql.SQL("TRUE"),
     )
 

@@ -146,3 +146,84 @@ DO NOTHING;
 -- One row of the *_write_rows statements; the parts are that row's numbered parameters.
 (%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
  {idx}::int, {channel}, {type}, {blob});
+
+-- name: select_tuple_delta
+-- select_tuple for delta storage (checkpoint_pg/_delta.py): each channel's blob and, while
+-- it is a delta (type 'cpg-delta:<base version>'), its base, and the base's base, down to
+-- the full value its chain starts from (at most _delta.MAX_CHAIN + 1 primary-key probes).
+-- The blob arrays hold every row of every chain, grouped by channel, base first.
+SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id,
+       c.checkpoint, c.metadata,
+       b.channels, b.types, b.blobs,
+       w.task_ids, w.task_paths, w.idxs, w.channels, w.types, w.blobs,
+       s.types, s.blobs
+FROM {checkpoints} AS c
+LEFT JOIN LATERAL (
+    SELECT array_agg(bl.channel ORDER BY bl.channel, bl.depth DESC) AS channels,
+           array_agg(bl.type ORDER BY bl.channel, bl.depth DESC) AS types,
+           array_agg(bl.blob ORDER BY bl.channel, bl.depth DESC) AS blobs
+    FROM jsonb_each_text(c.checkpoint -> 'channel_versions') AS v(channel, version)
+    CROSS JOIN LATERAL (
+        WITH RECURSIVE chain (depth, type, blob) AS (
+            (SELECT 0, x.type, x.blob FROM {blobs} AS x
+             WHERE x.thread_id = c.thread_id AND x.checkpoint_ns = c.checkpoint_ns
+               AND x.channel = v.channel AND x.version = v.version
+             LIMIT 1)
+            UNION ALL
+            (SELECT chain.depth + 1, y.type, y.blob
+             FROM chain JOIN {blobs} AS y
+               ON y.thread_id = c.thread_id AND y.checkpoint_ns = c.checkpoint_ns
+              AND y.channel = v.channel AND y.version = substr(chain.type, 11)
+             WHERE left(chain.type, 10) = 'cpg-delta:')
+        )
+        SELECT v.channel, chain.depth, chain.type, chain.blob FROM chain
+    ) AS bl
+) AS b ON TRUE
+LEFT JOIN LATERAL (
+    SELECT array_agg(cw.task_id) AS task_ids, array_agg(cw.task_path) AS task_paths,
+           array_agg(cw.idx) AS idxs, array_agg(cw.channel) AS channels,
+           array_agg(cw.type) AS types, array_agg(cw.blob) AS blobs
+    FROM {writes} AS cw
+    WHERE cw.thread_id = c.thread_id AND cw.checkpoint_ns = c.checkpoint_ns
+      AND cw.checkpoint_id = c.checkpoint_id
+) AS w ON TRUE
+LEFT JOIN LATERAL (
+    SELECT array_agg(sw.type ORDER BY sw.task_path, sw.task_id, sw.idx) AS types,
+           array_agg(sw.blob ORDER BY sw.task_path, sw.task_id, sw.idx) AS blobs
+    FROM {writes} AS sw
+    WHERE (c.checkpoint ->> 'v')::int < 4 AND c.parent_checkpoint_id IS NOT NULL
+      AND sw.thread_id = c.thread_id AND sw.checkpoint_ns = c.checkpoint_ns
+      AND sw.checkpoint_id = c.parent_checkpoint_id AND sw.channel = %(tasks)s
+) AS s ON TRUE;
+
+-- name: put_delta
+-- `put` in delta storage: the new blobs (some of them deltas, with their base version in
+-- `bases`) and the checkpoint, in one statement. A delta is stored only if its base row
+-- exists, and the blobs and the checkpoint only if every base exists, so no checkpoint ever
+-- names a delta without its base. Returns one row when the checkpoint was stored; none
+-- when a base was missing (deleted, or rolled back with a caller's transaction): the saver
+-- then stores those values whole (put_with_blob_arrays).
+WITH x AS (
+    SELECT * FROM unnest(%(channels)b::text[], %(versions)b::text[], %(types)b::text[],
+                         %(blobs)b::bytea[], %(bases)b::text[])
+         AS x(channel, version, type, blob, base)
+), ok AS (
+    SELECT x.channel, x.version, x.type, x.blob FROM x
+    WHERE x.base IS NULL OR EXISTS (
+        SELECT 1 FROM {blobs} AS b
+        WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
+          AND b.channel = x.channel AND b.version = x.base)
+), new_blobs AS (
+    INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT %(thread_id)s, %(checkpoint_ns)s, ok.channel, ok.version, ok.type, ok.blob FROM ok
+    WHERE (SELECT count(*) FROM ok) = cardinality(%(channels)b::text[])
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+)
+INSERT INTO {checkpoints}
+    (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
+SELECT %(thread_id)s::text, %(checkpoint_ns)s::text, %(checkpoint_id)s::text,
+       %(parent_checkpoint_id)s::text, %(checkpoint)s::jsonb, %(metadata)s::jsonb
+WHERE (SELECT count(*) FROM ok) = cardinality(%(channels)b::text[])
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
+DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
+RETURNING 1;

@@ -75,7 +75,11 @@ def render_everything(name: str | None) -> None:
     filters = list(hot_path.LIST_FILTERS)
     for size in range(len(filters) + 1):
         for chosen in itertools.combinations(filters, size):
-            saver_sql.list_statement(name, frozenset(chosen))
+            for delta in (False, True):
+                saver_sql.list_statement(name, frozenset(chosen), delta)
+    for select in ("select_latest", "select_by_id"):
+        saver_sql.select_statement(name, select, delta=True)
+    saver_sql.put_delta_statement(name)
     saver_sql.prune_statements_for(name)
     saver_sql.delta_history_statement(name)
     for method in saver_sql.COMPRESSION_CODES:

@@ -1,0 +1,428 @@
+"""Delta storage of list channel values (``storage="delta"``): pure functions, no I/O.
+
+In the official format every new version of a channel stores its whole value, so a message
+list that grows by one message a step is stored again and again: a thread's bytes grow with
+the square of its length. In delta storage, a new version of a list channel that *extends*
+a version the saver knows (the same elements first, more after) is stored as its new
+elements only, with a reference to that version:
+
+- row: ``checkpoint_blobs`` under the channel's version, as always; ``type`` is
+  ``cpg-delta:<base version>``; ``blob`` is a small header (``CPD1``, the chain depth, the
+  suffix's serializer type) followed by the new elements serialized as a list by the saver's
+  serializer (so `EncryptedSerializer` and `CompressingSerializer` apply to them as to any
+  value);
+- base: the previous version of the same channel, thread and namespace (a full value or
+  another delta); the chain ends at a full value in the official format;
+- snapshot policy: a full value whenever the value is not a list, does not start with the
+  base's elements (shrunk, rewritten: `RemoveMessage`, summarisation), the saver knows no
+  base for the channel (it has neither written nor read one in this process), or the chain
+  would pass `MAX_CHAIN` deltas. Reading a value reads at most `MAX_CHAIN` + 1 rows.
+
+"Extends" is decided on serialized bytes, never on object identity: the new value's
+msgpack body (LangGraph's `JsonPlusSerializer`) must start with exactly the bytes of the
+base's body, checked by a BLAKE2b digest the saver keeps per channel (`DeltaCache`). msgpack
+is self-delimiting, so the remaining bytes are exactly the new elements.
+
+The official package cannot read ``cpg-delta:`` rows (its serializer refuses the type);
+``checkpoint-pg convert-storage`` converts threads both ways.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import CheckpointTuple
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from checkpoint_pg import _rows
+from checkpoint_pg.errors import DanglingDeltaError
+
+__all__ = [
+    "DELTA_PREFIX",
+    "MAX_CHAIN",
+    "DanglingDeltaError",
+    "DeltaCache",
+    "Known",
+    "array_header",
+    "decode_delta",
+    "encode_delta",
+    "is_delta",
+    "rebuild",
+]
+
+DELTA_PREFIX = _rows.DELTA_TYPE_PREFIX
+# The most deltas a chain holds before the next version is stored whole.
+MAX_CHAIN = 128
+_MAGIC = b"CPD1"
+_HEADER = struct.Struct(">HB")  # chain depth, length of the suffix's type
+_PLAIN = "msgpack"
+_EMPTY = "empty"
+_FINGERPRINT = JsonPlusSerializer()
+
+
+def is_delta(type_: str | None) -> bool:
+    return type_ is not None and type_.startswith(DELTA_PREFIX)
+
+
+def base_of(type_: str) -> str:
+    return type_[len(DELTA_PREFIX) :]
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the saver knows of one stored version of a list channel."""
+
+    version: str
+    count: int  # elements
+    body: int  # bytes of the msgpack body (the elements, without the array header)
+    digest: bytes  # BLAKE2b of the body
+    depth: int  # deltas between this version and the full value its chain starts from
+
+
+class DeltaCache:
+    """The last version of each (thread, namespace, channel) this saver wrote or read.
+
+    Bounded (least recently used entries go first) and safe to share between threads. An
+    entry is only a hint: a delta is written against it only when the new value's bytes
+    start with the entry's (digest), and only if the base row still exists (the put
+    statement checks), so a stale or evicted entry costs bytes, never correctness.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[str, str, str], Known] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> Known | None:
+        with self._lock:
+            known = self._entries.get(key)
+            if known is not None:
+                self._entries.move_to_end(key)
+            return known
+
+    def set(self, key: tuple[str, str, str], known: Known) -> None:
+        with self._lock:
+            self._entries[key] = known
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+def array_header(data: bytes) -> tuple[int, int] | None:
+    """(element count, header length) of a msgpack array, or None if `data` is no array."""
+    if not data:
+        return None
+    first = data[0]
+    if 0x90 <= first <= 0x9F:
+        return first & 0x0F, 1
+    if first == 0xDC and len(data) >= 3:
+        return int.from_bytes(data[1:3], "big"), 3
+    if first == 0xDD and len(data) >= 5:
+        return int.from_bytes(data[1:5], "big"), 5
+    return None
+
+
+def pack_array_header(count: int) -> bytes:
+    if count < 16:
+        return bytes([0x90 | count])
+    if count < 1 << 16:
+        return b"\xdc" + count.to_bytes(2, "big")
+    return b"\xdd" + count.to_bytes(4, "big")
+
+
+def encode_delta(depth: int, suffix_type: str, suffix: bytes) -> bytes:
+    name = suffix_type.encode()
+    return _MAGIC + _HEADER.pack(depth, len(name)) + name + suffix
+
+
+def decode_delta(blob: bytes) -> tuple[int, str, bytes]:
+    """(depth, suffix type, suffix bytes) of a delta row's blob."""
+    if blob[:4] != _MAGIC:
+        raise DanglingDeltaError("a cpg-delta row whose blob is not a delta (no CPD1 header)")
+    depth, length = _HEADER.unpack_from(blob, 4)
+    start = 4 + _HEADER.size
+    return depth, blob[start : start + length].decode(), blob[start + length :]
+
+
+def plain_body(serde: SerializerProtocol, value: Any, type_: str, blob: bytes) -> bytes | None:
+    """The msgpack serialization of list `value` as `JsonPlusSerializer` writes it.
+
+    That is `blob` itself when the saver's serializer wrote plain msgpack; otherwise (an
+    encrypting or compressing serializer) the value is serialized once more, for comparing.
+    """
+    if not isinstance(value, list):
+        return None
+    if type_ == _PLAIN and isinstance(serde, JsonPlusSerializer):
+        return blob
+    try:
+        fingerprint_type, data = _FINGERPRINT.dumps_typed(value)
+    except Exception:
+        return None
+    return data if fingerprint_type == _PLAIN else None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """How one list channel value is stored by a put, and what the saver then knows of it."""
+
+    type: str
+    blob: bytes
+    base: str | None
+    known: Known
+
+
+def store(
+    serde: SerializerProtocol,
+    known: Known | None,
+    version: str,
+    value: list[Any],
+    plain: bytes,
+    full: tuple[str, bytes],
+) -> Stored | None:
+    """A delta of `value` (whose plain serialization is `plain`) against `known`, or the full
+    value `full` (None if `plain` is no msgpack array)."""
+    header = array_header(plain)
+    if header is None:
+        return None
+    count, offset = header
+    digest = hashlib.blake2b(digest_size=16)
+    extends = (
+        known is not None
+        and known.count < count
+        and known.body < len(plain) - offset
+        and known.depth < MAX_CHAIN
+    )
+    if extends:
+        assert known is not None
+        digest.update(memoryview(plain)[offset : offset + known.body])
+        extends = digest.digest() == known.digest
+    if not extends or known is None:
+        whole = hashlib.blake2b(memoryview(plain)[offset:], digest_size=16).digest()
+        return Stored(*full, None, Known(version, count, len(plain) - offset, whole, 0))
+    digest.update(memoryview(plain)[offset + known.body :])
+    now = Known(version, count, len(plain) - offset, digest.digest(), known.depth + 1)
+    if full[0] == _PLAIN and isinstance(serde, JsonPlusSerializer):
+        suffix_type = _PLAIN
+        suffix = pack_array_header(count - known.count) + plain[offset + known.body :]
+    else:
+        suffix_type, suffix = serde.dumps_typed(value[known.count :])
+    blob = encode_delta(now.depth, suffix_type, suffix)
+    return Stored(DELTA_PREFIX + known.version, blob, known.version, now)
+
+
+def _plain_chain(base: bytes, suffixes: Sequence[bytes]) -> tuple[int, bytes] | None:
+    """(element count, msgpack body) of a plain msgpack list and the lists appended to it."""
+    header = array_header(base)
+    if header is None:
+        return None
+    count, offset = header
+    pieces = [memoryview(base)[offset:]]
+    for suffix in suffixes:
+        suffix_header = array_header(suffix)
+        if suffix_header is None:
+            return None
+        count += suffix_header[0]
+        pieces.append(memoryview(suffix)[suffix_header[1] :])
+    return count, b"".join(pieces)
+
+
+def chains(
+    channels: Sequence[str], types: Sequence[str], blobs: Sequence[bytes]
+) -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
+    """The (type, blob) rows of each channel, base first, from a delta read's arrays."""
+    i = 0
+    while i < len(channels):
+        j = i
+        while j < len(channels) and channels[j] == channels[i]:
+            j += 1
+        yield channels[i], list(zip(types[i:j], blobs[i:j], strict=True))
+        i = j
+
+
+def rebuild(
+    serde: SerializerProtocol,
+    version: str,
+    parts: Sequence[tuple[str, bytes]],
+    *,
+    seed: bool = False,
+) -> tuple[Any, Known | None]:
+    """The value a chain of rows (full value first, then deltas) stores, and, with `seed`,
+    what it tells the cache (None when its bytes are not plain msgpack)."""
+    base_type, base_blob = parts[0]
+    if is_delta(base_type):
+        raise DanglingDeltaError(
+            f"the base version {base_of(base_type)!r} of a delta value is missing"
+        )
+    if len(parts) == 1 and not seed:
+        return serde.loads_typed((base_type, base_blob)), None
+    deltas = [decode_delta(blob) for _, blob in parts[1:]]
+    plain = base_type == _PLAIN and all(t == _PLAIN for _, t, _ in deltas)
+    if not plain or array_header(base_blob) is None:
+        value = serde.loads_typed((base_type, base_blob))
+        if not deltas:
+            return value, None
+        out = list(value)
+        for _, suffix_type, suffix in deltas:
+            out.extend(serde.loads_typed((suffix_type, suffix)))
+        return out, None
+    chain = _plain_chain(base_blob, [suffix for _, _, suffix in deltas])
+    if chain is None:
+        raise DanglingDeltaError("a delta whose new elements are not a msgpack list")
+    count, body = chain
+    value = serde.loads_typed((_PLAIN, pack_array_header(count) + body))
+    digest = hashlib.blake2b(body, digest_size=16).digest()
+    return value, Known(version, count, len(body), digest, len(deltas))
+
+
+def tuple_from_row(
+    serde: SerializerProtocol, row: Sequence[Any], cache: DeltaCache | None = None
+) -> CheckpointTuple:
+    """`_rows.tuple_from_row` for a delta read (select_tuple_delta): each channel's chain
+    rebuilt into its value; with `cache` (get_tuple), what the read tells of each list."""
+    thread_id, checkpoint_ns, checkpoint = row[0], row[1], row[4]
+    versions = checkpoint.get("channel_versions") or {}
+    b_channels, b_types, b_blobs = row[6], row[7], row[8]
+    plain: tuple[list[str], list[str], list[bytes]] = ([], [], [])
+    rebuilt: dict[str, Any] = {}
+    for channel, parts in chains(b_channels or (), b_types or (), b_blobs or ()):
+        if len(parts) == 1 and (cache is None or parts[0][0] == _EMPTY):
+            plain[0].append(channel)
+            plain[1].append(parts[0][0])
+            plain[2].append(parts[0][1])
+            continue
+        version = str(versions.get(channel, ""))
+        value, known = rebuild(serde, version, parts, seed=cache is not None)
+        rebuilt[channel] = value
+        if cache is not None and known is not None:
+            cache.set((thread_id, checkpoint_ns, channel), known)
+    out = _rows.tuple_from_row(serde, [*row[:6], *plain, *row[9:]])
+    out.checkpoint["channel_values"].update(rebuilt)
+    return out
+
+
+def put_plan(
+    serde: SerializerProtocol,
+    cache: DeltaCache,
+    values: Mapping[str, Any],
+    params: dict[str, Any],
+) -> tuple[dict[str, Any] | None, dict[tuple[str, str, str], Known]]:
+    """`params` of a full put turned into put_delta's (some blobs deltas, `bases` added; None
+    when no value became a delta), and what the cache learns once the put is stored."""
+    thread_id, ns = params["thread_id"], params["checkpoint_ns"]
+    types, blobs, bases = list(params["types"]), list(params["blobs"]), []
+    learnt: dict[tuple[str, str, str], Known] = {}
+    for i, (channel, version) in enumerate(
+        zip(params["channels"], params["versions"], strict=True)
+    ):
+        value = values.get(channel)
+        body = plain_body(serde, value, types[i], blobs[i])
+        key = (thread_id, ns, channel)
+        stored = None
+        if body is not None and isinstance(value, list):
+            stored = store(serde, cache.get(key), version, value, body, (types[i], blobs[i]))
+        bases.append(stored.base if stored else None)
+        if stored is not None:
+            types[i], blobs[i] = stored.type, stored.blob
+            learnt[key] = stored.known
+    if not any(bases):
+        return None, learnt
+    return {**params, "types": types, "blobs": blobs, "bases": bases}, learnt
+
+
+def whole(learnt: dict[tuple[str, str, str], Known]) -> dict[tuple[str, str, str], Known]:
+    """What the cache learns when the values of a put were stored whole after all."""
+    return {
+        key: Known(k.version, k.count, k.body, k.digest, 0) if k.depth else k
+        for key, k in learnt.items()
+    }
+
+
+# -- converting stored threads (checkpoint-pg convert-storage) -----------------------------
+
+Row = tuple[str, str, str, str, bytes]  # checkpoint_ns, channel, version, type, blob
+
+
+@dataclass
+class _Seen:
+    version: str
+    body: bytes
+    count: int
+    depth: int
+
+
+def _next_seen(seen: _Seen | None, version: str, type_: str, blob: bytes) -> _Seen | None:
+    """What a row that stays as it is tells of its channel's value (None: nothing usable)."""
+    if is_delta(type_):
+        depth, suffix_type, suffix = decode_delta(blob)
+        header = array_header(suffix) if suffix_type == _PLAIN else None
+        if seen is None or header is None or base_of(type_) != seen.version:
+            return None
+        return _Seen(version, seen.body + suffix[header[1] :], seen.count + header[0], depth)
+    header = array_header(blob) if type_ == _PLAIN else None
+    if header is None:
+        return None
+    return _Seen(version, bytes(blob[header[1] :]), header[0], 0)
+
+
+def to_delta(rows: Iterator[Row]) -> Iterator[tuple[Row, str, bytes]]:
+    """The rows of one thread (in checkpoint_ns, channel, version order) that can be stored as
+    deltas, each with its new type and blob: plain msgpack lists whose bytes start with the
+    previous version's, as the saver decides it (`store`)."""
+    key: tuple[str, str] | None = None
+    seen: _Seen | None = None
+    for row in rows:
+        ns, channel, version, type_, blob = row
+        if (ns, channel) != key:
+            key, seen = (ns, channel), None
+        header = array_header(blob) if type_ == _PLAIN else None
+        if seen is not None and header is not None and seen.depth < MAX_CHAIN:
+            count, offset = header
+            body = memoryview(blob)[offset:]
+            if (
+                count > seen.count
+                and len(body) > len(seen.body)
+                and body[: len(seen.body)] == seen.body
+            ):
+                suffix = pack_array_header(count - seen.count) + body[len(seen.body) :]
+                yield row, DELTA_PREFIX + seen.version, encode_delta(seen.depth + 1, _PLAIN, suffix)
+                seen = _Seen(version, bytes(body), count, seen.depth + 1)
+                continue
+        seen = _next_seen(seen, version, type_, blob)
+
+
+def to_official(
+    rows: Sequence[Row],
+) -> Iterator[tuple[Row, str, bytes] | tuple[Row, None, str]]:
+    """Each delta row among `rows` (every row of the thread's channels that hold deltas) with
+    the full value it stands for, in the official format; or with None and the reason it
+    cannot be converted here (a missing base; new elements that are not plain msgpack, which
+    only the serializer that wrote them reads and writes)."""
+    by_key = {(ns, channel, version): (type_, blob) for ns, channel, version, type_, blob in rows}
+    for row in rows:
+        ns, channel, version, type_, _ = row
+        if not is_delta(type_):
+            continue
+        parts: list[tuple[str, bytes]] = []
+        current: tuple[str, bytes] | None = by_key[(ns, channel, version)]
+        while current is not None:
+            parts.append(current)
+            if not is_delta(current[0]):
+                break
+            current = by_key.get((ns, channel, base_of(current[0])))
+        parts.reverse()
+        if is_delta(parts[0][0]):
+            yield row, None, f"the base of version {version} of {channel!r} is missing"
+        elif parts[0][0] != _PLAIN or any(decode_delta(b)[1] != _PLAIN for _, b in parts[1:]):
+            yield row, None, f"version {version} of {channel!r} is not plain msgpack"
+        elif chain := _plain_chain(parts[0][1], [decode_delta(b)[2] for _, b in parts[1:]]):
+            count, body = chain
+            yield row, _PLAIN, pack_array_header(count) + body
+        else:
+            yield row, None, f"version {version} of {channel!r} is not a msgpack list"
