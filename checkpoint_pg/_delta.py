@@ -15,8 +15,13 @@ elements only, with a reference to that version:
   another delta); the chain ends at a full value in the official format;
 - snapshot policy: a full value whenever the value is not a list, does not start with the
   base's elements (shrunk, rewritten: `RemoveMessage`, summarisation), the saver knows no
-  base for the channel (it has neither written nor read one in this process), or the chain
-  would pass `MAX_CHAIN` deltas. Reading a value reads at most `MAX_CHAIN` + 1 rows.
+  base for the channel (it has neither written nor read one in this process), the chain's
+  deltas would hold more bytes than the full value the chain starts from, or the chain
+  would pass `MAX_CHAIN` deltas. So full values are stored each time a list has about
+  doubled: all of them together take at most about twice the last value's bytes, and a
+  thread's bytes grow linearly with its length. Reading a value reads its chain, at most
+  `MAX_CHAIN` + 1 rows and at most about twice the value's bytes: time proportional to the
+  value's size, not to the thread's history (each delta adds at least one element).
 
 "Extends" is decided on serialized bytes, never on object identity: the new value's
 msgpack body (LangGraph's `JsonPlusSerializer`) must start with exactly the bytes of the
@@ -59,7 +64,7 @@ __all__ = [
 
 DELTA_PREFIX = _rows.DELTA_TYPE_PREFIX
 # The most deltas a chain holds before the next version is stored whole.
-MAX_CHAIN = 128
+MAX_CHAIN = 1024
 _MAGIC = b"CPD1"
 _HEADER = struct.Struct(">HB")  # chain depth, length of the suffix's type
 _PLAIN = "msgpack"
@@ -84,6 +89,19 @@ class Known:
     body: int  # bytes of the msgpack body (the elements, without the array header)
     digest: bytes  # BLAKE2b of the body
     depth: int  # deltas between this version and the full value its chain starts from
+    base: int  # body bytes of that full value
+    chain: int  # body bytes of the chain's deltas, this version's included
+
+
+def may_extend(known: Known | None, count: int, body: int) -> bool:
+    """Whether a value of `count` elements and `body` bytes may be a delta on `known`."""
+    if known is None or known.count >= count or known.body >= body:
+        return False
+    return known.depth < MAX_CHAIN and known.chain + (body - known.body) <= known.base
+
+
+def full_known(version: str, count: int, body: int, digest: bytes) -> Known:
+    return Known(version, count, body, digest, 0, body, 0)
 
 
 class DeltaCache:
@@ -193,21 +211,25 @@ def store(
         return None
     count, offset = header
     digest = hashlib.blake2b(digest_size=16)
-    extends = (
-        known is not None
-        and known.count < count
-        and known.body < len(plain) - offset
-        and known.depth < MAX_CHAIN
-    )
+    extends = may_extend(known, count, len(plain) - offset)
     if extends:
         assert known is not None
         digest.update(memoryview(plain)[offset : offset + known.body])
         extends = digest.digest() == known.digest
     if not extends or known is None:
         whole = hashlib.blake2b(memoryview(plain)[offset:], digest_size=16).digest()
-        return Stored(*full, None, Known(version, count, len(plain) - offset, whole, 0))
+        return Stored(*full, None, full_known(version, count, len(plain) - offset, whole))
     digest.update(memoryview(plain)[offset + known.body :])
-    now = Known(version, count, len(plain) - offset, digest.digest(), known.depth + 1)
+    body = len(plain) - offset
+    now = Known(
+        version,
+        count,
+        body,
+        digest.digest(),
+        known.depth + 1,
+        known.base,
+        known.chain + body - known.body,
+    )
     if full[0] == _PLAIN and isinstance(serde, JsonPlusSerializer):
         suffix_type = _PLAIN
         suffix = pack_array_header(count - known.count) + plain[offset + known.body :]
@@ -278,7 +300,10 @@ def rebuild(
     count, body = chain
     value = serde.loads_typed((_PLAIN, pack_array_header(count) + body))
     digest = hashlib.blake2b(body, digest_size=16).digest()
-    return value, Known(version, count, len(body), digest, len(deltas))
+    header = array_header(base_blob)
+    assert header is not None
+    base = len(base_blob) - header[1]
+    return value, Known(version, count, len(body), digest, len(deltas), base, len(body) - base)
 
 
 def tuple_from_row(
@@ -339,7 +364,7 @@ def put_plan(
 def whole(learnt: dict[tuple[str, str, str], Known]) -> dict[tuple[str, str, str], Known]:
     """What the cache learns when the values of a put were stored whole after all."""
     return {
-        key: Known(k.version, k.count, k.body, k.digest, 0) if k.depth else k
+        key: full_known(k.version, k.count, k.body, k.digest) if k.depth else k
         for key, k in learnt.items()
     }
 
@@ -351,10 +376,10 @@ Row = tuple[str, str, str, str, bytes]  # checkpoint_ns, channel, version, type,
 
 @dataclass
 class _Seen:
-    version: str
+    """A channel's value at one stored version, while converting: its body and chain."""
+
     body: bytes
-    count: int
-    depth: int
+    known: Known  # without a digest: the body itself is compared
 
 
 def _next_seen(seen: _Seen | None, version: str, type_: str, blob: bytes) -> _Seen | None:
@@ -362,19 +387,24 @@ def _next_seen(seen: _Seen | None, version: str, type_: str, blob: bytes) -> _Se
     if is_delta(type_):
         depth, suffix_type, suffix = decode_delta(blob)
         header = array_header(suffix) if suffix_type == _PLAIN else None
-        if seen is None or header is None or base_of(type_) != seen.version:
+        if seen is None or header is None or base_of(type_) != seen.known.version:
             return None
-        return _Seen(version, seen.body + suffix[header[1] :], seen.count + header[0], depth)
+        body = seen.body + suffix[header[1] :]
+        was = seen.known
+        chain = was.chain + len(body) - was.body
+        known = Known(version, was.count + header[0], len(body), b"", depth, was.base, chain)
+        return _Seen(body, known)
     header = array_header(blob) if type_ == _PLAIN else None
     if header is None:
         return None
-    return _Seen(version, bytes(blob[header[1] :]), header[0], 0)
+    body = bytes(blob[header[1] :])
+    return _Seen(body, full_known(version, header[0], len(body), b""))
 
 
 def to_delta(rows: Iterator[Row]) -> Iterator[tuple[Row, str, bytes]]:
     """The rows of one thread (in checkpoint_ns, channel, version order) that can be stored as
     deltas, each with its new type and blob: plain msgpack lists whose bytes start with the
-    previous version's, as the saver decides it (`store`)."""
+    previous version's, under the saver's snapshot policy (`may_extend`)."""
     key: tuple[str, str] | None = None
     seen: _Seen | None = None
     for row in rows:
@@ -382,17 +412,17 @@ def to_delta(rows: Iterator[Row]) -> Iterator[tuple[Row, str, bytes]]:
         if (ns, channel) != key:
             key, seen = (ns, channel), None
         header = array_header(blob) if type_ == _PLAIN else None
-        if seen is not None and header is not None and seen.depth < MAX_CHAIN:
+        if seen is not None and header is not None:
             count, offset = header
             body = memoryview(blob)[offset:]
-            if (
-                count > seen.count
-                and len(body) > len(seen.body)
-                and body[: len(seen.body)] == seen.body
-            ):
-                suffix = pack_array_header(count - seen.count) + body[len(seen.body) :]
-                yield row, DELTA_PREFIX + seen.version, encode_delta(seen.depth + 1, _PLAIN, suffix)
-                seen = _Seen(version, bytes(body), count, seen.depth + 1)
+            was = seen.known
+            if may_extend(was, count, len(body)) and body[: was.body] == seen.body:
+                suffix = pack_array_header(count - was.count) + body[was.body :]
+                new = encode_delta(was.depth + 1, _PLAIN, suffix)
+                yield row, DELTA_PREFIX + was.version, new
+                chain = was.chain + len(body) - was.body
+                known = Known(version, count, len(body), b"", was.depth + 1, was.base, chain)
+                seen = _Seen(bytes(body), known)
                 continue
         seen = _next_seen(seen, version, type_, blob)
 

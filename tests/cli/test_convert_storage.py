@@ -51,7 +51,7 @@ def test_to_delta_stores_an_official_thread_as_deltas_with_the_same_history(dsn:
     assert result["rows_converted"] > 0
     types = _types(dsn, "t")
     assert types[0] == "msgpack"
-    assert set(types[1:]) == {"delta"}
+    assert types.count("delta") > types.count("msgpack")
     assert _history(dsn, "t") == before
 
 
