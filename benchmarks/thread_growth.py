@@ -12,13 +12,19 @@ default), ``ours-lz4`` (``compression="lz4"``), ``ours-delta`` (``storage="delta
 ``deltachannel`` (ours by default, the same graph with its messages in LangGraph's
 `DeltaChannel`). With ``--latency``, after the last mark the thread's `get_tuple` (latest)
 and a `put` of a child checkpoint with one more message are timed (``--samples`` each; p50).
+With ``--convert N``, N threads of the largest turn count are written in the official format
+and converted with ``checkpoint-pg convert-storage`` to delta storage and back: threads/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -187,6 +193,37 @@ def measure(
             report["get_tuple"], report["put"] = latencies(saver, cfg, int(report["samples"]))
 
 
+def conversion(dsn: str, threads: int, turns: int, text: str, tools: bool) -> dict[str, Any]:
+    """Threads per second of `convert-storage` to delta and back, over `threads` threads."""
+    from checkpoint_pg import PostgresSaver
+
+    with _schema(dsn, "growth_convert") as conn:
+        saver = PostgresSaver(conn)
+        saver.setup()
+        graph = build_chat(saver, TEXTS[text], tools)
+        for t in range(threads):
+            cfg: Any = {"configurable": {"thread_id": f"c{t:04}"}, "recursion_limit": 10}
+            for turn in range(turns):
+                human = HumanMessage(content=TEXTS[text](random.Random(f"h{turn}"), 200))
+                graph.invoke({"messages": [human]}, cfg)
+        before = checkpoint_tables_bytes(conn)
+        command = shutil.which("checkpoint-pg") or f"{sys.prefix}/bin/checkpoint-pg"
+        out: dict[str, Any] = {"threads": threads, "turns": turns, "bytes_official": before}
+        for target in ("delta", "official"):
+            args = ["convert-storage", "--dsn", dsn, "--schema", "growth_convert", "--to", target]
+            run = subprocess.run(  # noqa: S603 - our own command, fixed arguments
+                [command, *args, "--json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            out[target] = json.loads(run.stdout)
+            if target == "delta":
+                conn.execute("VACUUM FULL checkpoint_blobs")
+                out["bytes_delta"] = checkpoint_tables_bytes(conn)
+        return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dsn", required=True)
@@ -196,8 +233,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tools", action="store_true", help="a tool round trip every turn")
     parser.add_argument("--latency", action="store_true", help="time get_tuple and put at the end")
     parser.add_argument("--samples", type=int, default=30)
+    parser.add_argument("--convert", type=int, default=0, help="threads to convert (0: none)")
     args = parser.parse_args(argv)
     marks = sorted(int(t) for t in args.turns.split(","))
+    if args.convert:
+        print(json.dumps(conversion(args.dsn, args.convert, max(marks), args.text, args.tools)))
+        return
     extra = " get_tuple p50 | put p50 |" if args.latency else ""
     print(f"| participant | {' | '.join(f'{t} turns' for t in marks)} |{extra}")
     print(f"|---|{'---|' * len(marks)}{'---|---|' if args.latency else ''}")

@@ -8,9 +8,10 @@ elements only, with a reference to that version:
 
 - row: ``checkpoint_blobs`` under the channel's version, as always; ``type`` is
   ``cpg-delta:<base version>``; ``blob`` is a small header (``CPD1``, the chain depth, the
-  suffix's serializer type) followed by the new elements serialized as a list by the saver's
-  serializer (so `EncryptedSerializer` and `CompressingSerializer` apply to them as to any
-  value);
+  suffix's serializer type and, when the elements are plain msgpack, the digest of the
+  whole value's msgpack body) followed by the new elements serialized as a list by the
+  saver's serializer (so `EncryptedSerializer` and `CompressingSerializer` apply to them as
+  to any value; no digest of their plain text is stored then);
 - base: the previous version of the same channel, thread and namespace (a full value or
   another delta); the chain ends at a full value in the official format;
 - snapshot policy: a full value whenever the value is not a list, does not start with the
@@ -57,6 +58,7 @@ __all__ = [
     "Known",
     "array_header",
     "decode_delta",
+    "delta_digest",
     "encode_delta",
     "is_delta",
     "rebuild",
@@ -66,7 +68,7 @@ DELTA_PREFIX = _rows.DELTA_TYPE_PREFIX
 # The most deltas a chain holds before the next version is stored whole.
 MAX_CHAIN = 1024
 _MAGIC = b"CPD1"
-_HEADER = struct.Struct(">HB")  # chain depth, length of the suffix's type
+_HEADER = struct.Struct(">HBB")  # chain depth, length of the suffix's type, of the digest
 _PLAIN = "msgpack"
 _EMPTY = "empty"
 _FINGERPRINT = JsonPlusSerializer()
@@ -155,18 +157,29 @@ def pack_array_header(count: int) -> bytes:
     return b"\xdd" + count.to_bytes(4, "big")
 
 
-def encode_delta(depth: int, suffix_type: str, suffix: bytes) -> bytes:
+def encode_delta(depth: int, suffix_type: str, suffix: bytes, digest: bytes = b"") -> bytes:
     name = suffix_type.encode()
-    return _MAGIC + _HEADER.pack(depth, len(name)) + name + suffix
+    return _MAGIC + _HEADER.pack(depth, len(name), len(digest)) + digest + name + suffix
+
+
+def _fields(blob: bytes) -> tuple[int, int, int]:
+    if blob[:4] != _MAGIC:
+        raise DanglingDeltaError("a cpg-delta row whose blob is not a delta (no CPD1 header)")
+    depth, name, digest = _HEADER.unpack_from(blob, 4)
+    return depth, name, digest
 
 
 def decode_delta(blob: bytes) -> tuple[int, str, bytes]:
     """(depth, suffix type, suffix bytes) of a delta row's blob."""
-    if blob[:4] != _MAGIC:
-        raise DanglingDeltaError("a cpg-delta row whose blob is not a delta (no CPD1 header)")
-    depth, length = _HEADER.unpack_from(blob, 4)
-    start = 4 + _HEADER.size
-    return depth, blob[start : start + length].decode(), blob[start + length :]
+    depth, name, digest = _fields(blob)
+    start = 4 + _HEADER.size + digest
+    return depth, blob[start : start + name].decode(), blob[start + name :]
+
+
+def delta_digest(blob: bytes) -> bytes:
+    """The digest of the whole value's msgpack body a delta row holds (b"" if none)."""
+    digest = _fields(blob)[2]
+    return bytes(blob[4 + _HEADER.size : 4 + _HEADER.size + digest])
 
 
 def plain_body(serde: SerializerProtocol, value: Any, type_: str, blob: bytes) -> bytes | None:
@@ -231,11 +244,10 @@ def store(
         known.chain + body - known.body,
     )
     if full[0] == _PLAIN and isinstance(serde, JsonPlusSerializer):
-        suffix_type = _PLAIN
         suffix = pack_array_header(count - known.count) + plain[offset + known.body :]
+        blob = encode_delta(now.depth, _PLAIN, suffix, now.digest)
     else:
-        suffix_type, suffix = serde.dumps_typed(value[known.count :])
-    blob = encode_delta(now.depth, suffix_type, suffix)
+        blob = encode_delta(now.depth, *serde.dumps_typed(value[known.count :]))
     return Stored(DELTA_PREFIX + known.version, blob, known.version, now)
 
 
@@ -299,7 +311,9 @@ def rebuild(
         raise DanglingDeltaError("a delta whose new elements are not a msgpack list")
     count, body = chain
     value = serde.loads_typed((_PLAIN, pack_array_header(count) + body))
-    digest = hashlib.blake2b(body, digest_size=16).digest()
+    digest = delta_digest(parts[-1][1]) if deltas else b""
+    if not digest:  # a whole value, or deltas that did not record it
+        digest = hashlib.blake2b(body, digest_size=16).digest()
     header = array_header(base_blob)
     assert header is not None
     base = len(base_blob) - header[1]
@@ -418,7 +432,8 @@ def to_delta(rows: Iterator[Row]) -> Iterator[tuple[Row, str, bytes]]:
             was = seen.known
             if may_extend(was, count, len(body)) and body[: was.body] == seen.body:
                 suffix = pack_array_header(count - was.count) + body[was.body :]
-                new = encode_delta(was.depth + 1, _PLAIN, suffix)
+                digest = hashlib.blake2b(body, digest_size=16).digest()
+                new = encode_delta(was.depth + 1, _PLAIN, suffix, digest)
                 yield row, DELTA_PREFIX + was.version, new
                 chain = was.chain + len(body) - was.body
                 known = Known(version, count, len(body), b"", was.depth + 1, was.base, chain)

@@ -164,17 +164,26 @@ LEFT JOIN LATERAL (
            array_agg(bl.blob ORDER BY bl.channel, bl.depth DESC) AS blobs
     FROM jsonb_each_text(c.checkpoint -> 'channel_versions') AS v(channel, version)
     CROSS JOIN LATERAL (
-        WITH RECURSIVE chain (depth, type, blob) AS (
-            (SELECT 0, x.type, x.blob FROM {blobs} AS x
+        -- Each step is one primary-key probe: a LATERAL with LIMIT 1 on `base` (as a join,
+        -- the planner scanned or hashed all of the channel's versions, whose number grows
+        -- with the thread's history).
+        WITH RECURSIVE chain (depth, type, blob, base) AS (
+            (SELECT 0, x.type, x.blob,
+                    CASE WHEN left(x.type, 10) = 'cpg-delta:' THEN substr(x.type, 11) END
+             FROM {blobs} AS x
              WHERE x.thread_id = c.thread_id AND x.checkpoint_ns = c.checkpoint_ns
                AND x.channel = v.channel AND x.version = v.version
              LIMIT 1)
             UNION ALL
-            (SELECT chain.depth + 1, y.type, y.blob
-             FROM chain JOIN {blobs} AS y
-               ON y.thread_id = c.thread_id AND y.checkpoint_ns = c.checkpoint_ns
-              AND y.channel = v.channel AND y.version = substr(chain.type, 11)
-             WHERE left(chain.type, 10) = 'cpg-delta:')
+            (SELECT chain.depth + 1, y.type, y.blob,
+                    CASE WHEN left(y.type, 10) = 'cpg-delta:' THEN substr(y.type, 11) END
+             FROM chain CROSS JOIN LATERAL (
+                 SELECT z.type, z.blob FROM {blobs} AS z
+                 WHERE z.thread_id = c.thread_id AND z.checkpoint_ns = c.checkpoint_ns
+                   AND z.channel = v.channel AND z.version = chain.base
+                 LIMIT 1
+             ) AS y
+             WHERE chain.base IS NOT NULL)
         )
         SELECT v.channel, chain.depth, chain.type, chain.blob FROM chain
     ) AS bl
