@@ -224,6 +224,35 @@ def conversion(dsn: str, threads: int, turns: int, text: str, tools: bool) -> di
         return out
 
 
+def plot(data_path: str, png_path: str) -> None:
+    """Draw MiB against turns, one line per participant, from a JSON file of
+    ``{"turns": [...], "mib": {participant: [...]}}`` (measured values, as RESULTS.md gives
+    them)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(data_path, encoding="utf-8") as f:
+        data = json.load(f)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for i, (participant, values) in enumerate(data["mib"].items()):
+        left.plot(data["turns"], values, marker="o", label=participant, color=f"C{i}")
+        if max(values) < 100:  # the small ones again, on a linear scale
+            right.plot(data["turns"], values, marker="o", label=participant, color=f"C{i}")
+    left.set_yscale("log")
+    left.set_title("all, log scale")
+    right.set_title("under 100 MiB, linear scale")
+    for ax in (left, right):
+        ax.set_xlabel("turns (human message, tool call, tool result, reply)")
+        ax.set_ylabel("MiB on disk (checkpoint tables)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle(data.get("title", "bytes per thread"))
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dsn", required=True)
@@ -234,7 +263,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--latency", action="store_true", help="time get_tuple and put at the end")
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--convert", type=int, default=0, help="threads to convert (0: none)")
+    parser.add_argument("--plot-from", nargs=2, metavar=("JSON", "PNG"), help="draw and exit")
     args = parser.parse_args(argv)
+    if args.plot_from:
+        plot(*args.plot_from)
+        return
     marks = sorted(int(t) for t in args.turns.split(","))
     if args.convert:
         print(json.dumps(conversion(args.dsn, args.convert, max(marks), args.text, args.tools)))
