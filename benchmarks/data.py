@@ -1,8 +1,10 @@
 """Deterministic data for the workloads: channel values, checkpoints, writes.
 
 Everything is drawn from seeded random generators so both implementations get the same
-values in the same order. Text is made of words, so it compresses about as prose does
-(PostgreSQL's TOAST compression treats both implementations alike).
+values in the same order. Text is prose-like (`benchmarks.prose`: English word sequences
+from the docstrings the interpreter ships), so it compresses as chat messages do;
+`word_salad`, words drawn uniformly from made-up letters, is the harder case for
+PostgreSQL's pglz, kept for comparison.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMet
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
+from benchmarks.prose import text
+
 __all__ = [
     "KB",
     "CheckpointStream",
@@ -26,6 +30,7 @@ __all__ = [
     "serialized",
     "task_id",
     "text",
+    "word_salad",
 ]
 
 KB = 1024
@@ -38,8 +43,8 @@ _VOCAB: tuple[str, ...] = tuple(
 _PAYLOAD_OVERHEAD = 23
 
 
-def text(rng: random.Random, size: int) -> str:
-    """About `size` characters of word salad."""
+def word_salad(rng: random.Random, size: int) -> str:
+    """About `size` characters of made-up words drawn uniformly (pglz often gives up on it)."""
     words: list[str] = []
     length = 0
     while length < size:

@@ -24,7 +24,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from psycopg.types.json import Jsonb
 
-from checkpoint_pg import _prune, _rows, _schema, _sealed_rows
+from checkpoint_pg import _delta, _prune, _rows, _schema, _sealed_rows
 from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.citus import citus_installed
 from checkpoint_pg._runtime.limits import BTREE_MAX_ROW_BYTES, over_btree_row
@@ -36,7 +36,9 @@ from checkpoint_pg._sql import (
     WRITE_ARRAYS,
     delta_history_statement,
     list_statement,
+    put_delta_statement,
     put_statement,
+    select_statement,
     spread,
     statements_for,
     writes_statement,
@@ -75,6 +77,27 @@ def _validate_partitions(partitions: int | None) -> int | None:
             f"partitions must be None or an int from 1 to {MAX_PARTITIONS}, got {partitions!r}"
         )
     return partitions
+
+
+COMPRESSION_METHODS = ("pglz", "lz4")
+STORAGE_MODES = ("official", "delta")
+
+
+def _validate_storage(storage: str, encryption: RowBoundEncryption | None) -> str:
+    if storage not in STORAGE_MODES:
+        raise InvalidConfigError(f"storage must be 'official' or 'delta', got {storage!r}")
+    if storage == "delta" and encryption is not None:
+        raise InvalidConfigError(
+            "storage='delta' does not combine with encryption=RowBoundEncryption(...); an "
+            "EncryptedSerializer (serde=) does"
+        )
+    return storage
+
+
+def _validate_compression(compression: str | None) -> str | None:
+    if compression is not None and compression not in COMPRESSION_METHODS:
+        raise InvalidConfigError(f"compression must be None, 'pglz' or 'lz4', got {compression!r}")
+    return compression
 
 
 def _check_key_row(table: str, parts: Mapping[str, str]) -> None:
@@ -155,7 +178,8 @@ class ListPager:
     def _page(self, size: int) -> Steps[list[CheckpointTuple]]:
         # Over many threads, Citus needs another form of the blob lookup (hot_path.sql).
         citus = "thread_id" not in self._predicates and (yield from self._core._on_citus())
-        sql = list_statement(self._core.schema, self._predicates, citus)
+        delta = self._core.storage == "delta"
+        sql = list_statement(self._core.schema, self._predicates, citus=citus, delta=delta)
         rows = yield Query(sql, {**self._params, "limit": size}, fetch=True)
         return self._consume(rows, size)
 
@@ -183,6 +207,8 @@ class SaverCore(BaseCheckpointSaver[str]):
         inline_primitives: bool | None = None,
         partitions: int | None = None,
         encryption: RowBoundEncryption | None = None,
+        compression: str | None = None,
+        storage: str = "official",
     ):
         super().__init__(serde=serde)
         if encryption is not None and not isinstance(encryption, RowBoundEncryption):
@@ -194,6 +220,12 @@ class SaverCore(BaseCheckpointSaver[str]):
         self.schema = _validate_schema(schema)
         # Opt-in: setup() creates the checkpoint tables hash-partitioned by thread_id.
         self.partitions = _validate_partitions(partitions)
+        # Opt-in: setup() sets the value columns to this TOAST compression method (None: the
+        # server's default, pglz, as the official tables have).
+        self.compression = _validate_compression(compression)
+        # Opt-in: list values that extend a known version are stored as deltas (_delta.py).
+        self.storage = _validate_storage(storage, encryption)
+        self._delta_cache = _delta.DeltaCache()
         self._sql = statements_for(self.schema)
         # Whether the database has Citus: asked once, by the first statement with a Citus form.
         self._citus: bool | None = None
@@ -246,7 +278,11 @@ class SaverCore(BaseCheckpointSaver[str]):
 
     def _setup_steps(self, distributed: bool) -> Steps[tuple[int, int]]:
         versions = yield from _schema.migrate(
-            self._sql, self.schema, partitions=self.partitions, distributed=distributed
+            self._sql,
+            self.schema,
+            partitions=self.partitions,
+            compression=self.compression,
+            distributed=distributed,
         )
         self._citus = yield from citus_installed()  # and whether the tables live on Citus
         return versions
@@ -260,15 +296,21 @@ class SaverCore(BaseCheckpointSaver[str]):
             "tasks": TASKS_CHANNEL,
         }
         sql = self._sql.select_by_id if ref.checkpoint_id else self._sql.select_latest
+        if self.storage == "delta":
+            name = "select_by_id" if ref.checkpoint_id else "select_latest"
+            sql = select_statement(self.schema, name, delta=True)
 
         def result(rows: Rows) -> CheckpointTuple | None:
-            return self._load_row(rows[0]) if rows else None
+            return self._load_row(rows[0], seed=True) if rows else None
 
         return Operation(
             one(Query(sql, params, fetch=True), result), name="checkpoint_pg.get_tuple"
         )
 
-    def _load_row(self, row: Sequence[Any]) -> CheckpointTuple:
+    def _load_row(self, row: Sequence[Any], *, seed: bool = False) -> CheckpointTuple:
+        if self.storage == "delta":
+            cache = self._delta_cache if seed else None
+            return _delta.tuple_from_row(self.serde, row, cache)
         if self.encryption is None:
             return _rows.tuple_from_row(self.serde, row)
         return _sealed_rows.tuple_from_row(self.encryption, self.serde, row)
@@ -306,7 +348,29 @@ class SaverCore(BaseCheckpointSaver[str]):
         _check_put_keys(params)
         sql = put_statement(self.schema, len(params["channels"]))
         query = Query(sql, spread(params, BLOB_ARRAYS))
+        if self.storage == "delta":
+            values = checkpoint["channel_values"]
+            plan = _delta.put_plan(self.serde, self._delta_cache, values, params)
+            steps = self._delta_put_steps(query, plan, next_config)
+            return Operation(steps, writes=True, name="checkpoint_pg.put")
         return Operation(one(query, lambda _: next_config), writes=True, name="checkpoint_pg.put")
+
+    def _delta_put_steps(
+        self,
+        full: Query,
+        plan: tuple[dict[str, Any] | None, dict[tuple[str, str, str], _delta.Known]],
+        next_config: RunnableConfig,
+    ) -> Steps[RunnableConfig]:
+        """put in delta storage: the deltas if every base is there, else the values whole."""
+        params, learnt = plan
+        if params is None:
+            yield full
+        elif not (yield Query(put_delta_statement(self.schema), params, fetch=True)):
+            learnt = _delta.whole(learnt)
+            yield full
+        for key, known in learnt.items():
+            self._delta_cache.set(key, known)
+        return next_config
 
     def _put_writes_op(
         self,

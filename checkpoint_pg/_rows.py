@@ -32,6 +32,7 @@ from psycopg.types.json import Jsonb
 
 from checkpoint_pg._runtime.jsonb import jsonb_text, lone_surrogate
 from checkpoint_pg.errors import (
+    DeltaStorageError,
     InvalidConfigError,
     InvalidMetadataError,
     UnserializableValueError,
@@ -39,6 +40,17 @@ from checkpoint_pg.errors import (
 
 _INLINE_TYPES = (str, int, float, bool)
 _EMPTY = "empty"
+# The type of a row in delta storage (checkpoint_pg/_delta.py), which only it reads.
+DELTA_TYPE_PREFIX = "cpg-delta:"
+
+
+def _refuse_delta_row(type_: str, channel: str) -> None:
+    if type_.startswith(DELTA_TYPE_PREFIX):
+        raise DeltaStorageError(
+            f"channel {channel!r} is stored in delta storage: open the saver with "
+            "storage='delta' to read it, or convert the thread to the official format "
+            "with `checkpoint-pg convert-storage --to official`"
+        )
 
 
 @dataclass(frozen=True)
@@ -325,6 +337,7 @@ def tuple_from_row(serde: SerializerProtocol, row: Sequence[Any]) -> CheckpointT
     ) = row
     values = dict(checkpoint.get("channel_values") or {})
     for channel, type_, blob in _zip(b_channels, b_types, b_blobs):
+        _refuse_delta_row(type_, channel)
         if type_ != _EMPTY:
             values[channel] = serde.loads_typed((type_, blob))
     if s_types:
@@ -368,6 +381,8 @@ def delta_history_from_rows(
                 (depth, writes_sort_key(task_path, task_id, idx), (task_id, channel, value))
             )
         else:  # the ancestor that stores a value: a blob wins over the inline marker
+            if type_ is not None:
+                _refuse_delta_row(type_, channel)
             seeds[channel] = serde.loads_typed((type_, blob)) if type_ is not None else inline
     writes.sort(key=lambda w: (-w[0], w[1]))
     result: dict[str, DeltaChannelHistory] = {}

@@ -12,20 +12,24 @@ import logging
 from checkpoint_pg._runtime.citus import ShardedTable, distribute
 from checkpoint_pg._runtime.protocol import Query, Steps
 from checkpoint_pg._sql import (
+    COLUMN_COMPRESSION,
+    COMPRESSION_CODES,
     OFFICIAL_MIGRATIONS,
     OWN_MIGRATIONS,
     PARTITION_KEY,
     PARTITIONED_TABLES,
     TABLE_LAYOUT,
     Statements,
+    compression_params,
     migration_sql,
     partition_sql,
     partitioned_table_sql,
     qualified_table,
+    set_compression_sql,
     table_name,
     table_parts,
 )
-from checkpoint_pg.errors import SchemaMismatchError
+from checkpoint_pg.errors import InvalidConfigError, SchemaMismatchError
 
 logger = logging.getLogger("checkpoint_pg")
 
@@ -42,6 +46,7 @@ def migrate(
     sql: Statements,
     schema: str | None,
     partitions: int | None = None,
+    compression: str | None = None,
     *,
     distributed: bool = False,
 ) -> Steps[tuple[int, int]]:
@@ -50,7 +55,8 @@ def migrate(
     The official list is applied exactly as the official saver would, numbered as it numbers
     them; this project's additions follow, recorded in its own table. With `partitions`, the
     checkpoint tables are first created hash-partitioned by thread_id (see `partition`). With
-    `distributed`, the tables are then sharded on Citus (see `shard`).
+    `compression`, the value columns are then set to that TOAST compression method (see
+    `set_compression`). With `distributed`, the tables are then sharded on Citus (see `shard`).
     """
     yield Query(sql.xact_lock_migrations, {"lock_key": lock_key(schema)})
     if schema is not None:
@@ -69,6 +75,8 @@ def migrate(
     for version in range(own + 1, LATEST_OWN_VERSION + 1):
         yield Query(migration_sql(version, schema, own=True))
         yield Query(sql.record_own_migration, {"v": version})
+    if compression is not None:
+        yield from set_compression(schema, compression)
     if distributed:
         yield from shard(schema)
     return max(current, LATEST_VERSION), max(own, LATEST_OWN_VERSION)
@@ -92,6 +100,22 @@ def shard(schema: str | None) -> Steps[None]:
     changed = yield from distribute(sharded, [name("migrations"), name("own_migrations")])
     if changed:
         logger.info("distributed the checkpoint tables by thread_id on Citus")
+
+
+def set_compression(schema: str | None, method: str) -> Steps[None]:
+    """Set the value columns (blobs, writes, checkpoints; every partition too) to `method`.
+
+    Only the columns set otherwise are altered, so a setup() that finds them right takes no
+    table lock. It applies to values written from now on; stored values keep their method.
+    """
+    rows = yield Query(COLUMN_COMPRESSION, compression_params(schema), fetch=True)
+    if any(current is None for *_, current in rows):
+        raise InvalidConfigError(
+            f"compression={method!r} needs PostgreSQL 14 or later (per-column TOAST compression)"
+        )
+    for schema_name, table, column, current in rows:
+        if current != COMPRESSION_CODES[method]:
+            yield Query(set_compression_sql(schema_name, table, column, method))
 
 
 def partition(schema: str | None, partitions: int) -> Steps[None]:

@@ -30,6 +30,7 @@ from checkpoint_pg._runtime.aio import AsyncShell, aopen_conn
 from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.shell import saver_pool
 from checkpoint_pg._runtime.twins import blocking_iter_twin, blocking_twin, coroutine_alias
+from checkpoint_pg.errors import DeltaStorageError
 
 __all__ = ["AsyncPostgresSaver"]
 
@@ -60,6 +61,17 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
             and metadata are authenticated; a value that is unencrypted, altered or moved from
             another row raises `TamperedValueError` on load. None (default) keeps the official
             format. The threat model is in `checkpoint_pg.encryption`.
+        compression: keyword-only; ``"lz4"`` makes `setup()` switch the value columns (blobs,
+            writes, checkpoints, every partition) to lz4 TOAST compression: faster to write and
+            read, but more bytes than the default pglz on prose-like text. ``"pglz"`` switches
+            them back. None (default) leaves the setting alone: the server's default (pglz),
+            as the official tables have. It applies to values written from then on.
+        storage: keyword-only; ``"official"`` (default) writes the official format, byte for
+            byte. ``"delta"`` stores a list value (an ``add_messages`` or ``operator.add``
+            channel) that extends the channel's previous version as its new elements only,
+            so a long thread grows linearly instead of quadratically. The official package
+            cannot read such rows; ``checkpoint-pg convert-storage`` converts threads both ways. The
+            format, snapshot policy and limits are in `checkpoint_pg._delta`.
     """
 
     _async_hint = "for example `checkpointer.alist(...)` or `await graph.ainvoke(...)`"
@@ -75,6 +87,8 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         retry: RetryPolicy | None = None,
         partitions: int | None = None,
         encryption: RowBoundEncryption | None = None,
+        compression: str | None = None,
+        storage: str = "official",
     ) -> None:
         super().__init__(
             serde=serde,
@@ -82,6 +96,8 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
             inline_primitives=inline_primitives,
             partitions=partitions,
             encryption=encryption,
+            compression=compression,
+            storage=storage,
         )
         self._attach(conn, pipe, retry)
 
@@ -99,6 +115,8 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         retry: RetryPolicy | None = None,
         partitions: int | None = None,
         encryption: RowBoundEncryption | None = None,
+        compression: str | None = None,
+        storage: str = "official",
     ) -> AsyncIterator[AsyncPostgresSaver]:
         """A saver on one new connection, as the official saver has it (or on a pool).
 
@@ -133,6 +151,8 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
                 retry=retry,
                 partitions=partitions,
                 encryption=encryption,
+                compression=compression,
+                storage=storage,
             )
             saver._owned = owned
             yield saver
@@ -194,7 +214,14 @@ class AsyncPostgresSaver(AsyncRetention, AsyncShell, SaverCore):
         if self.encryption is not None:
             # The walk through get_tuple: each ancestor's values opened against their rows.
             return await super().aget_delta_channel_history(config=config, channels=channels)
-        return await self._run(self._delta_history_op(config, channels))
+        try:
+            return await self._run(self._delta_history_op(config, channels))
+        except DeltaStorageError:
+            if self.storage != "delta":
+                raise
+            # A seed stored as a delta (a list channel that became a DeltaChannel): the walk
+            # through get_tuple, which rebuilds it.
+            return await super().aget_delta_channel_history(config=config, channels=channels)
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, blob and write of a thread, atomically."""

@@ -33,6 +33,8 @@ __all__ = [
     "ConnectionFailedError",
     "ConnectionLostError",
     "ConnectionUnusableError",
+    "DanglingDeltaError",
+    "DeltaStorageError",
     "IntegrityError",
     "InvalidConfigError",
     "InvalidDSNError",
@@ -68,3 +70,15 @@ class UnserializableValueError(InvalidConfigError, TypeError):
 
 class InvalidRetentionPolicyError(InvalidConfigError):
     """A `RetentionPolicy` (or a sweeper interval) holds a value of the wrong type or range."""
+
+
+class DeltaStorageError(CheckpointPgError, RuntimeError):
+    """A row stored in delta storage (``storage="delta"``) met a saver that does not read it.
+
+    The message names the way out: open the saver with ``storage="delta"``, or convert the
+    thread to the official format with ``checkpoint-pg convert-storage --to official``.
+    """
+
+
+class DanglingDeltaError(DeltaStorageError):
+    """A delta row whose base is missing or malformed: the value cannot be rebuilt."""

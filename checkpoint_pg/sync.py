@@ -26,6 +26,7 @@ from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.shell import saver_pool
 from checkpoint_pg._runtime.sync import SyncShell, open_conn
 from checkpoint_pg._runtime.twins import threaded_iter_twin, threaded_twin
+from checkpoint_pg.errors import DeltaStorageError
 
 __all__ = ["PostgresSaver"]
 
@@ -56,6 +57,17 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
             and metadata are authenticated; a value that is unencrypted, altered or moved from
             another row raises `TamperedValueError` on load. None (default) keeps the official
             format. The threat model is in `checkpoint_pg.encryption`.
+        compression: keyword-only; ``"lz4"`` makes `setup()` switch the value columns (blobs,
+            writes, checkpoints, every partition) to lz4 TOAST compression: faster to write and
+            read, but more bytes than the default pglz on prose-like text. ``"pglz"`` switches
+            them back. None (default) leaves the setting alone: the server's default (pglz),
+            as the official tables have. It applies to values written from then on.
+        storage: keyword-only; ``"official"`` (default) writes the official format, byte for
+            byte. ``"delta"`` stores a list value (an ``add_messages`` or ``operator.add``
+            channel) that extends the channel's previous version as its new elements only,
+            so a long thread grows linearly instead of quadratically. The official package
+            cannot read such rows; ``checkpoint-pg convert-storage`` converts threads both ways. The
+            format, snapshot policy and limits are in `checkpoint_pg._delta`.
     """
 
     _async_hint = "for example `checkpointer.alist(...)` or `await graph.ainvoke(...)`"
@@ -71,6 +83,8 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
         retry: RetryPolicy | None = None,
         partitions: int | None = None,
         encryption: RowBoundEncryption | None = None,
+        compression: str | None = None,
+        storage: str = "official",
     ) -> None:
         super().__init__(
             serde=serde,
@@ -78,6 +92,8 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
             inline_primitives=inline_primitives,
             partitions=partitions,
             encryption=encryption,
+            compression=compression,
+            storage=storage,
         )
         self._attach(conn, pipe, retry)
 
@@ -95,6 +111,8 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
         retry: RetryPolicy | None = None,
         partitions: int | None = None,
         encryption: RowBoundEncryption | None = None,
+        compression: str | None = None,
+        storage: str = "official",
     ) -> Iterator[PostgresSaver]:
         """A saver on one new connection, as the official saver has it (or on a pool).
 
@@ -129,6 +147,8 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
                 retry=retry,
                 partitions=partitions,
                 encryption=encryption,
+                compression=compression,
+                storage=storage,
             )
             saver._owned = owned
             yield saver
@@ -189,7 +209,14 @@ class PostgresSaver(SyncRetention, SyncShell, SaverCore):
         if self.encryption is not None:
             # The walk through get_tuple: each ancestor's values opened against their rows.
             return super().get_delta_channel_history(config=config, channels=channels)
-        return self._run(self._delta_history_op(config, channels))
+        try:
+            return self._run(self._delta_history_op(config, channels))
+        except DeltaStorageError:
+            if self.storage != "delta":
+                raise
+            # A seed stored as a delta (a list channel that became a DeltaChannel): the walk
+            # through get_tuple, which rebuilds it.
+            return super().get_delta_channel_history(config=config, channels=channels)
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, blob and write of a thread, atomically."""

@@ -17,7 +17,9 @@ from checkpoint_pg._sql.hot_path import (
     MAX_VALUES_ROWS,
     WRITE_ARRAYS,
     list_statement,
+    put_delta_statement,
     put_statement,
+    select_statement,
     spread,
     writes_statement,
 )
@@ -28,15 +30,19 @@ from checkpoint_pg._sql.retention import (
     thread_candidates_statement,
 )
 from checkpoint_pg._sql.schema import (
+    COLUMN_COMPRESSION,
+    COMPRESSION_CODES,
     OFFICIAL_MIGRATIONS,
     OWN_MIGRATIONS,
     PARTITION_KEY,
     PARTITIONED_TABLES,
     TABLE_LAYOUT,
+    compression_params,
     migration_sql,
     partition_sql,
     partitioned_table_sql,
     qualified_table,
+    set_compression_sql,
     table_name,
 )
 from checkpoint_pg._sql.statements import Statements, statements_for
@@ -45,6 +51,8 @@ from checkpoint_pg._sql.threads import PruneStatements, prune_statements_for
 
 __all__ = [
     "BLOB_ARRAYS",
+    "COLUMN_COMPRESSION",
+    "COMPRESSION_CODES",
     "MAX_VALUES_ROWS",
     "OFFICIAL_MIGRATIONS",
     "OWN_MIGRATIONS",
@@ -56,6 +64,7 @@ __all__ = [
     "PruneStatements",
     "RetentionStatements",
     "Statements",
+    "compression_params",
     "delta_history_statement",
     "list_statement",
     "list_threads_statement",
@@ -63,9 +72,12 @@ __all__ = [
     "partition_sql",
     "partitioned_table_sql",
     "prune_statements_for",
+    "put_delta_statement",
     "put_statement",
     "qualified_table",
     "retention_statements_for",
+    "select_statement",
+    "set_compression_sql",
     "spread",
     "statements_for",
     "table_name",

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_VALUES_ROWS",
     "WRITE_ARRAYS",
     "list_statement",
+    "put_delta_statement",
     "put_statement",
     "select_statement",
     "spread",
@@ -64,13 +65,17 @@ LIST_FILTERS: Mapping[str, sql.SQL] = MappingProxyType(
 
 
 def _select_tuple(
-    schema: str | None, *, one_thread: bool, citus: bool, source: str
+    schema: str | None, *, one_thread: bool, citus: bool, source: str, delta: bool = False
 ) -> sql.Composed:
     """The select_tuple fragment: keyed by the thread_id parameter when the statement is about
     one thread (one text everywhere, a router query on Citus), else correlated to each row,
-    with the blobs found by semijoin on Citus (see channel_blobs_by_semijoin)."""
+    with the blobs found by semijoin on Citus (see channel_blobs_by_semijoin), or through their
+    delta chains in delta storage (channel_blobs_by_chain)."""
     thread = sql.SQL("%(thread_id)s") if one_thread else sql.SQL("c.thread_id")
-    how = "channel_blobs_by_semijoin" if citus and not one_thread else "channel_blobs_by_probe"
+    if delta:
+        how = "channel_blobs_by_chain"
+    else:
+        how = "channel_blobs_by_semijoin" if citus and not one_thread else "channel_blobs_by_probe"
     sources = {
         "table": sql.SQL("{} AS c").format(_table(schema)),
         "page": sql.SQL(
@@ -85,6 +90,7 @@ def _select_tuple(
         thread=thread,
         source=sources[source],
         channel_blobs=compose(HOT_PATH, how, schema, thread=thread),
+        blob_order=sql.SQL("ORDER BY bl.channel, bl.depth DESC" if delta else ""),
     )
 
 
@@ -92,16 +98,27 @@ def _table(schema: str | None) -> sql.Composable:
     return table_parts(schema)["checkpoints"]
 
 
-def select_statement(schema: str | None, name: str) -> str:
-    """`select_latest` or `select_by_id`: get_tuple's query, about one thread."""
-    part = _select_tuple(schema, one_thread=True, citus=False, source="table")
+@cache
+def select_statement(schema: str | None, name: str, delta: bool = False) -> str:
+    """`select_latest` or `select_by_id`: get_tuple's query, about one thread (following delta
+    chains with `delta`)."""
+    part = _select_tuple(schema, one_thread=True, citus=False, source="table", delta=delta)
     return render(HOT_PATH, name, schema, select_tuple=part)
 
 
 @cache
-def list_statement(schema: str | None, predicates: frozenset[str], citus: bool = False) -> str:
+def put_delta_statement(schema: str | None) -> str:
+    """`put` in delta storage, with at least one delta among its blobs."""
+    return render(HOT_PATH, "put_delta", schema)
+
+
+@cache
+def list_statement(
+    schema: str | None, predicates: frozenset[str], *, citus: bool = False, delta: bool = False
+) -> str:
     """The `list` page query filtered by `predicates` (names from LIST_FILTERS); `citus`: the
-    form Citus can run over many threads (only differs when no thread_id is given)."""
+    form Citus can run over many threads (only differs when no thread_id is given); `delta`:
+    following delta chains."""
     unknown = predicates - LIST_FILTERS.keys()
     assert not unknown, unknown
     chosen = [LIST_FILTERS[p] for p in LIST_FILTERS if p in predicates]
@@ -110,7 +127,9 @@ def list_statement(schema: str | None, predicates: frozenset[str], citus: bool =
         HOT_PATH,
         "list_page",
         schema,
-        select_tuple=_select_tuple(schema, one_thread=one_thread, citus=citus, source="page"),
+        select_tuple=_select_tuple(
+            schema, one_thread=one_thread, citus=citus, source="page", delta=delta
+        ),
         filters=sql.SQL(" AND ").join(chosen) if chosen else sql.SQL("TRUE"),
         thread_filter=sql.SQL("WHERE c.thread_id = %(thread_id)s" if one_thread else ""),
     )

@@ -11,7 +11,8 @@
 -- the parameter, every table in the statement is filtered by the same constant thread_id,
 -- which Citus needs to send the whole statement to the one shard holding the thread (a
 -- correlated `c.thread_id` is not enough for its router); a single server plans it the same.
--- `{channel_blobs}` is how the blobs are found (channel_blobs_by_probe, or by_semijoin).
+-- `{channel_blobs}` is how the blobs are found (channel_blobs_by_probe, by_semijoin, or
+-- by_chain in delta storage, whose rows `{blob_order}` orders).
 SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id,
        c.checkpoint, c.metadata,
        b.channels, b.types, b.blobs,
@@ -19,8 +20,8 @@ SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id,
        s.types, s.blobs
 FROM {source}
 LEFT JOIN LATERAL (
-    SELECT array_agg(bl.channel) AS channels, array_agg(bl.type) AS types,
-           array_agg(bl.blob) AS blobs
+    SELECT array_agg(bl.channel {blob_order}) AS channels, array_agg(bl.type {blob_order}) AS types,
+           array_agg(bl.blob {blob_order}) AS blobs
     {channel_blobs}
 ) AS b ON TRUE
 LEFT JOIN LATERAL (
@@ -63,6 +64,38 @@ FROM {blobs} AS bl
 WHERE bl.thread_id = {thread} AND bl.checkpoint_ns = c.checkpoint_ns
   AND (bl.channel, bl.version) IN (
       SELECT v.key, v.value FROM jsonb_each_text(c.checkpoint -> 'channel_versions') AS v)
+
+-- name: channel_blobs_by_chain
+-- channel_blobs_by_probe for delta storage (checkpoint_pg/_delta.py): each channel's blob
+-- and, while it is a delta (type 'cpg-delta:<base version>'), its base, and the base's base,
+-- down to the full value its chain starts from (at most _delta.MAX_CHAIN + 1 primary-key
+-- probes). The blob arrays hold every row of every chain, grouped by channel, base first
+-- (`blob_order`).
+FROM jsonb_each_text(c.checkpoint -> 'channel_versions') AS v(channel, version)
+CROSS JOIN LATERAL (
+    -- Each step is one primary-key probe: a LATERAL with LIMIT 1 on `base` (as a join,
+    -- the planner scanned or hashed all of the channel's versions, whose number grows
+    -- with the thread's history).
+    WITH RECURSIVE chain (depth, type, blob, base) AS (
+        (SELECT 0, x.type, x.blob,
+                CASE WHEN left(x.type, 10) = 'cpg-delta:' THEN substr(x.type, 11) END
+         FROM {blobs} AS x
+         WHERE x.thread_id = {thread} AND x.checkpoint_ns = c.checkpoint_ns
+           AND x.channel = v.channel AND x.version = v.version
+         LIMIT 1)
+        UNION ALL
+        (SELECT chain.depth + 1, y.type, y.blob,
+                CASE WHEN left(y.type, 10) = 'cpg-delta:' THEN substr(y.type, 11) END
+         FROM chain CROSS JOIN LATERAL (
+             SELECT z.type, z.blob FROM {blobs} AS z
+             WHERE z.thread_id = {thread} AND z.checkpoint_ns = c.checkpoint_ns
+               AND z.channel = v.channel AND z.version = chain.base
+             LIMIT 1
+         ) AS y
+         WHERE chain.base IS NOT NULL)
+    )
+    SELECT v.channel, chain.depth, chain.type, chain.blob FROM chain
+) AS bl
 
 -- name: select_latest
 -- get_tuple without a checkpoint_id: the namespace's newest checkpoint.
@@ -176,3 +209,35 @@ DO NOTHING;
 -- One row of the *_write_rows statements; the parts are that row's numbered parameters.
 (%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
  {idx}::int, {channel}, {type}, {blob});
+
+-- name: put_delta
+-- `put` in delta storage: the new blobs (some of them deltas, with their base version in
+-- `bases`) and the checkpoint, in one statement. A delta is stored only if its base row
+-- exists, and the blobs and the checkpoint only if every base exists, so no checkpoint ever
+-- names a delta without its base. Returns one row when the checkpoint was stored; none
+-- when a base was missing (deleted, or rolled back with a caller's transaction): the saver
+-- then stores those values whole (put_with_blob_arrays).
+WITH x AS (
+    SELECT * FROM unnest(%(channels)b::text[], %(versions)b::text[], %(types)b::text[],
+                         %(blobs)b::bytea[], %(bases)b::text[])
+         AS x(channel, version, type, blob, base)
+), ok AS (
+    SELECT x.channel, x.version, x.type, x.blob FROM x
+    WHERE x.base IS NULL OR EXISTS (
+        SELECT 1 FROM {blobs} AS b
+        WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
+          AND b.channel = x.channel AND b.version = x.base)
+), new_blobs AS (
+    INSERT INTO {blobs} (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT %(thread_id)s, %(checkpoint_ns)s, ok.channel, ok.version, ok.type, ok.blob FROM ok
+    WHERE (SELECT count(*) FROM ok) = cardinality(%(channels)b::text[])
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+)
+INSERT INTO {checkpoints}
+    (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
+SELECT %(thread_id)s::text, %(checkpoint_ns)s::text, %(checkpoint_id)s::text,
+       %(parent_checkpoint_id)s::text, %(checkpoint)s::jsonb, %(metadata)s::jsonb
+WHERE (SELECT count(*) FROM ok) = cardinality(%(channels)b::text[])
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
+DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
+RETURNING 1;

@@ -11,16 +11,20 @@ from checkpoint_pg._runtime.sqlfile import SqlFile, Statement
 from checkpoint_pg._sql.tables import TABLES, compose, load_file, render, table_parts
 
 __all__ = [
+    "COLUMN_COMPRESSION",
+    "COMPRESSION_CODES",
     "OFFICIAL_MIGRATIONS",
     "OWN_MIGRATIONS",
     "PARTITIONED_TABLES",
     "PARTITION_KEY",
     "SCHEMA",
     "TABLE_LAYOUT",
+    "compression_params",
     "migration_sql",
     "partition_sql",
     "partitioned_table_sql",
     "qualified_table",
+    "set_compression_sql",
     "table_name",
 ]
 
@@ -47,6 +51,29 @@ PARTITIONED_TABLES: Mapping[int, str] = MappingProxyType(
 PARTITION_KEY = "HASH (thread_id)"
 
 TABLE_LAYOUT = SCHEMA.render("table_layout")
+COLUMN_COMPRESSION = SCHEMA.render("column_compression")
+# `compression=` method -> pg_attribute.attcompression once the method is set.
+COMPRESSION_CODES: Mapping[str, str] = MappingProxyType({"pglz": "p", "lz4": "l"})
+
+
+def compression_params(schema: str | None) -> dict[str, str]:
+    """The parameters of COLUMN_COMPRESSION: the quoted names of the three tables."""
+    return {part: qualified_table(v, schema) for v, part in PARTITIONED_TABLES.items()}
+
+
+def set_compression_sql(schema_name: str, table: str, column: str, method: str) -> str:
+    """ALTER one column of one table (or partition) to TOAST compression `method`."""
+    if method not in COMPRESSION_CODES:
+        raise ValueError(f"unknown compression method {method!r}")
+    return (
+        SCHEMA["set_column_compression"]
+        .compose(
+            table=sql.Identifier(schema_name, table),
+            column=sql.Identifier(column),
+            method=sql.SQL(method),
+        )
+        .as_string(None)
+    )
 
 
 def migration_sql(version: int, schema: str | None, *, own: bool = False) -> str:

@@ -76,11 +76,12 @@ CREATE INDEX IF NOT EXISTS checkpoints_metadata_idx
 ON {checkpoints} USING gin (metadata jsonb_path_ops);
 
 -- name: own_2
+-- Superseded by own_4, which sets these columns back to the server's default (pglz).
 -- lz4 instead of pglz for values PostgreSQL compresses (those over ~2 KB), where the server
 -- has it (14+, built with lz4). A storage setting, invisible to every reader, the official
--- saver included; it applies to values written from now on. pglz gives up on a value unless
--- it saves 25 % within its first KB, so serialized message lists of varied text are stored
--- raw; lz4 compresses them, and faster (benchmarks/RESULTS.md, "Design measurements").
+-- saver included; it applies to values written from now on. Chosen on word-salad benchmark
+-- text that pglz gave up on; on prose-like text pglz stores fewer bytes than lz4
+-- (benchmarks/RESULTS.md, "Bytes on disk: pglz, lz4 and prose").
 -- EXECUTE, so that servers older than 14 never parse SET COMPRESSION.
 DO $checkpoint_pg_lz4$
 BEGIN
@@ -96,7 +97,7 @@ END
 $checkpoint_pg_lz4$;
 
 -- name: own_3
--- own_2's lz4, on each partition of partitioned tables: PostgreSQL sets a column's compression
+-- Superseded by own_4 as own_2 is. own_2's lz4, on each partition of partitioned tables: PostgreSQL sets a column's compression
 -- on the partitioned parent only, and setup creates the partitions before own_2 runs, so they
 -- kept pglz. Unpartitioned tables (a partition tree of one) and servers without lz4: nothing.
 DO $checkpoint_pg_lz4_partitions$
@@ -119,6 +120,57 @@ EXCEPTION WHEN feature_not_supported THEN
     NULL;  -- a server built without lz4 keeps pglz
 END
 $checkpoint_pg_lz4_partitions$;
+
+-- name: own_4
+-- Back to the server's default TOAST compression (default_toast_compression, pglz unless an
+-- administrator changed it), as the official saver's tables have, on every column own_2 and
+-- own_3 switched to lz4: the tables and each of their partitions (pg_partition_tree lists
+-- the partitions, and nothing for a plain table). On prose-like message text
+-- pglz stores fewer bytes than lz4 (benchmarks/RESULTS.md, "Bytes on disk: pglz, lz4 and
+-- prose"); `compression="lz4"` on the saver opts back in at setup(). Like every SET
+-- COMPRESSION, this applies to values written from now on: values already stored with lz4
+-- stay as they are, readable by every reader, until their rows are deleted or pruned.
+-- The catalog is read through to_jsonb, so that servers older than 14 (no attcompression)
+-- find nothing to do.
+DO $checkpoint_pg_default_compression$
+DECLARE
+    part regclass;
+    col text;
+BEGIN
+    FOR part, col IN
+        SELECT t.relid, c.col
+        FROM (VALUES ({blobs_text}, 'blob'), ({writes_text}, 'blob'),
+                     ({checkpoints_text}, 'checkpoint')) AS c(tbl, col)
+        CROSS JOIN LATERAL (
+            SELECT to_regclass(c.tbl) AS relid
+            UNION SELECT relid FROM pg_partition_tree(to_regclass(c.tbl))
+        ) AS t
+        JOIN pg_attribute AS a ON a.attrelid = t.relid AND a.attname = c.col
+        WHERE to_jsonb(a) ->> 'attcompression' = 'l'
+    LOOP
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION default', part, col);
+    END LOOP;
+END
+$checkpoint_pg_default_compression$;
+
+-- name: column_compression
+-- The columns `compression=` sets, on each table and each of its partitions, with their
+-- current setting ('' the server's default, 'p' pglz, 'l' lz4; NULL before PostgreSQL 14).
+SELECT n.nspname, c.relname, col.col, to_jsonb(a) ->> 'attcompression'
+FROM (VALUES (%(blobs)s, 'blob'), (%(writes)s, 'blob'), (%(checkpoints)s, 'checkpoint'))
+    AS col(tbl, col)
+CROSS JOIN LATERAL (
+    SELECT to_regclass(col.tbl) AS relid
+    UNION SELECT relid FROM pg_partition_tree(to_regclass(col.tbl))
+) AS t
+JOIN pg_class AS c ON c.oid = t.relid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+JOIN pg_attribute AS a ON a.attrelid = t.relid AND a.attname = col.col
+ORDER BY n.nspname, c.relname, col.col;
+
+-- name: set_column_compression
+-- One column of one table (or partition) to `compression=`'s method, for new values.
+ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION {method};
 
 -- name: create_schema
 CREATE SCHEMA IF NOT EXISTS {schema};

@@ -15,7 +15,7 @@ __all__ = ["THREADS", "PruneStatements", "prune_statements_for", "thread_stateme
 THREADS = load_file("threads.sql")
 
 
-SCOPED = ("w", "g", "b", "k")  # the aliases delete_for_runs (and its fragment) may scope
+SCOPED = ("w", "g", "b", "k", "d")  # the aliases delete_for_runs (and its fragment) may scope
 
 
 def _scope(alias: str, scoped: bool) -> sql.Composable:

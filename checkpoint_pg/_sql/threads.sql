@@ -98,26 +98,52 @@ AND {alias}.thread_id = ANY(%(thread_ids)s::text[])
 
 -- name: delete_for_runs
 -- The checkpoints a run created go, with their writes; a blob goes when no checkpoint that
--- stays refers to its (channel, version) any longer. A single server runs it over every
--- thread at once; Citus refuses that ("complex joins are only supported when all
--- distributed tables are co-located and joined on their distribution columns"), so there it
--- runs per thread found by run_threads, each scope part a thread_scope.
-WITH gone AS (
+-- stays refers to its (channel, version) any longer, and no delta that stays is built on it
+-- (delta storage, checkpoint_pg/_delta.py: `based_on` holds the bases, direct or not, of the
+-- delta rows of the freed channels that stay). A single server runs it over every thread at
+-- once; Citus refuses that ("complex joins are only supported when all distributed tables
+-- are co-located and joined on their distribution columns"), so there it runs per thread
+-- found by run_threads, each scope part a thread_scope.
+WITH RECURSIVE gone AS (
     DELETE FROM {checkpoints} AS g
     WHERE g.metadata @> ANY(%(run_filters)s::jsonb[]) {g_scope}
     RETURNING thread_id, checkpoint_ns, checkpoint_id, checkpoint -> 'channel_versions' AS versions
-), {writes_and_freed_of_gone}
+), {writes_and_freed_of_gone}, doomed AS (
+    SELECT freed.* FROM freed
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {checkpoints} AS k
+        WHERE k.thread_id = freed.thread_id {k_scope} AND k.checkpoint_ns = freed.checkpoint_ns
+          AND k.checkpoint -> 'channel_versions' ->> freed.channel = freed.version
+          AND (k.metadata ->> 'run_id' IS NULL
+               OR k.metadata ->> 'run_id' <> ALL(%(run_ids)s::text[]))
+    )
+), based_on (thread_id, checkpoint_ns, channel, version) AS (
+    SELECT d.thread_id, d.checkpoint_ns, d.channel, substr(d.type, 11)
+    FROM (SELECT DISTINCT thread_id, checkpoint_ns, channel FROM freed) AS f
+    JOIN {blobs} AS d
+      ON d.thread_id = f.thread_id {d_scope} AND d.checkpoint_ns = f.checkpoint_ns
+     AND d.channel = f.channel
+    WHERE left(d.type, 10) = 'cpg-delta:'
+      AND NOT EXISTS (
+          SELECT 1 FROM doomed
+          WHERE doomed.thread_id = d.thread_id AND doomed.checkpoint_ns = d.checkpoint_ns
+            AND doomed.channel = d.channel AND doomed.version = d.version)
+    UNION
+    SELECT n.thread_id, n.checkpoint_ns, n.channel, substr(d.type, 11)
+    FROM based_on AS n
+    JOIN {blobs} AS d
+      ON d.thread_id = n.thread_id {d_scope} AND d.checkpoint_ns = n.checkpoint_ns
+     AND d.channel = n.channel AND d.version = n.version
+    WHERE left(d.type, 10) = 'cpg-delta:'
+)
 DELETE FROM {blobs} AS b
-USING freed
-WHERE b.thread_id = freed.thread_id {b_scope} AND b.checkpoint_ns = freed.checkpoint_ns
-  AND b.channel = freed.channel AND b.version = freed.version
+USING doomed
+WHERE b.thread_id = doomed.thread_id {b_scope} AND b.checkpoint_ns = doomed.checkpoint_ns
+  AND b.channel = doomed.channel AND b.version = doomed.version
   AND NOT EXISTS (
-      SELECT 1 FROM {checkpoints} AS k
-      WHERE k.thread_id = freed.thread_id {k_scope} AND k.checkpoint_ns = freed.checkpoint_ns
-        AND k.checkpoint -> 'channel_versions' ->> freed.channel = freed.version
-        AND (k.metadata ->> 'run_id' IS NULL
-             OR k.metadata ->> 'run_id' <> ALL(%(run_ids)s::text[]))
-  );
+      SELECT 1 FROM based_on AS n
+      WHERE n.thread_id = doomed.thread_id AND n.checkpoint_ns = doomed.checkpoint_ns
+        AND n.channel = doomed.channel AND n.version = doomed.version);
 
 -- name: run_threads
 -- delete_for_runs on Citus, first step: the threads holding checkpoints of the runs (a
@@ -210,7 +236,7 @@ SELECT DISTINCT thread_id, checkpoint_ns, checkpoint_id FROM chain;
 -- checkpoints from deleted parents. Checkpoints saved after the heads were read are newer
 -- than every bound: untouched. Returns how many checkpoints, threads, writes and blobs it
 -- deleted.
-WITH bounds AS (
+WITH RECURSIVE bounds AS (
     SELECT * FROM unnest(%(b_threads)s::text[], %(b_ns)s::text[], %(b_ids)s::text[],
                          %(b_inclusive)s::bool[])
          AS b(thread_id, checkpoint_ns, bound, inclusive)
@@ -240,6 +266,24 @@ WITH bounds AS (
               SELECT 1 FROM kept AS k
               WHERE k.thread_id = c.thread_id AND k.checkpoint_ns = c.checkpoint_ns
                 AND k.checkpoint_id = c.checkpoint_id))
+), based_on (thread_id, checkpoint_ns, channel, version) AS (
+    -- Delta storage (checkpoint_pg/_delta.py): the bases, direct or not, of the deltas
+    -- still in use stay too.
+    SELECT u.thread_id, u.checkpoint_ns, u.channel, substr(d.type, 11)
+    FROM still_used AS u
+    JOIN {blobs} AS d
+      ON d.thread_id = u.thread_id AND d.thread_id = ANY(%(thread_ids)s::text[])
+     AND d.checkpoint_ns = u.checkpoint_ns
+     AND d.channel = u.channel AND d.version = u.version
+    WHERE left(d.type, 10) = 'cpg-delta:'
+    UNION
+    SELECT n.thread_id, n.checkpoint_ns, n.channel, substr(d.type, 11)
+    FROM based_on AS n
+    JOIN {blobs} AS d
+      ON d.thread_id = n.thread_id AND d.thread_id = ANY(%(thread_ids)s::text[])
+     AND d.checkpoint_ns = n.checkpoint_ns
+     AND d.channel = n.channel AND d.version = n.version
+    WHERE left(d.type, 10) = 'cpg-delta:'
 ), gone_blobs AS (
     DELETE FROM {blobs} AS bl
     USING freed AS f
@@ -250,6 +294,10 @@ WITH bounds AS (
           SELECT 1 FROM still_used AS u
           WHERE u.thread_id = f.thread_id AND u.checkpoint_ns = f.checkpoint_ns
             AND u.channel = f.channel AND u.version = f.version)
+      AND NOT EXISTS (
+          SELECT 1 FROM based_on AS n
+          WHERE n.thread_id = f.thread_id AND n.checkpoint_ns = f.checkpoint_ns
+            AND n.channel = f.channel AND n.version = f.version)
     RETURNING 1
 )
 , unlinked AS (

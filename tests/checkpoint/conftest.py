@@ -4,7 +4,11 @@ pipeline. Tests take `saver` (async-facing) and run against all six.
 ``CHECKPOINT_PG_TEST_PARTITIONS=N`` runs the tests on hash-partitioned checkpoint tables: before
 a test that takes `dsn` starts, its schema gets the tables set up with
 ``partitions=N``, so every `setup()` the test makes finds them. This applies to every folder
-under tests/checkpoint."""
+under tests/checkpoint.
+
+``CHECKPOINT_PG_TEST_STORAGE=delta`` builds the savers of the `saver` fixture (all six shapes)
+and of tests/checkpoint/test_graphs.py with ``storage="delta"``: the same specifications, met
+in delta storage."""
 
 from __future__ import annotations
 
@@ -30,6 +34,15 @@ SHAPES = [
 
 
 PARTITIONS_ENV = "CHECKPOINT_PG_TEST_PARTITIONS"
+STORAGE_ENV = "CHECKPOINT_PG_TEST_STORAGE"
+
+
+def test_storage() -> str:
+    """The saver storage mode `CHECKPOINT_PG_TEST_STORAGE` asks for ("official" by default)."""
+    return os.environ.get(STORAGE_ENV, "").strip() or "official"
+
+
+test_storage.__test__ = False  # type: ignore[attr-defined]
 
 
 def test_partitions() -> int | None:
@@ -91,17 +104,17 @@ from contextlib import asynccontextmanager, contextmanager  # noqa: E402
 def _sync_saver(dsn: str, how: str) -> Iterator[PostgresSaver]:
     if how == "pool":
         with ConnectionPool(dsn, min_size=1, max_size=4, open=False) as pool:
-            s = PostgresSaver(pool)
+            s = PostgresSaver(pool, storage=test_storage())
             s.setup()
             yield s
         return
     with psycopg.connect(dsn) as conn:  # deliberately not autocommit
         if how == "pipeline":
-            PostgresSaver(conn).setup()
+            PostgresSaver(conn, storage=test_storage()).setup()
             with conn.pipeline() as pipe:
-                yield PostgresSaver(conn, pipe)
+                yield PostgresSaver(conn, pipe, storage=test_storage())
         else:
-            s = PostgresSaver(conn)
+            s = PostgresSaver(conn, storage=test_storage())
             s.setup()
             yield s
 
@@ -113,16 +126,16 @@ async def _async_saver(dsn: str, how: str) -> AsyncIterator[AsyncPostgresSaver]:
         async with AsyncConnectionPool(
             dsn, min_size=1, max_size=4, kwargs=kwargs, open=False
         ) as pool:
-            s = AsyncPostgresSaver(pool)
+            s = AsyncPostgresSaver(pool, storage=test_storage())
             await s.setup()
             yield s
         return
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         if how == "pipeline":
-            await AsyncPostgresSaver(conn).setup()
+            await AsyncPostgresSaver(conn, storage=test_storage()).setup()
             async with conn.pipeline() as pipe:
-                yield AsyncPostgresSaver(conn, pipe)
+                yield AsyncPostgresSaver(conn, pipe, storage=test_storage())
         else:
-            s = AsyncPostgresSaver(conn)
+            s = AsyncPostgresSaver(conn, storage=test_storage())
             await s.setup()
             yield s

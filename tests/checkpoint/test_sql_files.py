@@ -75,10 +75,15 @@ def render_everything(name: str | None) -> None:
     filters = list(hot_path.LIST_FILTERS)
     for size in range(len(filters) + 1):
         for chosen in itertools.combinations(filters, size):
-            for citus in (False, True):
-                saver_sql.list_statement(name, frozenset(chosen), citus)
+            for citus, delta in itertools.product((False, True), repeat=2):
+                saver_sql.list_statement(name, frozenset(chosen), citus=citus, delta=delta)
+    for select in ("select_latest", "select_by_id"):
+        saver_sql.select_statement(name, select, delta=True)
+    saver_sql.put_delta_statement(name)
     saver_sql.prune_statements_for(name)
     saver_sql.delta_history_statement(name)
+    for method in saver_sql.COMPRESSION_CODES:
+        saver_sql.set_compression_sql(name or "public", "checkpoint_blobs", "blob", method)
     for first, metadata, idle in itertools.product((False, True), repeat=3):
         for one_thread in (False, True):
             saver_sql.list_threads_statement(
@@ -118,9 +123,11 @@ def test_the_code_renders_every_statement_with_all_its_parts(
     name: str | None, composed: set[Statement]
 ) -> None:
     render_everything(name)  # raises SqlFileError if a part were missing
-    # TABLE_LAYOUT has no parts and is rendered once, at import.
+    # TABLE_LAYOUT and COLUMN_COMPRESSION have no parts and are rendered once, at import.
     assert schema.SCHEMA["table_layout"].text == schema.TABLE_LAYOUT
+    assert schema.SCHEMA["column_compression"].text == schema.COLUMN_COMPRESSION
     composed.add(schema.SCHEMA["table_layout"])
+    composed.add(schema.SCHEMA["column_compression"])
     every = {s for file in sql_files() for s in file.statements.values()}
     assert {s.name for s in every - composed} == UNUSED[name]
 

@@ -33,12 +33,17 @@ def _command(path: tuple[str, ...]) -> click.Command:
 
 
 def _arguments(path: tuple[str, ...]) -> list[str]:
-    """A placeholder for each required argument (``history THREAD_ID`` -> ``history x``)."""
-    return [
-        "x"
-        for param in _command(path).params
-        if isinstance(param, click.Argument) and param.required
-    ]
+    """A placeholder for each required argument (``history THREAD_ID`` -> ``history x``) and
+    required option (``convert-storage --to official``)."""
+    placeholders: list[str] = []
+    for param in _command(path).params:
+        if not param.required:
+            continue
+        value = param.type.choices[0] if isinstance(param.type, click.Choice) else "x"
+        if isinstance(param, click.Option):
+            placeholders.append(param.opts[0])
+        placeholders.append(str(value))
+    return placeholders
 
 
 def test_every_command_but_bench_takes_embedded() -> None:

@@ -106,6 +106,11 @@ PARAMS: dict[str, Any] = {
     "new": b"",
     "old_value": "{}",
     "new_value": "{}",
+    # convert-storage
+    "after": None,
+    "old_type": "none",
+    "new_type": "none",
+    "new_blob": b"",
 }
 
 

@@ -16,6 +16,7 @@ __all__ = ["register"]
 
 def register(group: click.Group) -> None:
     """Add every operator command to `group`."""
+    from checkpoint_pg.cli.ops.convert import COMMANDS as convert
     from checkpoint_pg.cli.ops.doctor import COMMANDS as doctor
     from checkpoint_pg.cli.ops.inspect import COMMANDS as inspect
     from checkpoint_pg.cli.ops.maintain import COMMANDS as maintain
@@ -23,6 +24,6 @@ def register(group: click.Group) -> None:
     from checkpoint_pg.cli.ops.store_cmds import COMMANDS as store
     from checkpoint_pg.cli.ops.threads import COMMANDS as threads
 
-    for commands in (doctor, threads, inspect, maintain, store, reencrypt):
+    for commands in (doctor, threads, inspect, maintain, store, reencrypt, convert):
         for command in commands:
             group.add_command(command)

@@ -193,8 +193,14 @@ class Session:
     def saver(self) -> PostgresSaver:
         from checkpoint_pg.sync import PostgresSaver
 
+        encryption = _encryption()
+        # Delta storage reads both formats; it does not combine with row-bound encryption.
         return PostgresSaver(
-            self.conn, serde=_serde(), schema=self.schema, encryption=_encryption()
+            self.conn,
+            serde=_serde(),
+            schema=self.schema,
+            encryption=encryption,
+            storage="official" if encryption is not None else "delta",
         )
 
     def store(self) -> PostgresStore:

@@ -164,3 +164,48 @@ LIMIT %(limit)s;
 UPDATE {store} SET value = %(new_value)s::jsonb
 WHERE prefix = %(prefix)s AND key = %(key)s AND value = %(old_value)s::jsonb
 RETURNING 1;
+
+-- name: delta_threads_page
+-- convert-storage --to official: the next threads (after %(after)s, NULL: from the first)
+-- holding delta rows (type 'cpg-delta:<base>', checkpoint_pg/_delta.py), or just one.
+SELECT DISTINCT thread_id FROM {blobs}
+WHERE left(type, 10) = 'cpg-delta:'
+  AND (%(thread_id)s::text IS NULL OR thread_id = %(thread_id)s::text)
+  AND (%(after)s::text IS NULL OR thread_id > %(after)s::text)
+ORDER BY thread_id
+LIMIT %(limit)s;
+
+-- name: blob_threads_page
+-- convert-storage --to delta: the next threads (after %(after)s) holding plain msgpack blobs.
+SELECT DISTINCT thread_id FROM {blobs}
+WHERE type = 'msgpack'
+  AND (%(thread_id)s::text IS NULL OR thread_id = %(thread_id)s::text)
+  AND (%(after)s::text IS NULL OR thread_id > %(after)s::text)
+ORDER BY thread_id
+LIMIT %(limit)s;
+
+-- name: delta_channel_rows
+-- convert-storage --to official: every blob of the thread's channels that hold deltas,
+-- locked until the thread's transaction ends (no base goes while it is rebuilt).
+SELECT checkpoint_ns, channel, version, type, blob FROM {blobs} AS b
+WHERE b.thread_id = %(thread_id)s
+  AND (b.checkpoint_ns, b.channel) IN (
+      SELECT checkpoint_ns, channel FROM {blobs}
+      WHERE thread_id = %(thread_id)s AND left(type, 10) = 'cpg-delta:')
+ORDER BY checkpoint_ns, channel, version
+FOR KEY SHARE;
+
+-- name: thread_blob_rows
+-- convert-storage --to delta: every blob of a thread, in version order per channel, locked
+-- until the thread's transaction ends (no future base goes while deltas are made).
+SELECT checkpoint_ns, channel, version, type, blob FROM {blobs}
+WHERE thread_id = %(thread_id)s
+ORDER BY checkpoint_ns, channel, version
+FOR KEY SHARE;
+
+-- name: convert_blob
+-- convert-storage: one blob to its other form, only if it is still of the type read.
+UPDATE {blobs} SET type = %(new_type)s, blob = %(new_blob)s
+WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
+  AND channel = %(channel)s AND version = %(version)s AND type = %(old_type)s
+RETURNING 1;
