@@ -493,10 +493,8 @@ class SaverCore(BaseCheckpointSaver[str]):
         return Operation(self._prune_steps(ids, strategy), writes=True, name="checkpoint_pg.prune")
 
     def _prune_steps(self, ids: list[str], strategy: str) -> Steps[None]:
-        # Citus runs a statement over several threads only when they share a shard: there,
-        # one thread at a time, each statement routed to its shard (threads.sql).
-        groups = [[t] for t in dict.fromkeys(ids)] if (yield from self._on_citus()) else [ids]
-        for group in groups:
+        citus = yield from self._on_citus()
+        for group in _prune.thread_groups(ids, one_at_a_time=citus):
             if strategy == "delete":
                 yield Query(self._sql.prune_delete, {"thread_ids": group}, prepare=False)
             else:

@@ -38,6 +38,16 @@ class PruneCounts:
     blobs: int = 0
 
 
+def thread_groups(thread_ids: Sequence[str], one_at_a_time: bool) -> list[list[str]]:
+    """The threads (each once) as one group, or one group per thread: Citus refuses these
+    statements over several threads as soon as they live on different shards (threads.sql,
+    thread_scope). No threads, no group."""
+    ids = list(dict.fromkeys(thread_ids))
+    if not ids:
+        return []
+    return [[t] for t in ids] if one_at_a_time else [ids]
+
+
 def keep_latest(schema: str | None, thread_ids: Sequence[str], keep: int = 1) -> Steps[PruneCounts]:
     """Steps of one prune keeping the `keep` latest checkpoints of each of their namespaces."""
     sql = prune_statements_for(schema)

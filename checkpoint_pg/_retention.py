@@ -235,7 +235,7 @@ class RetentionRun:
         prunable = [t for t, is_idle, prunable, locked in picked if locked and not is_idle]
         result.skipped = sum(1 for _, i, p, locked in picked if (i or p) and not locked)
         # Citus routes the deleting statements one thread at a time (retention.sql).
-        for group in [[t] for t in idle] if citus else [idle] if idle else []:
+        for group in _prune.thread_groups(idle, one_at_a_time=citus):
             yield from self._delete_idle(group, result)
             # An idle thread that turned out active (a recent checkpoint somewhere) and still
             # holds old checkpoints is pruned like the others.
@@ -243,7 +243,7 @@ class RetentionRun:
                 gone = set(result.deleted_ids)
                 prunable += [t for t in idle if t not in gone]
         if prunable and policy.keep_latest is not None:
-            for group in [[t] for t in prunable] if citus else [prunable]:
+            for group in _prune.thread_groups(prunable, one_at_a_time=citus):
                 counts = yield from _prune.keep_latest(self.schema, group, policy.keep_latest)
                 result.pruned += counts.threads
                 result.checkpoints += counts.checkpoints

@@ -26,7 +26,8 @@ def _parts(schema: str | None, *, scoped: bool) -> dict[str, sql.Composable]:
     """The scope parts (thread_scope, or nothing) and the shared fragment composed with them."""
     scopes = {f"{alias}_scope": _scope(alias, scoped) for alias in SCOPED}
     fragment = compose(THREADS, "writes_and_freed_of_gone", schema, w_scope=scopes["w_scope"])
-    return {**scopes, "writes_and_freed_of_gone": fragment}
+    step = compose(THREADS, "based_on_step", schema, d_scope=scopes["d_scope"])
+    return {**scopes, "writes_and_freed_of_gone": fragment, "based_on_step": step}
 
 
 def thread_statement(schema: str | None, name: str, *, scoped: bool = False) -> str:

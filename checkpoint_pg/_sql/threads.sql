@@ -96,6 +96,16 @@ gone_writes AS (
 -- single server the filter is redundant and free (the primary keys start with thread_id).
 AND {alias}.thread_id = ANY(%(thread_ids)s::text[])
 
+-- name: based_on_step
+-- A fragment: the recursive step of a `based_on` CTE (delta storage, checkpoint_pg/_delta.py):
+-- a base found so far that is itself a delta adds its own base. `{d_scope}` as thread_scope.
+SELECT n.thread_id, n.checkpoint_ns, n.channel, substr(d.type, 11)
+FROM based_on AS n
+JOIN {blobs} AS d
+  ON d.thread_id = n.thread_id {d_scope} AND d.checkpoint_ns = n.checkpoint_ns
+ AND d.channel = n.channel AND d.version = n.version
+WHERE left(d.type, 10) = 'cpg-delta:';
+
 -- name: delete_for_runs
 -- The checkpoints a run created go, with their writes; a blob goes when no checkpoint that
 -- stays refers to its (channel, version) any longer, and no delta that stays is built on it
@@ -129,12 +139,7 @@ WITH RECURSIVE gone AS (
           WHERE doomed.thread_id = d.thread_id AND doomed.checkpoint_ns = d.checkpoint_ns
             AND doomed.channel = d.channel AND doomed.version = d.version)
     UNION
-    SELECT n.thread_id, n.checkpoint_ns, n.channel, substr(d.type, 11)
-    FROM based_on AS n
-    JOIN {blobs} AS d
-      ON d.thread_id = n.thread_id {d_scope} AND d.checkpoint_ns = n.checkpoint_ns
-     AND d.channel = n.channel AND d.version = n.version
-    WHERE left(d.type, 10) = 'cpg-delta:'
+    {based_on_step}
 )
 DELETE FROM {blobs} AS b
 USING doomed
@@ -272,18 +277,11 @@ WITH RECURSIVE bounds AS (
     SELECT u.thread_id, u.checkpoint_ns, u.channel, substr(d.type, 11)
     FROM still_used AS u
     JOIN {blobs} AS d
-      ON d.thread_id = u.thread_id AND d.thread_id = ANY(%(thread_ids)s::text[])
-     AND d.checkpoint_ns = u.checkpoint_ns
+      ON d.thread_id = u.thread_id {d_scope} AND d.checkpoint_ns = u.checkpoint_ns
      AND d.channel = u.channel AND d.version = u.version
     WHERE left(d.type, 10) = 'cpg-delta:'
     UNION
-    SELECT n.thread_id, n.checkpoint_ns, n.channel, substr(d.type, 11)
-    FROM based_on AS n
-    JOIN {blobs} AS d
-      ON d.thread_id = n.thread_id AND d.thread_id = ANY(%(thread_ids)s::text[])
-     AND d.checkpoint_ns = n.checkpoint_ns
-     AND d.channel = n.channel AND d.version = n.version
-    WHERE left(d.type, 10) = 'cpg-delta:'
+    {based_on_step}
 ), gone_blobs AS (
     DELETE FROM {blobs} AS bl
     USING freed AS f
