@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from checkpoint_pg.aio import AsyncPostgresSaver
+    from checkpoint_pg.cache import AsyncPostgresCache, PostgresCache
     from checkpoint_pg.errors import (
         CheckpointPgError,
         ConnectionFailedError,
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from checkpoint_pg.sync import PostgresSaver
 
 _HOMES: dict[str, str] = {
+    "AsyncPostgresCache": "checkpoint_pg.cache",
+    "PostgresCache": "checkpoint_pg.cache",
+    "InvalidCacheKeyError": "checkpoint_pg.errors",
     "AsyncPostgresSaver": "checkpoint_pg.aio",
     "CheckpointPgError": "checkpoint_pg.errors",
     "CompressingSerializer": "checkpoint_pg.serde",
@@ -77,6 +81,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AsyncPostgresCache",
     "AsyncPostgresSaver",
     "CheckpointPgError",
     "CompressingSerializer",
@@ -84,11 +89,13 @@ __all__ = [
     "ConnectionLostError",
     "ConnectionUnusableError",
     "IntegrityError",
+    "InvalidCacheKeyError",
     "InvalidConfigError",
     "InvalidMetadataError",
     "InvalidRetentionPolicyError",
     "OperationInterruptedError",
     "PoolExhaustedError",
+    "PostgresCache",
     "PostgresSaver",
     "ReadOnlyServerError",
     "RetentionPolicy",

@@ -36,6 +36,7 @@ __all__ = [
     "DanglingDeltaError",
     "DeltaStorageError",
     "IntegrityError",
+    "InvalidCacheKeyError",
     "InvalidConfigError",
     "InvalidDSNError",
     "InvalidKeyringError",
@@ -56,6 +57,11 @@ __all__ = [
 
 class InvalidConfigError(CheckpointPgError, ValueError):
     """A `RunnableConfig` lacks a required key or holds a value that cannot be stored."""
+
+
+class InvalidCacheKeyError(CheckpointPgError, ValueError):
+    """A node-cache key, namespace or TTL that `PostgresCache` cannot store (wrong type, a NUL
+    in the key, longer than PostgreSQL's index limit)."""
 
 
 class InvalidMetadataError(CheckpointPgError, ValueError):

@@ -124,6 +124,18 @@ GENERATED: tuple[Generated, ...] = (
         ),
     ),
     Generated(
+        source="checkpoint_pg/cache/aio.py",
+        target="checkpoint_pg/cache/sync.py",
+        docstring="`PostgresCache`, the blocking shell around the cache core.",
+        renames={"AsyncPostgresCache": "PostgresCache"},
+        swaps=(
+            ("aget", "get"),
+            ("aset", "set"),
+            ("aclear", "clear"),
+            ("asweep", "sweep"),
+        ),
+    ),
+    Generated(
         source="store/aio.py",
         target="store/sync.py",
         docstring="`PostgresStore`, the blocking shell around the store core.",
