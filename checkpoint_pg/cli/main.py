@@ -113,8 +113,9 @@ def demo(
     help="On Citus: then shard the checkpoint tables by thread_id and the store's by prefix.",
 )
 def setup(dsn: str | None, embedded: bool, schema: str | None, distributed: bool) -> None:
-    """Create or migrate the checkpoint and store tables (all migrations)."""
+    """Create or migrate the checkpoint, store and node-cache tables (all migrations)."""
     dsn = wanted_dsn(dsn, embedded)
+    from checkpoint_pg.cache import PostgresCache
     from checkpoint_pg.cli.embedded import dsn_or_embedded
     from checkpoint_pg.cli.ops.common import connect
     from checkpoint_pg.sync import PostgresSaver
@@ -129,8 +130,10 @@ def setup(dsn: str | None, embedded: bool, schema: str | None, distributed: bool
     ):
         PostgresSaver(conn, schema=schema).setup(distributed=distributed)
         PostgresStore(conn, schema=schema).setup(distributed=distributed)
+        # The node cache stays a plain table (on Citus, the coordinator's): it is not per thread.
+        PostgresCache(conn, schema=schema).setup()
     sharded = ", distributed on Citus" if distributed else ""
-    click.echo(f"checkpoint and store tables are ready{sharded} ({mask_dsn(url)})")
+    click.echo(f"checkpoint, store and node-cache tables are ready{sharded} ({mask_dsn(url)})")
 
 
 def _benchmarks_checkout() -> Path | None:

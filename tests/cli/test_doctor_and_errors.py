@@ -138,5 +138,11 @@ def test_setup_with_a_schema_creates_every_table_there(dsn: str) -> None:
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'agents'"
             ).fetchall()
         }
-    assert {"checkpoints", "checkpoint_blobs", "checkpoint_writes", "store"} <= tables
+    assert {
+        "checkpoints",
+        "checkpoint_blobs",
+        "checkpoint_writes",
+        "store",
+        "checkpoint_cache",
+    } <= tables
     assert parsed(invoke("doctor", "--dsn", dsn, "--schema", "agents", "--json"))["ok"] is True
