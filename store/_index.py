@@ -91,6 +91,8 @@ def vector_index(config: Mapping[str, Any] | None) -> VectorIndex | None:
     """Validate an official-style `PostgresIndexConfig` dict (None: no semantic search)."""
     if not config:
         return None
+    if "text" in config and config.get("dims") is None and config.get("embed") is None:
+        return None  # full-text search only (store._text)
     dims = config.get("dims")
     if not isinstance(dims, int) or isinstance(dims, bool) or not 0 < dims <= 16000:
         raise InvalidIndexConfigError(f"index['dims'] must be a positive int, got {dims!r}")

@@ -195,3 +195,13 @@ CREATE INDEX IF NOT EXISTS {index} ON {store} ({number}({path}));
 -- name: number_short_body
 -- The body of number_function_short (see there).
 SELECT CASE WHEN jsonb_typeof(v) = 'number' AND length(v::text) < 300 THEN v::double precision ELSE {number_full}(v) END;
+
+-- name: text_index
+-- The full-text index of one configuration ({document}: its expression, store._text).
+CREATE INDEX IF NOT EXISTS {index} ON {store} USING gin ({document});
+
+-- name: text_config_exists
+-- Whether the text index's text search configuration exists (regconfig input rules).
+SELECT 1 FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
+WHERE c.cfgname = %(name)s AND (n.nspname = %(schema)s
+      OR (%(schema)s IS NULL AND pg_ts_config_is_visible(c.oid)));
