@@ -128,6 +128,8 @@ def _add_search(plan: Plan, position: int, op: SearchOp, mode: SearchMode | None
     if op.query and ranking is not None:
         if not isinstance(op.query, str):
             raise InvalidValueError("a search query must be a string")
+        if "\x00" in op.query and ranking != "vector":
+            raise InvalidValueError("a text search query cannot hold NUL characters (\\x00)")
         if ranking != "text":
             query_index = len(plan.queries)
             plan.queries.append(op.query)
