@@ -126,7 +126,7 @@ class StoreCore(BaseStore):
         """The op `BaseStore.search` builds, for the stores' `search` with a mode."""
         if refresh_ttl is None:
             refresh_ttl = (self.ttl_config or {}).get("refresh_on_read", True)
-        return SearchOp(tuple(namespace_prefix), filter, limit, offset, query, refresh_ttl)
+        return SearchOp(namespace_prefix, filter, limit, offset, query, refresh_ttl)
 
     @staticmethod
     def _searched(results: list[Result]) -> list[SearchItem]:
