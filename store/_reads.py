@@ -207,11 +207,18 @@ def _search(
         wanted = (depth or op.limit + op.offset) * fan_out * 2 + 1
         params.values[name + "candidates"] = min(wanted, BIGINT_MAX)
     ann = (index.operator, index.vector_type, index.score_sql("best.dist"), exact)
+    settings = () if exact else index.search_settings
     if hybrid:
         return _hybrid_search_text(
-            plan.names, name, prefixed, form, ann, cast("TextIndex", plan.text), plan.fusion
+            plan.names,
+            name,
+            prefixed,
+            form,
+            (*ann, settings),
+            cast("TextIndex", plan.text),
+            plan.fusion,
         )
-    return _vector_search_text(plan.names, name, prefixed, form, ann)
+    return _vector_search_text(plan.names, name, prefixed, form, (*ann, settings))
 
 
 def _search_parts(names: StoreNames, name: str, prefixed: bool, form: Form) -> Parts:
@@ -259,17 +266,28 @@ def _text_search_text(
     )
 
 
-def _vector_parts(name: str, ann: tuple[str, str, str, bool], names: StoreNames) -> Parts:
+Ann = tuple[str, str, str, bool, tuple[tuple[str, str], ...]]
+
+
+def _vector_parts(name: str, ann: Ann, names: StoreNames) -> Parts:
     """The vector search's parts (`ann`: the index's distance operator, vector type and
-    score expression, and whether to rank exactly)."""
-    operator, vector_type, score, exact = ann
+    score expression, whether to rank exactly, and the pgvector settings of its scan)."""
+    operator, vector_type, score, exact, settings = ann
     distance = query("vector_distance").compose(
         operator=sql.SQL(operator),
         query=sql.Placeholder(name + "query"),
         vector_type=sql.SQL(vector_type),
     )
     candidates: sql.Composable = sql.SQL("")
-    if not exact:
+    if not exact and settings:
+        calls = sql.SQL(" || ").join(
+            sql.SQL("set_config({}, {}, true)").format(sql.Literal(guc), sql.Literal(value))
+            for guc, value in settings
+        )
+        candidates = query("candidates_with_settings").compose(
+            candidates=sql.Placeholder(name + "candidates"), settings=calls
+        )
+    elif not exact:
         candidates = query("candidates").compose(candidates=sql.Placeholder(name + "candidates"))
     return {
         "score": sql.SQL(score),
@@ -281,9 +299,7 @@ def _vector_parts(name: str, ann: tuple[str, str, str, bool], names: StoreNames)
 
 
 @functools.lru_cache(maxsize=1024)
-def _vector_search_text(
-    names: StoreNames, name: str, prefixed: bool, form: Form, ann: tuple[str, str, str, bool]
-) -> str:
+def _vector_search_text(names: StoreNames, name: str, prefixed: bool, form: Form, ann: Ann) -> str:
     """A search branch by a query vector, built once per form."""
     return query("vector_search").render(
         **_search_parts(names, name, prefixed, form), **_vector_parts(name, ann, names)
@@ -296,7 +312,7 @@ def _hybrid_search_text(
     name: str,
     prefixed: bool,
     form: Form,
-    ann: tuple[str, str, str, bool],
+    ann: Ann,
     text: TextIndex,
     fusion: Fusion,
 ) -> str:

@@ -145,6 +145,13 @@ JOIN {store} AS s ON s.prefix = fused.prefix AND s.key = fused.key;
 -- name: candidates
 LIMIT {candidates};
 
+-- name: candidates_with_settings
+-- The same, with pgvector settings for this statement only ({settings}: set_config(..., true)
+-- calls, joined by ||). The LIMIT node evaluates its count before it reads a row, and the
+-- index scan starts at that first read, so the scan sees them; they end with the statement's
+-- transaction (in a caller's own transaction, with that transaction).
+LIMIT {candidates} + 0 * length({settings});
+
 -- name: bounded_searches
 -- Searches of one filter shape, each under a prefix of at most {bound} items, whatever
 -- their number: see _reads.bounded_searches. {arrays}: the searches' values, one array each,
