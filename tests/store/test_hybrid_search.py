@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from store import PostgresStore
+from store import InvalidIndexConfigError, PostgresStore
 from tests.store.test_vector_search import RecordingEmbeddings, expected_score, letter_vector
 
 DOCS: list[tuple[str, str, str]] = [
@@ -173,3 +173,68 @@ def test_a_hybrid_score_is_the_sum_of_weight_over_k_plus_place(dsn: str) -> None
         assert best.key == "apple"
         assert best.score == pytest.approx(2 / 61)
         assert math.isfinite(best.score or math.nan)
+
+
+# -- how far the ANN index searches ------------------------------------------------------------
+
+
+def tuned_index(kind: str, ann_search: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "dims": 32,
+        "embed": RecordingEmbeddings(),
+        "fields": ["text"],
+        "ann_index_config": {"kind": kind},
+        "ann_search": ann_search,
+    }
+
+
+@pytest.mark.pgvector
+@pytest.mark.parametrize(
+    ("kind", "ann_search"),
+    [
+        ("hnsw", {"ef_search": 100}),
+        ("hnsw", {"ef_search": 1, "iterative_scan": "relaxed_order"}),
+        ("hnsw", {"iterative_scan": "strict_order"}),
+        ("ivfflat", {"probes": 3, "iterative_scan": "relaxed_order"}),
+    ],
+)
+def test_ann_search_settings_keep_the_exact_ranking(
+    dsn: str, kind: str, ann_search: dict[str, Any]
+) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        store = PostgresStore(conn, index=tuned_index(kind, ann_search))
+        store.setup()
+        for key, text, kind_ in DOCS:
+            store.put(("docs",), key, {"text": text, "kind": kind_})
+        keep = {key for key, _, _ in DOCS}
+        for query in QUERIES:
+            found = store.search(("docs",), query=query, limit=len(DOCS))
+            assert [r.key for r in found] == vector_list(query, keep)
+
+
+@pytest.mark.pgvector
+def test_ann_search_settings_end_with_the_search_statement(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        store = PostgresStore(conn, index=tuned_index("hnsw", {"ef_search": 321}))
+        store.setup()
+        store.put(("docs",), "a", {"text": "apple"})
+        assert [r.key for r in store.search(("docs",), query="apple")] == ["a"]
+        after = conn.execute("SELECT current_setting('hnsw.ef_search', true)").fetchone()
+        assert after == ("40",)  # pgvector's default, as before the search
+
+
+@pytest.mark.parametrize(
+    ("ann_search", "message"),
+    [
+        ({"ef_search": 0}, "from 1 to 1000"),
+        ({"probes": True}, "from 1 to 32768"),
+        ({"iterative_scan": "on"}, "must be one of"),
+        ({"ef": 10}, "unknown keys"),
+        ("fast", "must be a dict"),
+    ],
+)
+def test_bad_ann_search_settings_are_refused_when_the_store_is_made(
+    ann_search: Any, message: str
+) -> None:
+    with pytest.raises(InvalidIndexConfigError, match=message):
+        PostgresStore(None, index=tuned_index("hnsw", ann_search))  # type: ignore[arg-type]
