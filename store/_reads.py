@@ -250,7 +250,7 @@ def _text_parts(name: str, text: TextIndex | None) -> Parts:
     text = cast("TextIndex", text)
     return {
         "document": text.document(sql.SQL("s.value")),
-        "tsquery": query("text_query").compose(
+        "tsquery": query("text_query" if text.match == "all" else "text_query_any").compose(
             config=text.config_sql(), text=sql.Placeholder(name + "text")
         ),
     }

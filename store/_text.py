@@ -56,6 +56,8 @@ class TextIndex:
 
     language: str
     fields: tuple[str, ...]  # "$" alone: every string of the value
+    # "all": every word (web search syntax); "any": any word, ranked by ts_rank
+    match: Literal["all", "any"] = "all"
 
     def document(self, value: sql.Composable) -> sql.Composable:
         """The `tsvector` of an item (`value`: its value column), the index's expression."""
@@ -106,8 +108,8 @@ def _number(config: Mapping[str, Any], key: str, default: float, *, positive: bo
 
 
 def text_index(config: Mapping[str, Any] | None) -> TextIndex | None:
-    """The ``text`` key of `index=` (None: no full-text search). ``{"language": "english"}``;
-    its fields are the index's ``fields`` (default: the whole value)."""
+    """The ``text`` key of `index=` (None: no full-text search): ``{"language": "english",
+    "match": "all"}``; its fields are the index's ``fields`` (default: the whole value)."""
     if not config or config.get("text") is None:
         return None
     text = config["text"]
@@ -115,7 +117,7 @@ def text_index(config: Mapping[str, Any] | None) -> TextIndex | None:
         raise InvalidIndexConfigError(
             f"index['text'] must be a dict such as {{'language': 'english'}}, got {text!r}"
         )
-    unknown = set(text) - {"language"}
+    unknown = set(text) - {"language", "match"}
     if unknown:
         raise InvalidIndexConfigError(f"index['text'] has unknown keys {sorted(unknown)}")
     language = text.get("language", "english")
@@ -123,6 +125,9 @@ def text_index(config: Mapping[str, Any] | None) -> TextIndex | None:
         raise InvalidIndexConfigError(
             f"index['text']['language'] must name a text search configuration, got {language!r}"
         )
+    match = text.get("match", "all")
+    if match not in ("all", "any"):
+        raise InvalidIndexConfigError(f"index['text']['match'] must be all or any, got {match!r}")
     fields = config.get("fields") or ["$"]
     if isinstance(fields, str):
         fields = [fields]
@@ -131,7 +136,7 @@ def text_index(config: Mapping[str, Any] | None) -> TextIndex | None:
             raise InvalidIndexConfigError(f"index['fields'] holds a bad path {field!r}")
         if field != "$":
             _jsonpath(tokenize_path(field))  # validates now, not at setup
-    return TextIndex(language=language, fields=tuple(fields))
+    return TextIndex(language=language, fields=tuple(fields), match=match)
 
 
 def fusion(config: Mapping[str, Any] | None) -> Fusion:

@@ -87,8 +87,14 @@ FROM (
 ) AS s;
 
 -- name: text_query
--- User text as a query that cannot fail to parse (quotes, OR, -word as a web search has them).
+-- User text as a query that cannot fail to parse (quotes, OR, -word as a web search has them):
+-- an item matches every word (text match "all").
 websearch_to_tsquery({config}, {text});
+
+-- name: text_query_any
+-- User text as a query matching any of its words (text match "any"): plainto_tsquery joins
+-- the normalized words with & and nothing else (no user operator survives), so & becomes |.
+replace(plainto_tsquery({config}, {text})::text, ' & ', ' | ')::tsquery;
 
 -- name: hybrid_search
 -- One search by text and vector: reciprocal rank fusion of the best {depth} items of the

@@ -233,6 +233,7 @@ async def test_the_async_store_searches_text_with_a_mode(dsn: str) -> None:
         ({"text": "english"}, "must be a dict"),
         ({"text": {"language": "english; drop"}}, "text search configuration"),
         ({"text": {"lang": "english"}}, "unknown keys"),
+        ({"text": {"match": "some"}}, "all or any"),
         ({"text": {}, "fields": ["a.{b,c}"]}, "not supported"),
         ({"text": {}, "hybrid": {"k": -1}}, "non-negative"),
         ({"text": {}, "hybrid": {"candidates": 0}}, "positive int"),
@@ -252,3 +253,19 @@ def test_a_language_the_server_lacks_is_refused_at_setup(dsn: str) -> None:
         store = PostgresStore(conn, index={"text": {"language": "klingon"}})
         with pytest.raises(InvalidIndexConfigError, match="klingon"):
             store.setup()
+
+
+def test_text_match_any_finds_items_with_any_word_best_ts_rank_first(dsn: str) -> None:
+    index = {"text": {"language": "english", "match": "any"}, "fields": ["text"]}
+    with text_store(dsn, index) as store:
+        fill(store)
+        found = store.search(("docs",), query="running cats & (lemon", limit=20)
+        expected = reference(dsn, "running or cats or lemon")
+        assert keys(found) == [k for k, _ in expected]
+        assert [r.score for r in found] == pytest.approx([s for _, s in expected], rel=1e-6)
+
+
+def test_text_match_all_needs_every_word(dsn: str) -> None:
+    with text_store(dsn) as store:
+        fill(store)
+        assert keys(store.search(("docs",), query="running cats lemon")) == []
