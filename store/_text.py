@@ -56,8 +56,9 @@ class TextIndex:
 
     language: str
     fields: tuple[str, ...]  # "$" alone: every string of the value
-    # "all": every word (web search syntax); "any": any word, ranked by ts_rank
-    match: Literal["all", "any"] = "all"
+    # "any": any word, ranked by ts_rank (natural-language queries, as agents write them);
+    # "all": every word, with web search syntax (quotes, or, -word)
+    match: Literal["all", "any"] = "any"
 
     def document(self, value: sql.Composable) -> sql.Composable:
         """The `tsvector` of an item (`value`: its value column), the index's expression."""
@@ -109,7 +110,7 @@ def _number(config: Mapping[str, Any], key: str, default: float, *, positive: bo
 
 def text_index(config: Mapping[str, Any] | None) -> TextIndex | None:
     """The ``text`` key of `index=` (None: no full-text search): ``{"language": "english",
-    "match": "all"}``; its fields are the index's ``fields`` (default: the whole value)."""
+    "match": "any"}``; its fields are the index's ``fields`` (default: the whole value)."""
     if not config or config.get("text") is None:
         return None
     text = config["text"]
@@ -125,7 +126,7 @@ def text_index(config: Mapping[str, Any] | None) -> TextIndex | None:
         raise InvalidIndexConfigError(
             f"index['text']['language'] must name a text search configuration, got {language!r}"
         )
-    match = text.get("match", "all")
+    match = text.get("match", "any")
     if match not in ("all", "any"):
         raise InvalidIndexConfigError(f"index['text']['match'] must be all or any, got {match!r}")
     fields = config.get("fields") or ["$"]

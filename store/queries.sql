@@ -88,11 +88,12 @@ FROM (
 
 -- name: text_query
 -- User text as a query that cannot fail to parse (quotes, OR, -word as a web search has them):
--- an item matches every word (text match "all").
+-- an item matches every word (text match "all", opt-in).
 websearch_to_tsquery({config}, {text});
 
 -- name: text_query_any
--- User text as a query matching any of its words (text match "any"): plainto_tsquery joins
+-- User text as a query matching any of its words (text match "any", the default):
+-- natural-language queries find what shares some of their words. plainto_tsquery joins
 -- the normalized words with & and nothing else (no user operator survives), so & becomes |.
 replace(plainto_tsquery({config}, {text})::text, ' & ', ' | ')::tsquery;
 

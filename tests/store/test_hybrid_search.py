@@ -37,7 +37,7 @@ def index(**hybrid: Any) -> dict[str, Any]:
         "embed": RecordingEmbeddings(),
         "fields": ["text"],
         "ann_index_config": {"kind": "flat"},
-        "text": {"language": "english"},
+        "text": {"language": "english", "match": "all"},
         "hybrid": hybrid,
     }
 

@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from store import InvalidIndexConfigError, PostgresStore
 from store.errors import InvalidValueError
 
-TEXT_INDEX: dict[str, Any] = {"text": {"language": "english"}, "fields": ["text"]}
+TEXT_INDEX: dict[str, Any] = {"text": {"language": "english", "match": "all"}, "fields": ["text"]}
 
 DOCS: list[tuple[str, str, dict[str, Any]]] = [
     ("cats", "The cats were running through the garden", {"kind": "pet", "n": 1}),
@@ -90,14 +90,14 @@ def test_text_search_reads_only_the_indexed_fields(dsn: str) -> None:
 
 
 def test_text_search_without_fields_reads_every_string_of_the_value_but_no_key(dsn: str) -> None:
-    with text_store(dsn, {"text": {"language": "english"}}) as store:
+    with text_store(dsn, {"text": {"match": "all"}}) as store:
         store.put(("docs",), "a", {"deep": {"list": ["one", {"word": "pears"}]}, "n": 7})
         assert keys(store.search(("docs",), query="pears")) == ["a"]
         assert keys(store.search(("docs",), query="deep")) == []
 
 
 def test_text_search_follows_list_paths_in_fields(dsn: str) -> None:
-    index = {"text": {"language": "english"}, "fields": ["tags[*].name", "title[0]"]}
+    index = {"text": {"match": "all"}, "fields": ["tags[*].name", "title[0]"]}
     with text_store(dsn, index) as store:
         store.put(("docs",), "a", {"tags": [{"name": "alpha"}, {"name": "beta"}], "title": ["x"]})
         store.put(("docs",), "b", {"tags": "gamma", "title": ["first", "second"]})
@@ -255,8 +255,8 @@ def test_a_language_the_server_lacks_is_refused_at_setup(dsn: str) -> None:
             store.setup()
 
 
-def test_text_match_any_finds_items_with_any_word_best_ts_rank_first(dsn: str) -> None:
-    index = {"text": {"language": "english", "match": "any"}, "fields": ["text"]}
+def test_text_match_any_is_the_default_and_finds_items_with_any_word(dsn: str) -> None:
+    index = {"text": {"language": "english"}, "fields": ["text"]}
     with text_store(dsn, index) as store:
         fill(store)
         found = store.search(("docs",), query="running cats & (lemon", limit=20)
@@ -269,3 +269,10 @@ def test_text_match_all_needs_every_word(dsn: str) -> None:
     with text_store(dsn) as store:
         fill(store)
         assert keys(store.search(("docs",), query="running cats lemon")) == []
+
+
+@pytest.mark.parametrize("query", ['"unterminated', "((", "a & | ! b", "':*", "\\", "-", "the"])
+def test_text_match_any_accepts_any_user_text_without_error(dsn: str, query: str) -> None:
+    with text_store(dsn, {"text": {}, "fields": ["text"]}) as store:
+        fill(store)
+        assert {r.key for r in store.search(("docs",), query=query)} <= {k for k, _, _ in DOCS}
