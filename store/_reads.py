@@ -249,7 +249,7 @@ def _text_parts(name: str, text: TextIndex | None) -> Parts:
     """The text index's expression and the query as its tsquery."""
     text = cast("TextIndex", text)
     return {
-        "document": text.document(sql.SQL("s.value")),
+        "document": text.column("s"),
         "tsquery": query("text_query" if text.match == "all" else "text_query_any").compose(
             config=text.config_sql(), text=sql.Placeholder(name + "text")
         ),

@@ -74,7 +74,8 @@ def range_index_ddl(schema: str | None, field: str) -> str:
 
 
 def _text_index(schema: str | None, text: TextIndex) -> Steps[None]:
-    """The full-text index of `text`'s configuration, once its language is known to exist."""
+    """The full-text column and index of `text`'s configuration, once its language is known
+    to exist."""
     file = migrations_file()
     config_schema, _, config_name = text.language.rpartition(".")
     found = yield Query(
@@ -88,14 +89,11 @@ def _text_index(schema: str | None, text: TextIndex) -> Steps[None]:
             "configuration of this database (see \\dF in psql)"
         )
     names = names_for(schema)
-    yield Query(
-        file.render(
-            "text_index",
-            index=sql.Identifier(text.index_name),
-            store=names.store,
-            document=text.document(sql.SQL("value")),
-        )
-    )
+    column = sql.Identifier(text.column_name)
+    document = text.document(sql.SQL("value"))
+    yield Query(file.render("text_column", store=names.store, column=column, document=document))
+    index = sql.Identifier(text.index_name)
+    yield Query(file.render("text_index", index=index, store=names.store, column=column))
 
 
 def migrate(

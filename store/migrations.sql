@@ -196,9 +196,14 @@ CREATE INDEX IF NOT EXISTS {index} ON {store} ({number}({path}));
 -- The body of number_function_short (see there).
 SELECT CASE WHEN jsonb_typeof(v) = 'number' AND length(v::text) < 300 THEN v::double precision ELSE {number_full}(v) END;
 
+-- name: text_column
+-- The full-text search column of one configuration ({column}; {document}: its expression,
+-- store._text): computed by PostgreSQL on every write, whoever writes. Adding it rewrites the
+-- table once.
+ALTER TABLE {store} ADD COLUMN IF NOT EXISTS {column} tsvector GENERATED ALWAYS AS ({document}) STORED;
+
 -- name: text_index
--- The full-text index of one configuration ({document}: its expression, store._text).
-CREATE INDEX IF NOT EXISTS {index} ON {store} USING gin ({document});
+CREATE INDEX IF NOT EXISTS {index} ON {store} USING gin ({column});
 
 -- name: text_config_exists
 -- Whether the text index's text search configuration exists (regconfig input rules).

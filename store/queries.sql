@@ -71,8 +71,8 @@ FROM (
 JOIN {store} AS s ON s.prefix = best.prefix AND s.key = best.key;
 
 -- name: text_search
--- One search by text: the items whose {document} (the text index's expression, so its GIN
--- index answers) matches the query, best ts_rank first. {tsquery}: text_query.
+-- One search by text: the items whose {document} (the text column, GIN-indexed) matches the
+-- query, best ts_rank first. {tsquery}: text_query or text_query_any.
 SELECT {op}::int AS op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
        s.score, {refresh}::bool AS refresh,
        row_number() OVER (ORDER BY s.score DESC, s.prefix, s.key) AS rank

@@ -82,6 +82,7 @@ def _parts(schema: str | None) -> dict[str, sql.Composable]:
             "text_weight",
             "vector_weight",
             "settings",
+            "column",
         ]
     }
     return {**made, **names_for(schema).parts()}

@@ -198,7 +198,7 @@ def test_text_search_is_served_by_the_text_index(dsn: str) -> None:
             assert index is not None
             plan = conn.execute(
                 "EXPLAIN SELECT key FROM store WHERE "
-                + index.document(psycopg.sql.SQL("value")).as_string(conn)
+                + index.column("store").as_string(conn)
                 + " @@ websearch_to_tsquery('english'::regconfig, 'needle')"
             ).fetchall()
         assert index.index_name in " ".join(r[0] for r in plan)
