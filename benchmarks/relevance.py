@@ -85,10 +85,11 @@ def ndcg_and_recall(found: list[str], relevant: str) -> tuple[float, float]:
     return 0.0, 0.0
 
 
-def run(dsn: str) -> dict[str, Any]:
+def run(dsn: str, documents: int | None = None) -> dict[str, Any]:
+    """The scores, over the whole corpus or its first `documents` (a smoke run)."""
     from store import PostgresStore
 
-    docs = corpus()
+    docs = corpus()[:documents]
     conn = psycopg.connect(dsn, autocommit=True)
     conn.execute(
         "DROP TABLE IF EXISTS store_vectors, store, store_migrations, vector_migrations,"
