@@ -228,8 +228,8 @@ def run(dsn: str, count: int, nq: int) -> dict[str, Any]:
     from store import PostgresStore
 
     conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row)
-    vectors = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name='vector'").fetchone()
-    vectors = vectors is not None
+    available = "SELECT 1 FROM pg_available_extensions WHERE name='vector'"
+    vectors = conn.execute(available).fetchone() is not None
     conn.execute(
         "DROP TABLE IF EXISTS store_vectors, store, store_migrations, vector_migrations,"
         " store_pg_migrations CASCADE"
@@ -278,13 +278,21 @@ def run(dsn: str, count: int, nq: int) -> dict[str, Any]:
         variants["hybrid, filter status (25%)"] = lambda i: ours.search(
             users, query=qs[i], filter={"status": "active"}, limit=LIMIT
         )
+
+        def vector_call(store: Any, official: bool, filtered: bool) -> Callable[[int], Any]:
+            kw: dict[str, Any] = {} if official else {"mode": "vector"}
+
+            def call(i: int) -> Any:
+                where = {"topic": topics[i]} if filtered else None
+                return store.search(users, query=qs[i], filter=where, limit=LIMIT, **kw)
+
+            return call
+
         for name, store in stores.items():
-            kw = {} if name == "official" else {"mode": "vector"}
-            variants[f"vector, {name}"] = lambda i, s=store, kw=kw: s.search(
-                users, query=qs[i], limit=LIMIT, **kw
-            )
-            variants[f"vector, filter topic (0.1%), {name}"] = lambda i, s=store, kw=kw: s.search(
-                users, query=qs[i], filter={"topic": topics[i]}, limit=LIMIT, **kw
+            official_store = name == "official"
+            variants[f"vector, {name}"] = vector_call(store, official_store, False)
+            variants[f"vector, filter topic (0.1%), {name}"] = vector_call(
+                store, official_store, True
             )
     for i in range(min(3, nq)):  # warm up
         for call in variants.values():
