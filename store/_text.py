@@ -62,7 +62,7 @@ class TextIndex:
     match: Literal["all", "any"] = "any"
 
     def document(self, value: sql.Composable) -> sql.Composable:
-        """The `tsvector` of an item (`value`: its value column), the index's expression."""
+        """The `tsvector` of an item (`value`: its value column): the text column's expression."""
         config = sql.SQL("{}::regconfig").format(sql.Literal(self.language))
         kinds = sql.Literal('["string"]')
         parts: list[sql.Composable] = []
@@ -75,6 +75,7 @@ class TextIndex:
         return sql.SQL("({})").format(sql.SQL(" || ").join(parts))
 
     def config_sql(self) -> sql.Composable:
+        """The text search configuration as a constant (the column's, so queries match it)."""
         return sql.SQL("{}::regconfig").format(sql.Literal(self.language))
 
     @property
