@@ -20,6 +20,7 @@ import importlib
 import inspect
 import json
 import math
+import warnings
 from typing import Any
 
 import psycopg
@@ -66,15 +67,23 @@ def corpus() -> list[tuple[str, str, str]]:
 
     for module_name in MODULES:
         module = importlib.import_module(module_name)
-        for name, member in sorted(vars(module).items()):
-            if name.startswith("_") or getattr(member, "__module__", None) != module.__name__:
-                continue
-            add(f"{module_name}.{name}", inspect.getdoc(member))
-            if inspect.isclass(member):
-                for attr, method in sorted(vars(member).items()):
-                    if not attr.startswith("_") and callable(method):
-                        add(f"{module_name}.{name}.{attr}", getattr(method, "__doc__", None))
+        with warnings.catch_warnings():  # typing.io and typing.re warn when read
+            warnings.simplefilter("ignore", DeprecationWarning)
+            members = sorted(vars(module).items())
+            for name, member in members:
+                _add_member(add, module_name, module.__name__, name, member)
     return out
+
+
+def _add_member(add: Any, module_name: str, owner: str, name: str, member: Any) -> None:
+    """The docstrings of a public member of a module, and of its public methods."""
+    if name.startswith("_") or getattr(member, "__module__", None) != owner:
+        return
+    add(f"{module_name}.{name}", inspect.getdoc(member))
+    if inspect.isclass(member):
+        for attr, method in sorted(vars(member).items()):
+            if not attr.startswith("_") and callable(method):
+                add(f"{module_name}.{name}.{attr}", getattr(method, "__doc__", None))
 
 
 def ndcg_and_recall(found: list[str], relevant: str) -> tuple[float, float]:

@@ -120,16 +120,16 @@ def load(conn: psycopg.Connection[Any], count: int, vectors: bool) -> None:
     names = ["store_text_%", "store_value_idx"] + (
         ["store_vectors_embedding_idx"] if vectors else []
     )
-    ddls = [
-        r["d"]
-        for r in conn.execute(
-            "SELECT pg_get_indexdef(c.oid) AS d, c.relname FROM pg_class c"
-            " WHERE c.relkind = 'i' AND c.relname LIKE ANY(%s)",
-            (names,),
-        ).fetchall()
-    ]
-    for ddl in ddls:
-        conn.execute("DROP INDEX " + ddl.split(" INDEX ")[1].split(" ON ")[0])
+    tables = ["store", "store_vectors"] if vectors else ["store"]
+    found = conn.execute(
+        "SELECT c.oid::regclass::text AS name, pg_get_indexdef(c.oid) AS ddl"
+        " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE i.indrelid = ANY(%s::regclass[]) AND c.relname LIKE ANY(%s)",
+        (tables, names),
+    ).fetchall()
+    ddls = [r["ddl"] for r in found]
+    for r in found:
+        conn.execute(f"DROP INDEX {r['name']}")
     ts = "2025-01-01 00:00:00+00"
     with conn.cursor() as cur:
         with cur.copy(
