@@ -186,6 +186,7 @@ def test_setup_adds_no_row_to_the_official_migration_tables(dsn: str) -> None:
     assert vectors == (None,)
 
 
+@pytest.mark.nocitus("reads the plan of a local table; Citus plans each shard")
 def test_text_search_is_served_by_the_text_index(dsn: str) -> None:
     with text_store(dsn) as store:
         for i in range(300):
