@@ -15,7 +15,7 @@ from store._batch import Database, Plan
 from store._index import VectorIndex, vector_index
 from store._plan import plan_batch
 from store._sql import names_for, query
-from store._text import Fusion, SearchMode, TextIndex, fusion, text_index
+from store._text import Fusion, SearchChoice, TextIndex, fusion, text_index
 from store.errors import InvalidIndexConfigError, InvalidValueError
 
 DEFAULT_SWEEP_BATCH = 1000
@@ -99,9 +99,7 @@ class StoreCore(BaseStore):
         )
         yield from self._database.learn()
 
-    def _plan(
-        self, ops: Iterable[Op], modes: Mapping[int, SearchMode | None] | None = None
-    ) -> Plan:
+    def _plan(self, ops: Iterable[Op], choices: Mapping[int, SearchChoice] | None = None) -> Plan:
         return plan_batch(
             ops,
             self.names,
@@ -111,7 +109,7 @@ class StoreCore(BaseStore):
             self._database,
             text=self.text_index,
             fusion=self.fusion,
-            modes=modes,
+            choices=choices,
         )
 
     def _search_op(

@@ -19,10 +19,10 @@ from checkpoint_pg._runtime.limits import INT_MAX
 from store import _sealed
 from store._batch import Database, Plan
 from store._filters import CompiledFilter, compile_filter
-from store._index import VectorIndex
+from store._index import VectorIndex, ann_search
 from store._namespace import ns_text
 from store._sql import StoreNames
-from store._text import MODES, Fusion, SearchMode, TextIndex
+from store._text import MODES, Fusion, SearchChoice, SearchMode, TextIndex
 from store._validate import (
     check_index_fields,
     check_key_row,
@@ -43,6 +43,8 @@ class Search:
     query_index: int | None  # into Plan.queries, when embedded
     filter: CompiledFilter
     mode: SearchMode | None = None  # how the query ranks; None: no query to rank by
+    # pgvector settings of this search's ANN scan (None: the index's)
+    settings: tuple[tuple[str, str], ...] | None = None
 
 
 def plan_batch(
@@ -55,13 +57,13 @@ def plan_batch(
     *,
     text: TextIndex | None = None,
     fusion: Fusion | None = None,
-    modes: Mapping[int, SearchMode | None] | None = None,
+    choices: Mapping[int, SearchChoice] | None = None,
 ) -> Plan:
     """Validate `ops` and plan them; raises a typed error before anything is sent. `broad`:
     the store's set of prefixes known to be beyond the bounded read, kept up to date;
     `database`: what the store knows of its database (Citus or not), kept up to date;
-    `text`, `fusion`: full-text and hybrid settings; `modes`: a ranking chosen per search
-    (by position), else the store's default."""
+    `text`, `fusion`: full-text and hybrid settings; `choices`: a ranking and ANN settings
+    chosen per search (by position), else the store's."""
     ops = list(ops)
     plan = Plan(
         size=len(ops),
@@ -82,7 +84,7 @@ def plan_batch(
         elif isinstance(op, PutOp):
             _add_put(plan, op)
         elif isinstance(op, SearchOp):
-            _add_search(plan, position, op, (modes or {}).get(position))
+            _add_search(plan, position, op, (choices or {}).get(position) or SearchChoice())
         elif isinstance(op, ListNamespacesOp):
             valid_count(op.limit, "limit")
             valid_count(op.offset, "offset")
@@ -115,7 +117,7 @@ def _add_put(plan: Plan, op: PutOp) -> None:
     plan.puts[(op.namespace, key)] = op
 
 
-def _add_search(plan: Plan, position: int, op: SearchOp, mode: SearchMode | None) -> None:
+def _add_search(plan: Plan, position: int, op: SearchOp, choice: SearchChoice) -> None:
     valid_count(op.limit, "limit")
     valid_count(op.offset, "offset")
     if op.filter and plan.encryption is not None:
@@ -123,7 +125,14 @@ def _add_search(plan: Plan, position: int, op: SearchOp, mode: SearchMode | None
             "search filters read item values in SQL, and this store encrypts them"
         )
     compiled = compile_filter(op.filter)
-    ranking = search_mode(plan.index is not None, plan.text is not None, mode)
+    ranking = search_mode(plan.index is not None, plan.text is not None, choice.mode)
+    settings = None
+    if choice.ann_search is not None:
+        if plan.index is None:
+            raise InvalidIndexConfigError(
+                "ann_search= tunes the vector index, and this store has none"
+            )
+        settings = ann_search(choice.ann_search, plan.index.kind)
     query_index = None
     if op.query and ranking is not None:
         if not isinstance(op.query, str):
@@ -135,7 +144,7 @@ def _add_search(plan: Plan, position: int, op: SearchOp, mode: SearchMode | None
             plan.queries.append(op.query)
     else:
         ranking = None
-    plan.searches.append(Search(position, op, query_index, compiled, ranking))
+    plan.searches.append(Search(position, op, query_index, compiled, ranking, settings))
 
 
 def search_mode(vector: bool, text: bool, mode: object) -> SearchMode | None:

@@ -207,7 +207,8 @@ def _search(
         wanted = (depth or op.limit + op.offset) * fan_out * 2 + 1
         params.values[name + "candidates"] = min(wanted, BIGINT_MAX)
     ann = (index.operator, index.vector_type, index.score_sql("best.dist"), exact)
-    settings = () if exact else index.search_settings
+    chosen = index.search_settings if search.settings is None else search.settings
+    settings = () if exact else chosen
     if hybrid:
         return _hybrid_search_text(
             plan.names,

@@ -95,6 +95,15 @@ class TextIndex:
 
 
 @dataclass(frozen=True)
+class SearchChoice:
+    """What one call of `search` chose: its ranking (None: the store's default) and its ANN
+    settings (None: the store's, from ``index["ann_search"]``)."""
+
+    mode: SearchMode | None = None
+    ann_search: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Fusion:
     """Reciprocal rank fusion of the text and vector lists: an item at 1-based place r of a
     list scores weight / (k + r) from it; its score is the sum. Each list is its search's

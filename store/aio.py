@@ -28,7 +28,7 @@ from store._core import (
     log_sweep,
     logger,
 )
-from store._text import SearchMode
+from store._text import SearchChoice, SearchMode
 
 __all__ = ["AsyncPostgresStore"]
 
@@ -150,12 +150,15 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
         offset: int = 0,
         refresh_ttl: bool | None = None,
         mode: SearchMode | None = None,
+        ann_search: Mapping[str, Any] | None = None,
     ) -> list[SearchItem]:
         """Search items under `namespace_prefix`, as `BaseStore.asearch`; `mode` ranks the
         query by ``"vector"``, ``"text"`` or ``"hybrid"`` for this call (None: the store's
-        default, hybrid when both indexes are configured)."""
+        default, hybrid when both indexes are configured); `ann_search` replaces the index's
+        ``ann_search`` settings for this call (``{"ef_search": 200}``...)."""
         op = self._search_op(namespace_prefix, query, filter, limit, offset, refresh_ttl)
-        return self._searched(await self._arun_plan(self._plan([op], {0: mode})))
+        choice = SearchChoice(mode, ann_search)
+        return self._searched(await self._arun_plan(self._plan([op], {0: choice})))
 
     async def _arun_plan(self, plan: Plan) -> list[Result]:
         documents: list[list[float]] = []

@@ -238,3 +238,23 @@ def test_bad_ann_search_settings_are_refused_when_the_store_is_made(
 ) -> None:
     with pytest.raises(InvalidIndexConfigError, match=message):
         PostgresStore(None, index=tuned_index("hnsw", ann_search))  # type: ignore[arg-type]
+
+
+@pytest.mark.pgvector
+def test_ann_search_settings_chosen_for_one_call_keep_the_exact_ranking(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        store = PostgresStore(conn, index=tuned_index("hnsw", {"ef_search": 1}))
+        store.setup()
+        for key, text, kind_ in DOCS:
+            store.put(("docs",), key, {"text": text, "kind": kind_})
+        keep = {key for key, _, _ in DOCS}
+        tuned = {"ef_search": 400, "iterative_scan": "relaxed_order"}
+        found = store.search(("docs",), query="crust", limit=len(DOCS), ann_search=tuned)
+        assert [r.key for r in found] == vector_list("crust", keep)
+
+
+def test_ann_search_for_one_call_is_refused_without_a_vector_index(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        store = PostgresStore(conn, index={"text": {}})
+        with pytest.raises(InvalidIndexConfigError, match="has none"):
+            store.search(("docs",), query="x", ann_search={"ef_search": 100})

@@ -18,7 +18,7 @@ from store._index import vector_index
 from store._plan import plan_batch
 from store._reads import read_query
 from store._sql import migrations_file, names_for, queries_file
-from store._text import text_index
+from store._text import SearchChoice, text_index
 from store._writes import write_query
 
 FILES = sorted(p.name for p in resources.files("store").iterdir() if p.name.endswith(".sql"))
@@ -198,13 +198,9 @@ def test_a_text_hybrid_or_tuned_search_binds_exactly_the_parameters_it_uses(
         SearchOp(("u",), query="hello world", filter={"x": 1}),
         SearchOp((), query="a -b", limit=3, offset=2),
     ]
-    plan = plan_batch(
-        ops,
-        names_for(schema),
-        TUNED,
-        text=TEXT,
-        modes={0: mode, 1: mode},  # type: ignore[dict-item]
-    )
+    tuned = SearchChoice(mode, {"ef_search": 7})  # type: ignore[arg-type]
+    default = SearchChoice(mode)  # type: ignore[arg-type]
+    plan = plan_batch(ops, names_for(schema), TUNED, text=TEXT, choices={0: tuned, 1: default})
     queries = ["[0.5,0.5]" for _ in plan.queries]
     for query in [
         read_query(plan, queries, exact=set()),
