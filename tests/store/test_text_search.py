@@ -164,12 +164,14 @@ def test_an_empty_query_lists_items_unranked(dsn: str) -> None:
         assert all(r.score is None for r in found)
 
 
-def test_items_the_official_store_writes_are_found_by_text(dsn: str) -> None:
+def test_the_official_store_reads_and_writes_beside_the_text_column(dsn: str) -> None:
     with text_store(dsn) as store:
         with psycopg.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row) as c:
             official = OfficialStore(c)
             official.put(("docs",), "o", {"text": "written by the official store"})
             assert official.get(("docs",), "o") is not None
+            store.put(("docs",), "ours", {"text": "written by this store"})
+            assert {i.key for i in official.search(("docs",), limit=5)} == {"o", "ours"}
         assert keys(store.search(("docs",), query="official")) == ["o"]
 
 
