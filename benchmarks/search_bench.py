@@ -197,6 +197,7 @@ def bare_ann(
     with conn.transaction():
         conn.execute("SET LOCAL enable_seqscan = off")
         conn.execute("SET LOCAL enable_bitmapscan = off")
+        conn.execute("SET LOCAL enable_sort = off")  # no exact top-N sort: the HNSW order
         for guc, value in settings.items():
             conn.execute("SELECT set_config(%s, %s, true)", (guc, value))
         rows = conn.execute(
