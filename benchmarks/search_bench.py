@@ -223,97 +223,134 @@ def database(dsn: str | None) -> Iterator[str]:
         yield dsn
 
 
-def run(dsn: str, count: int, nq: int, *, reuse: bool = False) -> dict[str, Any]:
-    """The figures; `reuse`: keep the store tables when they hold `count` items already."""
+Variants = dict[str, Callable[[int], Any]]
+
+
+def _prepare(conn: psycopg.Connection[Any], count: int, vectors: bool, reuse: bool) -> float | None:
+    """Set the store up and load it (None: `reuse`, and it holds `count` items already);
+    how long the load took."""
+    from store import PostgresStore
+
+    present = conn.execute("SELECT to_regclass('store') IS NOT NULL AS t").fetchone()
+    if reuse and present and present["t"]:
+        loaded = conn.execute("SELECT count(*) AS n FROM store").fetchone()
+        if loaded and loaded["n"] == count:
+            return None
+    conn.execute(
+        "DROP TABLE IF EXISTS store_vectors, store, store_migrations, vector_migrations,"
+        " store_pg_migrations CASCADE"
+    )
+    if vectors:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    PostgresStore(conn, index=base_config(vectors)).setup()
+    started = time.perf_counter()
+    load(conn, count, vectors)
+    return round(time.perf_counter() - started, 1)
+
+
+def base_config(vectors: bool) -> dict[str, Any]:
+    return index_config() if vectors else {"fields": ["text"], "text": {"language": "english"}}
+
+
+def _variants(
+    conn: psycopg.Connection[Any], vectors: bool, qs: list[str], topics: list[str]
+) -> Variants:
+    """Every search timed, by name: each a call of one query (by its number)."""
     from langgraph.store.postgres import PostgresStore as Official
 
     from store import PostgresStore
 
+    base = base_config(vectors)
+    ours = PostgresStore(conn, index=base)
+    ours_all = PostgresStore(conn, index={**base, "text": {"language": "english", "match": "all"}})
+
+    def call(store: Any, filtered: str | None, **kw: Any) -> Callable[[int], Any]:
+        def one(i: int) -> Any:
+            where = {"status": "active"} if filtered == "status" else None
+            where = {"topic": topics[i]} if filtered == "topic" else where
+            return store.search(("users",), query=qs[i], filter=where, limit=LIMIT, **kw)
+
+        return one
+
+    variants: Variants = {
+        "text": call(ours, None, mode="text"),
+        "text, filter status (25%)": call(ours, "status", mode="text"),
+        "text, filter topic (0.1%)": call(ours, "topic", mode="text"),
+        "text, match all": call(ours_all, None, mode="text"),
+        "text, match all, filter status (25%)": call(ours_all, "status", mode="text"),
+    }
+    if not vectors:
+        return variants
+    variants["hybrid"] = call(ours, None)
+    variants["hybrid, filter status (25%)"] = call(ours, "status")
+    variants["hybrid, match all"] = call(ours_all, None)
+    variants["hybrid, filter topic (0.1%)"] = call(ours, "topic")
+    stores: dict[str, Any] = {
+        "ours": ours,
+        f"ours ef_search={RAISED_EF}": PostgresStore(
+            conn, index=index_config(ann_search={"ef_search": RAISED_EF})
+        ),
+        "ours iterative_scan": PostgresStore(
+            conn, index=index_config(ann_search={"iterative_scan": "relaxed_order"})
+        ),
+        "official": Official(conn, index=index_config()),  # type: ignore[arg-type]
+    }
+    for name, store in stores.items():
+        kw: dict[str, Any] = {} if name == "official" else {"mode": "vector"}
+        variants[f"vector, {name}"] = call(store, None, **kw)
+        variants[f"vector, filter topic (0.1%), {name}"] = call(store, "topic", **kw)
+    return variants
+
+
+def _recall(
+    conn: psycopg.Connection[Any], found: dict[str, list[Any]], qs: list[str], topics: list[str]
+) -> dict[str, float]:
+    """Recall@10 of each vector variant's answers, and of the bare HNSW scan."""
+    embed = HashedEmbeddings()
+    recall: dict[str, float] = {}
+    for name in [n for n in found if n.startswith("vector")]:
+        got = 0
+        for i, items_found in enumerate(found[name]):
+            vector = str(embed.vector(qs[i]))
+            worst = exact_top(conn, vector, topics[i] if "filter" in name else None)
+            keys = [(".".join(x.namespace), x.key) for x in items_found]
+            got += hits(conn, vector, keys, worst)
+        recall[name] = round(got / (LIMIT * len(qs)), 4)
+    for label, settings in {
+        "bare hnsw, filter topic, ef_search=40": {"hnsw.ef_search": "40"},
+        f"bare hnsw, filter topic, ef_search={RAISED_EF}": {"hnsw.ef_search": str(RAISED_EF)},
+        "bare hnsw, filter topic, iterative relaxed": {"hnsw.iterative_scan": "relaxed_order"},
+    }.items():
+        got = 0
+        for i, q in enumerate(qs):
+            vector = str(embed.vector(q))
+            keys = bare_ann(conn, vector, topics[i], settings)
+            got += hits(conn, vector, keys, exact_top(conn, vector, topics[i]))
+        recall[label] = round(got / (LIMIT * len(qs)), 4)
+    return recall
+
+
+def run(dsn: str, count: int, nq: int, *, reuse: bool = False) -> dict[str, Any]:
+    """The figures; `reuse`: keep the store tables when they hold `count` items already."""
     conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row)
     available = "SELECT 1 FROM pg_available_extensions WHERE name='vector'"
     vectors = conn.execute(available).fetchone() is not None
-    present = conn.execute("SELECT to_regclass('store') IS NOT NULL AS t").fetchone()
-    loaded = None
-    if reuse and present and present["t"]:
-        loaded = conn.execute("SELECT count(*) AS n FROM store").fetchone()
-    base = index_config() if vectors else {"fields": ["text"], "text": {"language": "english"}}
-    ours = PostgresStore(conn, index=base)
     result: dict[str, Any] = {"items": count, "queries": nq}
-    if not (loaded and loaded["n"] == count):
-        conn.execute(
-            "DROP TABLE IF EXISTS store_vectors, store, store_migrations, vector_migrations,"
-            " store_pg_migrations CASCADE"
-        )
-        if vectors:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        ours.setup()
-        started = time.perf_counter()
-        load(conn, count, vectors)
-        result["load_s"] = round(time.perf_counter() - started, 1)
-    all_words = {**base, "text": {"language": "english", "match": "all"}}
-    ours_all = PostgresStore(conn, index=all_words)
+    load_s = _prepare(conn, count, vectors, reuse)
+    if load_s is not None:
+        result["load_s"] = load_s
     row = conn.execute("SHOW server_version").fetchone()
     result["server"] = row["server_version"] if row else "?"
     qs = queries(nq)
     rng = random.Random("search-bench-filters")
     topics = [f"t{rng.randrange(max(1, count // PER_NAMESPACE))}" for _ in qs]
-    users = ("users",)
-    variants: dict[str, Callable[[int], Any]] = {
-        "text": lambda i: ours.search(users, query=qs[i], limit=LIMIT, mode="text"),
-        "text, filter status (25%)": lambda i: ours.search(
-            users, query=qs[i], filter={"status": "active"}, limit=LIMIT, mode="text"
-        ),
-        "text, filter topic (0.1%)": lambda i: ours.search(
-            users, query=qs[i], filter={"topic": topics[i]}, limit=LIMIT, mode="text"
-        ),
-        "text, match all": lambda i: ours_all.search(users, query=qs[i], limit=LIMIT, mode="text"),
-        "text, match all, filter status (25%)": lambda i: ours_all.search(
-            users, query=qs[i], filter={"status": "active"}, limit=LIMIT, mode="text"
-        ),
-    }
-    stores: dict[str, Any] = {}
-    if vectors:
-        official = Official(conn, index=index_config())  # type: ignore[arg-type]
-        stores = {
-            "ours": ours,
-            f"ours ef_search={RAISED_EF}": PostgresStore(
-                conn, index=index_config(ann_search={"ef_search": RAISED_EF})
-            ),
-            "ours iterative_scan": PostgresStore(
-                conn, index=index_config(ann_search={"iterative_scan": "relaxed_order"})
-            ),
-            "official": official,
-        }
-        variants["hybrid"] = lambda i: ours.search(users, query=qs[i], limit=LIMIT)
-        variants["hybrid, filter status (25%)"] = lambda i: ours.search(
-            users, query=qs[i], filter={"status": "active"}, limit=LIMIT
-        )
-        variants["hybrid, match all"] = lambda i: ours_all.search(users, query=qs[i], limit=LIMIT)
-        variants["hybrid, filter topic (0.1%)"] = lambda i: ours.search(
-            users, query=qs[i], filter={"topic": topics[i]}, limit=LIMIT
-        )
-
-        def vector_call(store: Any, official: bool, filtered: bool) -> Callable[[int], Any]:
-            kw: dict[str, Any] = {} if official else {"mode": "vector"}
-
-            def call(i: int) -> Any:
-                where = {"topic": topics[i]} if filtered else None
-                return store.search(users, query=qs[i], filter=where, limit=LIMIT, **kw)
-
-            return call
-
-        for name, store in stores.items():
-            official_store = name == "official"
-            variants[f"vector, {name}"] = vector_call(store, official_store, False)
-            variants[f"vector, filter topic (0.1%), {name}"] = vector_call(
-                store, official_store, True
-            )
+    variants = _variants(conn, vectors, qs, topics)
     for i in range(min(3, nq)):  # warm up
         for call in variants.values():
             call(i)
     times: dict[str, list[float]] = {name: [] for name in variants}
     found: dict[str, list[Any]] = {name: [] for name in variants}
-    for i in range(nq):
+    for i in range(nq):  # interleaved: every variant answers query i before query i + 1
         for name, call in variants.items():
             start = time.perf_counter()
             found[name].append(call(i))
@@ -321,30 +358,7 @@ def run(dsn: str, count: int, nq: int, *, reuse: bool = False) -> dict[str, Any]
     result["p50_ms"] = {name: p50_ms(t) for name, t in times.items()}
     result["mean_results"] = {n: round(sum(map(len, f)) / nq, 2) for n, f in found.items()}
     if vectors:
-        embed = HashedEmbeddings()
-        recall: dict[str, float] = {}
-        for name in [n for n in variants if n.startswith("vector")]:
-            got = total = 0
-            for i, items_found in enumerate(found[name]):
-                vector = str(embed.vector(qs[i]))
-                topic = topics[i] if "filter" in name else None
-                worst = exact_top(conn, vector, topic)
-                keys = [(".".join(x.namespace), x.key) for x in items_found]
-                got += hits(conn, vector, keys, worst)
-                total += LIMIT
-            recall[name] = round(got / total, 4)
-        for label, settings in {
-            "bare hnsw, filter topic, ef_search=40": {"hnsw.ef_search": "40"},
-            f"bare hnsw, filter topic, ef_search={RAISED_EF}": {"hnsw.ef_search": str(RAISED_EF)},
-            "bare hnsw, filter topic, iterative relaxed": {"hnsw.iterative_scan": "relaxed_order"},
-        }.items():
-            got = 0
-            for i, q in enumerate(qs):
-                vector = str(embed.vector(q))
-                keys = bare_ann(conn, vector, topics[i], settings)
-                got += hits(conn, vector, keys, exact_top(conn, vector, topics[i]))
-            recall[label] = round(got / (LIMIT * nq), 4)
-        result["recall@10"] = recall
+        result["recall@10"] = _recall(conn, found, qs, topics)
     conn.close()
     return result
 
