@@ -32,6 +32,7 @@ from store._decode import collect
 from store._index import VectorIndex
 from store._reads import read_query
 from store._sql import StoreNames
+from store._text import Fusion, TextIndex
 from store._writes import write_query
 
 if TYPE_CHECKING:
@@ -67,6 +68,9 @@ class Plan:
     encryption: RowBoundEncryption | None = None
     # the store's database, as far as known (shared, updated)
     database: Database = field(default_factory=Database)
+    # full-text index and hybrid fusion settings (store._text)
+    text: TextIndex | None = None
+    fusion: Fusion = field(default_factory=Fusion)
     gets: list[tuple[int, GetOp]] = field(default_factory=list)
     searches: list[Search] = field(default_factory=list)
     listings: list[tuple[int, ListNamespacesOp]] = field(default_factory=list)

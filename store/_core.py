@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
-from langgraph.store.base import BaseStore, Op, TTLConfig
+from langgraph.store.base import BaseStore, Op, Result, SearchItem, SearchOp, TTLConfig
 
 from checkpoint_pg._runtime.aead import RowBoundEncryption
 from checkpoint_pg._runtime.protocol import Operation, Query, Steps
@@ -15,6 +15,7 @@ from store._batch import Database, Plan
 from store._index import VectorIndex, vector_index
 from store._plan import plan_batch
 from store._sql import names_for, query
+from store._text import Fusion, SearchChoice, TextIndex, fusion, text_index
 from store.errors import InvalidIndexConfigError, InvalidValueError
 
 DEFAULT_SWEEP_BATCH = 1000
@@ -57,6 +58,8 @@ class StoreCore(BaseStore):
         self.schema = schema
         self.names = names_for(schema)
         self.vector_index: VectorIndex | None = vector_index(index)
+        self.text_index: TextIndex | None = text_index(index)
+        self.fusion: Fusion = fusion(index)
         self.index_config = dict(index) if index else None
         self.embeddings = self.vector_index.embeddings if self.vector_index else None
         self.range_index_fields = tuple(range_index_fields)
@@ -91,10 +94,12 @@ class StoreCore(BaseStore):
 
     def _setup_steps(self, distributed: bool) -> Steps[None]:
         fields = self.range_index_fields
-        yield from _schema.migrate(self.schema, self.vector_index, fields, distributed=distributed)
+        yield from _schema.migrate(
+            self.schema, self.vector_index, fields, distributed=distributed, text=self.text_index
+        )
         yield from self._database.learn()
 
-    def _plan(self, ops: Iterable[Op]) -> Plan:
+    def _plan(self, ops: Iterable[Op], choices: Mapping[int, SearchChoice] | None = None) -> Plan:
         return plan_batch(
             ops,
             self.names,
@@ -102,7 +107,28 @@ class StoreCore(BaseStore):
             self._broad_prefixes,
             self.encryption,
             self._database,
+            text=self.text_index,
+            fusion=self.fusion,
+            choices=choices,
         )
+
+    def _search_op(
+        self,
+        namespace_prefix: tuple[str, ...],
+        query: str | None,
+        filter: dict[str, Any] | None,
+        limit: int,
+        offset: int,
+        refresh_ttl: bool | None,
+    ) -> SearchOp:
+        """The op `BaseStore.search` builds, for the stores' `search` with a mode."""
+        if refresh_ttl is None:
+            refresh_ttl = (self.ttl_config or {}).get("refresh_on_read", True)
+        return SearchOp(namespace_prefix, filter, limit, offset, query, refresh_ttl)
+
+    @staticmethod
+    def _searched(results: list[Result]) -> list[SearchItem]:
+        return cast("list[SearchItem]", results[0])
 
     def _sweep_op(self, batch_size: int) -> Operation[int]:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:

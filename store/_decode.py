@@ -46,7 +46,7 @@ def collect(
         results[search.position] = [search_item(opened(plan, r)) for r in found]
         # Short: the ANN index stopped early, or a few items' many vectors filled the
         # candidate rows. The exact re-run ranks every matching vector, uncapped.
-        ann = search.query_index is not None and plan.index is not None
+        ann = search.query_index is not None
         if ann and len(found) < search.op.limit:
             short.add(search.position)
     for position, _ in plan.listings if only is None else []:

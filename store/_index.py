@@ -29,6 +29,8 @@ class VectorIndex:
     vector_type: Literal["vector", "halfvec"]
     kind: Literal["hnsw", "ivfflat", "flat"]
     params: tuple[tuple[str, int], ...]
+    # pgvector settings for the ANN searches (GUC, value), from index["ann_search"]
+    search_settings: tuple[tuple[str, str], ...] = ()
 
     @property
     def operator(self) -> str:
@@ -91,6 +93,8 @@ def vector_index(config: Mapping[str, Any] | None) -> VectorIndex | None:
     """Validate an official-style `PostgresIndexConfig` dict (None: no semantic search)."""
     if not config:
         return None
+    if "text" in config and config.get("dims") is None and config.get("embed") is None:
+        return None  # full-text search only (store._text)
     dims = config.get("dims")
     if not isinstance(dims, int) or isinstance(dims, bool) or not 0 < dims <= 16000:
         raise InvalidIndexConfigError(f"index['dims'] must be a positive int, got {dims!r}")
@@ -121,7 +125,9 @@ def vector_index(config: Mapping[str, Any] | None) -> VectorIndex | None:
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise InvalidIndexConfigError(f"index parameter {key} must be a positive int")
         params.append(("lists" if key == "nlist" else key, value))
+    settings = ann_search(config.get("ann_search"), kind)
     return VectorIndex(
+        search_settings=settings,
         dims=dims,
         embeddings=embeddings,
         fields=tokenized,  # type: ignore[arg-type]
@@ -130,3 +136,43 @@ def vector_index(config: Mapping[str, Any] | None) -> VectorIndex | None:
         kind=kind,
         params=tuple(params) if kind != "flat" else (),
     )
+
+
+_ITERATIVE = ("off", "relaxed_order", "strict_order")
+
+
+def ann_search(config: object, kind: str) -> tuple[tuple[str, str], ...]:
+    """``index["ann_search"]``: how far the ANN index searches (``ef_search`` for hnsw,
+    ``probes`` for ivfflat) and pgvector 0.8's ``iterative_scan``; each optional, the
+    server's setting when absent. As (GUC, value) pairs set for each search statement."""
+    if config is None:
+        return ()
+    if not isinstance(config, Mapping):
+        raise InvalidIndexConfigError(f"index['ann_search'] must be a dict, got {config!r}")
+    unknown = set(config) - {"ef_search", "probes", "iterative_scan"}
+    if unknown:
+        raise InvalidIndexConfigError(f"index['ann_search'] has unknown keys {sorted(unknown)}")
+    prefix = "ivfflat" if kind == "ivfflat" else "hnsw"
+    settings: list[tuple[str, str]] = []
+    for key, guc, top in (
+        ("ef_search", "hnsw.ef_search", 1000),
+        ("probes", "ivfflat.probes", 32768),
+    ):
+        value = config.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= top:
+            raise InvalidIndexConfigError(
+                f"index['ann_search']['{key}'] must be an int from 1 to {top}, got {value!r}"
+            )
+        if guc.startswith(prefix):
+            settings.append((guc, str(value)))
+    iterative = config.get("iterative_scan")
+    if iterative is not None:
+        if iterative not in _ITERATIVE:
+            raise InvalidIndexConfigError(
+                f"index['ann_search']['iterative_scan'] must be one of {', '.join(_ITERATIVE)}, "
+                f"got {iterative!r}"
+            )
+        settings.append((f"{prefix}.iterative_scan", str(iterative)))
+    return tuple(settings)

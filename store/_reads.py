@@ -7,7 +7,7 @@ branch (``search3_limit``, ``bounded0_prefixes``...), so one statement holds the
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from langgraph.store.base import ListNamespacesOp
 from psycopg import sql
@@ -19,11 +19,13 @@ from store._filters import Form, Shape, columnar, columnar_arrays, composed
 from store._namespace import below_pattern, match_pattern, ns_text
 from store._params import Params
 from store._sql import MAX_VALUES_ROWS, StoreNames, query
+from store._text import Fusion, TextIndex
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from store._batch import Plan
+    from store._index import VectorIndex
     from store._plan import Search
 
 # A search under a namespace prefix first reads the prefix's items by the prefix index, if it
@@ -119,7 +121,7 @@ def _bounded(plan: Plan, search: Search) -> bool:
     if plan.database.citus:
         return False
     prefix = search.op.namespace_prefix
-    return search.query_index is None and bool(prefix) and ns_text(prefix) not in plan.broad
+    return search.mode is None and bool(prefix) and ns_text(prefix) not in plan.broad
 
 
 def _get_rows(plan: Plan) -> int | None:
@@ -186,17 +188,38 @@ def _search(
     # limit + offset within a bigint (no row lies beyond): Citus asks each shard for that sum
     params.values[name + "limit"] = min(op.limit, BIGINT_MAX - op.offset)
     params.values[name + "offset"] = op.offset
-    index = plan.index
-    if search.query_index is None or index is None:
-        return _search_text(plan.names, name, bool(op.namespace_prefix), search.filter.form())
-    params.values[name + "query"] = queries[search.query_index]
+    form = search.filter.form()
+    prefixed = bool(op.namespace_prefix)
+    if search.mode is None:
+        return _search_text(plan.names, name, prefixed, form)
+    if search.mode == "text":
+        params.values[name + "text"] = op.query
+        return _text_search_text(plan.names, name, prefixed, form, plan.text)
+    index = cast("VectorIndex", plan.index)
+    params.values[name + "query"] = queries[cast(int, search.query_index)]
+    hybrid = search.mode == "hybrid"
+    depth = max(plan.fusion.candidates, op.limit + op.offset) if hybrid else 0
+    if hybrid:
+        params.values[name + "text"] = op.query
+        params.values[name + "depth"] = min(depth, BIGINT_MAX)
     if not exact:
         fan_out = max(1, len(index.fields))
-        wanted = (op.limit + op.offset) * fan_out * 2 + 1
+        wanted = (depth or op.limit + op.offset) * fan_out * 2 + 1
         params.values[name + "candidates"] = min(wanted, BIGINT_MAX)
     ann = (index.operator, index.vector_type, index.score_sql("best.dist"), exact)
-    form = search.filter.form()
-    return _vector_search_text(plan.names, name, bool(op.namespace_prefix), form, ann)
+    chosen = index.search_settings if search.settings is None else search.settings
+    settings = () if exact else chosen
+    if hybrid:
+        return _hybrid_search_text(
+            plan.names,
+            name,
+            prefixed,
+            form,
+            (*ann, settings),
+            cast("TextIndex", plan.text),
+            plan.fusion,
+        )
+    return _vector_search_text(plan.names, name, prefixed, form, (*ann, settings))
 
 
 def _search_parts(names: StoreNames, name: str, prefixed: bool, form: Form) -> Parts:
@@ -223,28 +246,88 @@ def _search_text(names: StoreNames, name: str, prefixed: bool, form: Form) -> st
     return query("search").render(**_search_parts(names, name, prefixed, form))
 
 
+def _text_parts(name: str, text: TextIndex | None) -> Parts:
+    """The text index's expression and the query as its tsquery."""
+    text = cast("TextIndex", text)
+    return {
+        "document": text.column("s"),
+        "tsquery": query("text_query" if text.match == "all" else "text_query_any").compose(
+            config=text.config_sql(), text=sql.Placeholder(name + "text")
+        ),
+    }
+
+
 @functools.lru_cache(maxsize=1024)
-def _vector_search_text(
-    names: StoreNames, name: str, prefixed: bool, form: Form, ann: tuple[str, str, str, bool]
+def _text_search_text(
+    names: StoreNames, name: str, prefixed: bool, form: Form, text: TextIndex | None
 ) -> str:
-    """A search branch by a query vector (`ann`: the index's distance operator, vector type
-    and score expression, and whether to rank exactly), built once per form."""
-    operator, vector_type, score, exact = ann
+    """A search branch ranked by full text, built once per form."""
+    return query("text_search").render(
+        **_search_parts(names, name, prefixed, form), **_text_parts(name, text)
+    )
+
+
+Ann = tuple[str, str, str, bool, tuple[tuple[str, str], ...]]
+
+
+def _vector_parts(name: str, ann: Ann, names: StoreNames) -> Parts:
+    """The vector search's parts (`ann`: the index's distance operator, vector type and
+    score expression, whether to rank exactly, and the pgvector settings of its scan)."""
+    operator, vector_type, score, exact, settings = ann
     distance = query("vector_distance").compose(
         operator=sql.SQL(operator),
         query=sql.Placeholder(name + "query"),
         vector_type=sql.SQL(vector_type),
     )
     candidates: sql.Composable = sql.SQL("")
-    if not exact:
+    if not exact and settings:
+        calls = sql.SQL(" || ").join(
+            sql.SQL("set_config({}, {}, true)").format(sql.Literal(guc), sql.Literal(value))
+            for guc, value in settings
+        )
+        candidates = query("candidates_with_settings").compose(
+            candidates=sql.Placeholder(name + "candidates"), settings=calls
+        )
+    elif not exact:
         candidates = query("candidates").compose(candidates=sql.Placeholder(name + "candidates"))
+    return {
+        "score": sql.SQL(score),
+        "distance": distance,
+        "order": query("exact_order").compose(distance=distance) if exact else distance,
+        "candidates": candidates,
+        "vectors": names.vectors,
+    }
+
+
+@functools.lru_cache(maxsize=1024)
+def _vector_search_text(names: StoreNames, name: str, prefixed: bool, form: Form, ann: Ann) -> str:
+    """A search branch by a query vector, built once per form."""
     return query("vector_search").render(
+        **_search_parts(names, name, prefixed, form), **_vector_parts(name, ann, names)
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _hybrid_search_text(
+    names: StoreNames,
+    name: str,
+    prefixed: bool,
+    form: Form,
+    ann: Ann,
+    text: TextIndex,
+    fusion: Fusion,
+) -> str:
+    """A search branch fusing the text and vector rankings, built once per form."""
+    parts = _vector_parts(name, ann, names)
+    del parts["score"]
+    return query("hybrid_search").render(
         **_search_parts(names, name, prefixed, form),
-        score=sql.SQL(score),
-        distance=distance,
-        order=query("exact_order").compose(distance=distance) if exact else distance,
-        candidates=candidates,
-        vectors=names.vectors,
+        **parts,
+        **_text_parts(name, text),
+        depth=sql.Placeholder(name + "depth"),
+        k=sql.Literal(fusion.k),
+        text_weight=sql.Literal(fusion.text_weight),
+        vector_weight=sql.Literal(fusion.vector_weight),
     )
 
 

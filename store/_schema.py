@@ -24,7 +24,8 @@ from store._sql import (
     number_case,
     render_migration,
 )
-from store.errors import InvalidValueError, VectorSupportMissingError
+from store._text import TextIndex
+from store.errors import InvalidIndexConfigError, InvalidValueError, VectorSupportMissingError
 
 
 def _vector_migrations(schema: str | None, index: VectorIndex) -> list[str | None]:
@@ -72,12 +73,36 @@ def range_index_ddl(schema: str | None, field: str) -> str:
     )
 
 
+def _text_index(schema: str | None, text: TextIndex) -> Steps[None]:
+    """The full-text column and index of `text`'s configuration, once its language is known
+    to exist."""
+    file = migrations_file()
+    config_schema, _, config_name = text.language.rpartition(".")
+    found = yield Query(
+        file.render("text_config_exists"),
+        {"name": config_name, "schema": config_schema or None},
+        fetch=True,
+    )
+    if not found:
+        raise InvalidIndexConfigError(
+            f"index['text']['language'] is {text.language!r}, which is not a text search "
+            "configuration of this database (see \\dF in psql)"
+        )
+    names = names_for(schema)
+    column = sql.Identifier(text.column_name)
+    document = text.document(sql.SQL("value"))
+    yield Query(file.render("text_column", store=names.store, column=column, document=document))
+    index = sql.Identifier(text.index_name)
+    yield Query(file.render("text_index", index=index, store=names.store, column=column))
+
+
 def migrate(
     schema: str | None,
     index: VectorIndex | None,
     range_fields: tuple[str, ...] = (),
     *,
     distributed: bool = False,
+    text: TextIndex | None = None,
 ) -> Steps[None]:
     """Apply every migration the database lacks, and create the configured range indexes.
     With `distributed`, the tables are then sharded on Citus (see `shard`)."""
@@ -107,6 +132,8 @@ def migrate(
     yield from _apply(names.own_migrations, list(own))
     for field in range_fields:
         yield Query(range_index_ddl(schema, field))
+    if text is not None:
+        yield from _text_index(schema, text)
     if distributed:
         yield from shard(schema)
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from langgraph.store.base import Op, Result, TTLConfig
+from langgraph.store.base import Op, Result, SearchItem, TTLConfig
 from psycopg import AsyncConnection, AsyncPipeline
 from psycopg_pool import AsyncConnectionPool
 
@@ -20,6 +20,7 @@ from checkpoint_pg._runtime.aio import AsyncShell, aopen_conn
 from checkpoint_pg._runtime.periodic import PeriodicTask, TaskHandle
 from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.twins import blocking_twin
+from store._batch import Plan
 from store._core import (
     DEFAULT_SWEEP_BATCH,
     SWEEP_FAILED,
@@ -27,6 +28,7 @@ from store._core import (
     log_sweep,
     logger,
 )
+from store._text import SearchChoice, SearchMode
 
 __all__ = ["AsyncPostgresStore"]
 
@@ -135,7 +137,30 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Run a batch of ops in a constant number of round trips (embeddings first)."""
-        plan = self._plan(ops)
+        return await self._arun_plan(self._plan(ops))
+
+    async def asearch(
+        self,
+        namespace_prefix: tuple[str, ...],
+        /,
+        *,
+        query: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        refresh_ttl: bool | None = None,
+        mode: SearchMode | None = None,
+        ann_search: Mapping[str, Any] | None = None,
+    ) -> list[SearchItem]:
+        """Search items under `namespace_prefix`, as `BaseStore.asearch`; `mode` ranks the
+        query by ``"vector"``, ``"text"`` or ``"hybrid"`` for this call (None: the store's
+        default, hybrid when both indexes are configured); `ann_search` replaces the index's
+        ``ann_search`` settings for this call (``{"ef_search": 200}``...)."""
+        op = self._search_op(namespace_prefix, query, filter, limit, offset, refresh_ttl)
+        choice = SearchChoice(mode, ann_search)
+        return self._searched(await self._arun_plan(self._plan([op], {0: choice})))
+
+    async def _arun_plan(self, plan: Plan) -> list[Result]:
         documents: list[list[float]] = []
         queries: list[list[float]] = []
         if self.embeddings is not None:
@@ -166,3 +191,4 @@ class AsyncPostgresStore(AsyncShell, StoreCore):
     # -- the other mode's twin ----------------------------------------------------------------
 
     batch = blocking_twin(abatch)
+    search = blocking_twin(asearch)

@@ -195,3 +195,18 @@ CREATE INDEX IF NOT EXISTS {index} ON {store} ({number}({path}));
 -- name: number_short_body
 -- The body of number_function_short (see there).
 SELECT CASE WHEN jsonb_typeof(v) = 'number' AND length(v::text) < 300 THEN v::double precision ELSE {number_full}(v) END;
+
+-- name: text_column
+-- The full-text search column of one configuration ({column}; {document}: its expression,
+-- store._text): computed by PostgreSQL on every write, whoever writes. Adding it rewrites the
+-- table once.
+ALTER TABLE {store} ADD COLUMN IF NOT EXISTS {column} tsvector GENERATED ALWAYS AS ({document}) STORED;
+
+-- name: text_index
+CREATE INDEX IF NOT EXISTS {index} ON {store} USING gin ({column});
+
+-- name: text_config_exists
+-- Whether the text index's text search configuration exists (regconfig input rules).
+SELECT 1 FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
+WHERE c.cfgname = %(name)s AND (n.nspname = %(schema)s
+      OR (%(schema)s IS NULL AND pg_ts_config_is_visible(c.oid)));

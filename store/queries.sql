@@ -70,6 +70,77 @@ FROM (
 ) AS best
 JOIN {store} AS s ON s.prefix = best.prefix AND s.key = best.key;
 
+-- name: text_search
+-- One search by text: the items whose {document} (the text column, GIN-indexed) matches the
+-- query, best ts_rank first. {tsquery}: text_query or text_query_any.
+SELECT {op}::int AS op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
+       s.score, {refresh}::bool AS refresh,
+       row_number() OVER (ORDER BY s.score DESC, s.prefix, s.key) AS rank
+FROM (
+    SELECT s.prefix, s.key, s.value, s.created_at, s.updated_at,
+           ts_rank({document}, {tsquery})::float8 AS score
+    FROM {store} AS s
+    WHERE {document} @@ {tsquery} AND {namespace} AND {filter}
+      AND (s.expires_at IS NULL OR s.expires_at > now())
+    ORDER BY score DESC, s.prefix, s.key
+    LIMIT {limit} OFFSET {offset}
+) AS s;
+
+-- name: text_query
+-- User text as a query that cannot fail to parse (quotes, OR, -word as a web search has them):
+-- an item matches every word (text match "all", opt-in).
+websearch_to_tsquery({config}, {text});
+
+-- name: text_query_any
+-- User text as a query matching any of its words (text match "any", the default):
+-- natural-language queries find what shares some of their words. plainto_tsquery joins
+-- the normalized words with & and nothing else (no user operator survives), so & becomes |.
+replace(plainto_tsquery({config}, {text})::text, ' & ', ' | ')::tsquery;
+
+-- name: hybrid_search
+-- One search by text and vector: reciprocal rank fusion of the best {depth} items of the
+-- text search and of the vector search (each with the filter), an item scoring
+-- weight / (k + place) from each list it is in (place: 1-based).
+SELECT {op}::int AS op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
+       fused.score, {refresh}::bool AS refresh,
+       row_number() OVER (ORDER BY fused.score DESC, s.prefix, s.key) AS rank
+FROM (
+    SELECT r.prefix, r.key, sum(r.weight / ({k}::float8 + r.place))::float8 AS score
+    FROM (
+        SELECT t.prefix, t.key, {text_weight}::float8 AS weight,
+               row_number() OVER (ORDER BY t.rank DESC, t.prefix, t.key) AS place
+        FROM (
+            SELECT s.prefix, s.key, ts_rank({document}, {tsquery}) AS rank
+            FROM {store} AS s
+            WHERE {document} @@ {tsquery} AND {namespace} AND {filter}
+              AND (s.expires_at IS NULL OR s.expires_at > now())
+            ORDER BY rank DESC, s.prefix, s.key
+            LIMIT {depth}
+        ) AS t
+        UNION ALL
+        SELECT v.prefix, v.key, {vector_weight}::float8 AS weight,
+               row_number() OVER (ORDER BY v.dist, v.prefix, v.key) AS place
+        FROM (
+            SELECT c.prefix, c.key, min(c.dist) AS dist
+            FROM (
+                SELECT sv.prefix, sv.key, {distance} AS dist
+                FROM {vectors} AS sv
+                JOIN {store} AS s ON s.prefix = sv.prefix AND s.key = sv.key
+                WHERE {namespace} AND {filter} AND (s.expires_at IS NULL OR s.expires_at > now())
+                ORDER BY {order}
+                {candidates}
+            ) AS c
+            GROUP BY c.prefix, c.key
+            ORDER BY dist, c.prefix, c.key
+            LIMIT {depth}
+        ) AS v
+    ) AS r
+    GROUP BY r.prefix, r.key
+    ORDER BY score DESC, r.prefix, r.key
+    LIMIT {limit} OFFSET {offset}
+) AS fused
+JOIN {store} AS s ON s.prefix = fused.prefix AND s.key = fused.key;
+
 -- name: vector_distance
 -- {operator}: pgvector's distance operator; {vector_type}: vector or halfvec.
 (sv.embedding {operator} {query}::{vector_type});
@@ -80,6 +151,13 @@ JOIN {store} AS s ON s.prefix = best.prefix AND s.key = best.key;
 
 -- name: candidates
 LIMIT {candidates};
+
+-- name: candidates_with_settings
+-- The same, with pgvector settings for this statement only ({settings}: set_config(..., true)
+-- calls, joined by ||). The LIMIT node evaluates its count before it reads a row, and the
+-- index scan starts at that first read, so the scan sees them; they end with the statement's
+-- transaction (in a caller's own transaction, with that transaction).
+LIMIT {candidates} + 0 * length({settings});
 
 -- name: bounded_searches
 -- Searches of one filter shape, each under a prefix of at most {bound} items, whatever

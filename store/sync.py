@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from langgraph.store.base import Op, Result, TTLConfig
+from langgraph.store.base import Op, Result, SearchItem, TTLConfig
 from psycopg import Connection, Pipeline
 from psycopg_pool import ConnectionPool
 
@@ -16,6 +16,7 @@ from checkpoint_pg._runtime.periodic import PeriodicThread, ThreadHandle
 from checkpoint_pg._runtime.retry import RetryPolicy
 from checkpoint_pg._runtime.sync import SyncShell, open_conn
 from checkpoint_pg._runtime.twins import threaded_twin
+from store._batch import Plan
 from store._core import (
     DEFAULT_SWEEP_BATCH,
     SWEEP_FAILED,
@@ -23,6 +24,7 @@ from store._core import (
     log_sweep,
     logger,
 )
+from store._text import SearchChoice, SearchMode
 
 __all__ = ["PostgresStore"]
 
@@ -131,7 +133,30 @@ class PostgresStore(SyncShell, StoreCore):
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run a batch of ops in a constant number of round trips (embeddings first)."""
-        plan = self._plan(ops)
+        return self._run_plan(self._plan(ops))
+
+    def search(
+        self,
+        namespace_prefix: tuple[str, ...],
+        /,
+        *,
+        query: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        refresh_ttl: bool | None = None,
+        mode: SearchMode | None = None,
+        ann_search: Mapping[str, Any] | None = None,
+    ) -> list[SearchItem]:
+        """Search items under `namespace_prefix`, as `BaseStore.asearch`; `mode` ranks the
+        query by ``"vector"``, ``"text"`` or ``"hybrid"`` for this call (None: the store's
+        default, hybrid when both indexes are configured); `ann_search` replaces the index's
+        ``ann_search`` settings for this call (``{"ef_search": 200}``...)."""
+        op = self._search_op(namespace_prefix, query, filter, limit, offset, refresh_ttl)
+        choice = SearchChoice(mode, ann_search)
+        return self._searched(self._run_plan(self._plan([op], {0: choice})))
+
+    def _run_plan(self, plan: Plan) -> list[Result]:
         documents: list[list[float]] = []
         queries: list[list[float]] = []
         if self.embeddings is not None:
@@ -162,3 +187,4 @@ class PostgresStore(SyncShell, StoreCore):
     # -- the other mode's twin ----------------------------------------------------------------
 
     abatch = threaded_twin(batch)
+    asearch = threaded_twin(search)

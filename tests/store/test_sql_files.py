@@ -18,6 +18,7 @@ from store._index import vector_index
 from store._plan import plan_batch
 from store._reads import read_query
 from store._sql import migrations_file, names_for, queries_file
+from store._text import SearchChoice, text_index
 from store._writes import write_query
 
 FILES = sorted(p.name for p in resources.files("store").iterdir() if p.name.endswith(".sql"))
@@ -73,6 +74,15 @@ def _parts(schema: str | None) -> dict[str, sql.Composable]:
             "expiry",
             "ttl",
             "value",
+            "document",
+            "tsquery",
+            "config",
+            "text",
+            "k",
+            "text_weight",
+            "vector_weight",
+            "settings",
+            "column",
         ]
     }
     return {**made, **names_for(schema).parts()}
@@ -164,6 +174,39 @@ def _queries(schema: str | None, ops: list[object]) -> list[Query]:
 @pytest.mark.parametrize("batch", BATCHES)
 def test_a_batch_binds_exactly_the_named_parameters_it_uses(batch: str, schema: str | None) -> None:
     for query in _queries(schema, BATCHES[batch]):  # type: ignore[arg-type]
+        assert isinstance(query.params, dict)
+        assert not _POSITIONAL.search(_NAMED.sub("", query.sql))
+        assert set(_NAMED.findall(query.sql)) == query.params.keys()
+
+
+TEXT = text_index({"text": {"language": "english"}, "fields": ["text", "tags[*]"]})
+TUNED = vector_index(
+    {
+        "dims": 2,
+        "embed": lambda texts: [[0.0, 1.0] for _ in texts],
+        "ann_search": {"ef_search": 100, "iterative_scan": "relaxed_order"},
+    }
+)
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+@pytest.mark.parametrize("mode", ["text", "hybrid", "vector"])
+def test_a_text_hybrid_or_tuned_search_binds_exactly_the_parameters_it_uses(
+    mode: str, schema: str | None
+) -> None:
+    ops = [
+        SearchOp(("u",), query="hello world", filter={"x": 1}),
+        SearchOp((), query="a -b", limit=3, offset=2),
+    ]
+    tuned = SearchChoice(mode, {"ef_search": 7})  # type: ignore[arg-type]
+    default = SearchChoice(mode)  # type: ignore[arg-type]
+    plan = plan_batch(ops, names_for(schema), TUNED, text=TEXT, choices={0: tuned, 1: default})
+    queries = ["[0.5,0.5]" for _ in plan.queries]
+    for query in [
+        read_query(plan, queries, exact=set()),
+        read_query(plan, queries, exact={0, 1}, only={0, 1}),
+    ]:
+        assert query is not None
         assert isinstance(query.params, dict)
         assert not _POSITIONAL.search(_NAMED.sub("", query.sql))
         assert set(_NAMED.findall(query.sql)) == query.params.keys()

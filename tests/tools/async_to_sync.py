@@ -142,6 +142,8 @@ GENERATED: tuple[Generated, ...] = (
         renames={"AsyncPostgresStore": "PostgresStore"},
         swaps=(
             ("abatch", "batch"),
+            ("asearch", "search"),
+            ("_arun_plan", "_run_plan"),
             ("aembed_documents", "embed_documents"),
             ("aembed_query", "embed_query"),
         ),
