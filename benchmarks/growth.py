@@ -120,7 +120,9 @@ def load_database(dsn: str, name: str, size: int) -> tuple[str, float]:
     Returns its DSN and the seconds loading took.
     """
     with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     target = make_conninfo(dsn, dbname=name)
     started = time.perf_counter()
@@ -210,6 +212,36 @@ def measure(dsn: str, size: int, samples: int) -> dict[str, dict[str, dict[str, 
     return out
 
 
+def plans(dsn: str, size: int) -> dict[str, list[str]]:
+    """Our statements' plans on the loaded database (EXPLAIN, no ANALYZE): the scan nodes."""
+    from checkpoint_pg import PostgresSaver
+
+    layout = Layout(size)
+    long = {"thread_id": long_id(layout.long_threads - 1), "checkpoint_ns": ""}
+    with PostgresSaver.from_conn_string(dsn) as saver:
+        queries = {
+            "get_tuple latest (long thread)": saver._get_tuple_op({"configurable": long}),
+            "get_tuple by id (long thread)": saver._get_tuple_op(
+                {"configurable": {**long, "checkpoint_id": checkpoint_id(layout.long_length // 2)}}
+            ),
+            "list limit=10 (long thread)": saver._list_pager(
+                {"configurable": long}, filter=None, before=None, limit=10
+            ).next_operation(),
+            "list filter across threads": saver._list_pager(
+                None, filter={"run_id": f"run-{short_id(0)}"}, before=None, limit=10
+            ).next_operation(),
+        }
+        out = {}
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for name, op in queries.items():
+                assert op is not None
+                query = next(op.steps)
+                assert not isinstance(query, list)
+                rows = conn.execute(f"EXPLAIN (COSTS OFF) {query.sql}", query.params).fetchall()
+                out[name] = [r[0].strip() for r in rows if "Scan" in r[0]]
+    return out
+
+
 def _summary(seconds: list[float]) -> dict[str, float]:
     ordered = sorted(seconds)
     return {
@@ -260,6 +292,7 @@ def run(
                 "load_seconds": round(seconds, 1),
                 "bytes": table_bytes(target),
                 "operations": measure(target, size, samples),
+                "plans": plans(target, size),
             }
         finally:
             if not keep:
@@ -288,6 +321,8 @@ def _print(size: int, entry: dict[str, Any]) -> None:
             f"| {op} | {o['p50']:.3f} | {u['p50']:.3f} | {u['p50'] / o['p50']:.2f} | "
             f"{o['p99']:.3f} | {u['p99']:.3f} |"
         )
+    for op, nodes in entry["plans"].items():
+        print(f"plan, ours, {op}: " + "; ".join(nodes))
 
 
 def main() -> None:

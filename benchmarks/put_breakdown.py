@@ -83,7 +83,7 @@ def _put(saver: Any, args: PutArgs) -> None:
 
 
 def measure(savers: dict[str, Any], calls: int, probe: psycopg.Connection[Any]) -> dict[str, Any]:
-    """Per participant: medians of wall, client CPU and wall − CPU (µs), WAL bytes per put."""
+    """Per participant: medians of wall, client CPU and wall - CPU (µs), WAL bytes per put."""
     streams = {p: CheckpointStream(f"put-{uuid.uuid4().hex}", random.Random(7)) for p in savers}
     for p, saver in savers.items():  # warm: statements prepared, caches filled
         for _ in range(50):
@@ -143,7 +143,10 @@ def client_steps() -> dict[str, float]:
     params, _ = _rows.put_params(
         serde, args.config, args.checkpoint, args.metadata, args.new_versions
     )
-    stored = {**args.checkpoint, "channel_values": {"step": args.checkpoint["channel_values"]["step"]}}
+    stored = {
+        **args.checkpoint,
+        "channel_values": {"step": args.checkpoint["channel_values"]["step"]},
+    }
     value = args.checkpoint["channel_values"]["payload"]
     steps: dict[str, Callable[[], object]] = {
         "put_params (all below but the key check)": lambda: _rows.put_params(
@@ -154,8 +157,9 @@ def client_steps() -> dict[str, float]:
         "  1 KB value through the serializer": lambda: serde.dumps_typed(value),
         "  config validation (thread_ref)": lambda: _rows.thread_ref(args.config),
         "key size check": lambda: _core._check_put_keys(params),
-        "statement and parameters": lambda: spread(params, BLOB_ARRAYS)
-        and put_statement(None, len(params["channels"])),
+        "statement and parameters": lambda: (
+            spread(params, BLOB_ARRAYS) and put_statement(None, len(params["channels"]))
+        ),
     }
     number = 5000
     return {

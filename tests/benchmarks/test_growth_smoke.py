@@ -18,7 +18,9 @@ from tests.harness import TestServer
 
 def _drop(admin_dsn: str, name: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +89,10 @@ def test_run_times_every_operation_for_both_savers_and_plots(
     for by in entry["operations"].values():
         assert set(by) == {growth.OFFICIAL, growth.OURS}
         assert all(by[p]["p99"] >= by[p]["p50"] > 0 for p in by)
-    assert entry["bytes"]["tables"] > 0 and entry["bytes"]["indexes"] > 0
+    assert set(entry["plans"]) <= set(growth.OPERATIONS)
+    assert all(entry["plans"].values())
+    assert entry["bytes"]["tables"] > 0
+    assert entry["bytes"]["indexes"] > 0
     growth.plot(results, tmp_path / "growth.png")
     assert (tmp_path / "growth.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with psycopg.connect(pg_server.admin_dsn) as admin:
