@@ -219,6 +219,7 @@ def plans(dsn: str, size: int) -> dict[str, list[str]]:
     layout = Layout(size)
     long = {"thread_id": long_id(layout.long_threads - 1), "checkpoint_ns": ""}
     with PostgresSaver.from_conn_string(dsn) as saver:
+        saver._citus = False  # a single server: no catalog query before the page's statement
         queries = {
             "get_tuple latest (long thread)": saver._get_tuple_op({"configurable": long}),
             "get_tuple by id (long thread)": saver._get_tuple_op(
