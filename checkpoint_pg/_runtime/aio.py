@@ -150,8 +150,8 @@ def _kept_cursor(conn: AsyncConnection[Any]) -> AsyncCursor[Any]:
     """The cursor operations use on `conn`, kept from one operation to the next.
 
     A new cursor starts with empty adaptation caches (psycopg looks up a dumper for each
-    parameter type and a loader for each column again), which cost a `put` about a sixth of
-    its client time (benchmarks/RESULTS.md, "put: where the microseconds go"). Only one
+    parameter type and a loader for each column again), about 5 % of a `put`'s client
+    instructions (benchmarks/RESULTS.md, "put: where the microseconds go"). Only one
     operation uses a connection at a time (the shell's lock, or a pool's checkout); with the
     caller's pipeline, whose results may arrive later, each operation gets its own cursor.
     The cursor keeps its last result until the next operation on the connection.
