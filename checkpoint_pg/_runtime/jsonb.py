@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from enum import Enum
 from typing import Any
+from uuid import UUID
 
 import orjson
 
@@ -15,6 +17,20 @@ _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 # One encoder for every call: `json.dumps` with non-default options builds a new one each time.
 _ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
+
+
+def _as_orjson_writes(value: Any) -> Any:
+    """What orjson writes for a type `json` refuses (`jsonb_text`'s fallback with ``fast``)."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# `json` where orjson hands over (``fast=True``), taking what orjson takes, so that a value is
+# written alike whichever of the two writes it.
+_ORJSON_ALIKE = json.JSONEncoder(allow_nan=False, ensure_ascii=False, default=_as_orjson_writes)
 
 
 def lone_surrogate(text: str) -> str | None:
@@ -55,14 +71,15 @@ def jsonb_text(value: Any, what: str, error: type[Exception], *, fast: bool = Fa
 
     JSONB refuses the NUL character (``\\u0000``) and lone UTF-16 surrogates (``"\\ud800"``)
     anywhere, and NaN and infinities (not JSON). With ``fast=True`` the text is orjson's where
-    orjson can write it (about 20x faster; the same JSONB once stored), which also takes a
-    `uuid.UUID` (as its text) and an `enum.Enum` (as its value) that `json` refuses: for the
-    saver's checkpoint and metadata, not for store values, which keep the standard library's
-    rules (benchmarks/RESULTS.md, "put: where the microseconds go").
+    orjson can write it (about 4x faster here; the same JSONB once stored), and it also takes
+    a `uuid.UUID` (as its text) and an `enum.Enum` (as its value), which `json` alone refuses,
+    whichever of the two writes the text: for the saver's checkpoint and metadata, not for
+    store values, which keep the standard library's rules (benchmarks/RESULTS.md, "put: where
+    the microseconds go").
     """
     text = _orjson_text(value) if fast else None
     if text is None:
-        text = _stdlib_text(value, what, error)
+        text = _stdlib_text(_ORJSON_ALIKE if fast else _ENCODER, value, what, error)
     if "\\u0000" in text and _ESCAPED_NUL.search(text):
         raise error(f"{what} contains a NUL character, which PostgreSQL JSONB cannot store")
     bad = lone_surrogate(text)
@@ -74,9 +91,9 @@ def jsonb_text(value: Any, what: str, error: type[Exception], *, fast: bool = Fa
     return text
 
 
-def _stdlib_text(value: Any, what: str, error: type[Exception]) -> str:
+def _stdlib_text(encoder: json.JSONEncoder, value: Any, what: str, error: type[Exception]) -> str:
     try:
-        return _ENCODER.encode(value)
+        return encoder.encode(value)
     except (TypeError, ValueError) as exc:
         raise error(f"{what} is not JSON-serialisable: {exc}") from None
     except RecursionError:
