@@ -167,7 +167,8 @@ def _has_nul(value: Any) -> bool:
 
 
 def _json(value: Any, what: str, error: type[Exception]) -> str:
-    return jsonb_text(value, what, error)
+    """A checkpoint or its metadata as JSON text, by orjson where it can (`jsonb_text`)."""
+    return jsonb_text(value, what, error, fast=True)
 
 
 # Floats from here up print in exponent form; JSONB keeps them as numerics and gives them back

@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from typing import Any, TypeVar, cast
 
 import psycopg
-from psycopg import AsyncConnection, AsyncPipeline
+from psycopg import AsyncConnection, AsyncCursor, AsyncPipeline
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -118,8 +118,13 @@ async def _arun_op(
     tx: AbstractAsyncContextManager[Any] = (
         conn.transaction() if needs_transaction(conn, op) else nullcontext()
     )
+    cursor: AbstractAsyncContextManager[AsyncCursor[Any]] = (
+        nullcontext(_kept_cursor(conn))
+        if pipeline is None
+        else conn.cursor(binary=True, row_factory=tuple_row)
+    )
     try:
-        async with conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
+        async with cursor as cur, tx:
 
             async def execute(step: Step) -> Any:
                 if isinstance(step, list):
@@ -135,6 +140,27 @@ async def _arun_op(
     except psycopg.errors.ReadOnlySqlTransaction as exc:
         raise read_only_server(conn) from exc
     return result
+
+
+# The attribute of a connection holding the cursor its operations use (see `_kept_cursor`).
+_KEPT_CURSOR = "_checkpoint_pg_cursor"
+
+
+def _kept_cursor(conn: AsyncConnection[Any]) -> AsyncCursor[Any]:
+    """The cursor operations use on `conn`, kept from one operation to the next.
+
+    A new cursor starts with empty adaptation caches (psycopg looks up a dumper for each
+    parameter type and a loader for each column again), about 5 % of a `put`'s client
+    instructions (benchmarks/RESULTS.md, "put: where the microseconds go"). Only one
+    operation uses a connection at a time (the shell's lock, or a pool's checkout); with the
+    caller's pipeline, whose results may arrive later, each operation gets its own cursor.
+    The cursor keeps its last result until the next operation on the connection.
+    """
+    cur: AsyncCursor[Any] | None = getattr(conn, _KEPT_CURSOR, None)
+    if cur is None or cur.closed:
+        cur = conn.cursor(binary=True, row_factory=tuple_row)
+        setattr(conn, _KEPT_CURSOR, cur)
+    return cur
 
 
 async def _arun_together(conn: AsyncConnection[Any], queries: list[Query]) -> list[Rows]:

@@ -43,6 +43,14 @@ def btree_row_bytes(parts: Iterable[str]) -> int:
 
 
 def over_btree_row(parts: Iterable[str]) -> int | None:
-    """The entry's size when it is over PostgreSQL's btree limit, else None."""
+    """The entry's size when it is over PostgreSQL's btree limit, else None.
+
+    Counted in characters first: a character takes at most 4 bytes in UTF-8, so keys that fit
+    at 4 bytes each (every key a graph makes) need no encoding on the hot path.
+    """
+    parts = list(parts)
+    chars = sum(map(len, parts))
+    if _ROW_OVERHEAD + 4 * chars + _COLUMN_OVERHEAD * len(parts) <= BTREE_MAX_ROW_BYTES:
+        return None
     size = btree_row_bytes(parts)
     return size if size > BTREE_MAX_ROW_BYTES else None

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, supp
 from typing import Any, TypeVar, cast
 
 import psycopg
-from psycopg import Connection, Pipeline
+from psycopg import Connection, Cursor, Pipeline
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -109,8 +109,13 @@ def _run_op(conn: Connection[Any], op: Operation[T], pipeline: Pipeline | None) 
     tx: AbstractContextManager[Any] = (
         conn.transaction() if needs_transaction(conn, op) else nullcontext()
     )
+    cursor: AbstractContextManager[Cursor[Any]] = (
+        nullcontext(_kept_cursor(conn))
+        if pipeline is None
+        else conn.cursor(binary=True, row_factory=tuple_row)
+    )
     try:
-        with conn.cursor(binary=True, row_factory=tuple_row) as cur, tx:
+        with cursor as cur, tx:
 
             def execute(step: Step) -> Any:
                 if isinstance(step, list):
@@ -126,6 +131,27 @@ def _run_op(conn: Connection[Any], op: Operation[T], pipeline: Pipeline | None) 
     except psycopg.errors.ReadOnlySqlTransaction as exc:
         raise read_only_server(conn) from exc
     return result
+
+
+# The attribute of a connection holding the cursor its operations use (see `_kept_cursor`).
+_KEPT_CURSOR = "_checkpoint_pg_cursor"
+
+
+def _kept_cursor(conn: Connection[Any]) -> Cursor[Any]:
+    """The cursor operations use on `conn`, kept from one operation to the next.
+
+    A new cursor starts with empty adaptation caches (psycopg looks up a dumper for each
+    parameter type and a loader for each column again), about 5 % of a `put`'s client
+    instructions (benchmarks/RESULTS.md, "put: where the microseconds go"). Only one
+    operation uses a connection at a time (the shell's lock, or a pool's checkout); with the
+    caller's pipeline, whose results may arrive later, each operation gets its own cursor.
+    The cursor keeps its last result until the next operation on the connection.
+    """
+    cur: Cursor[Any] | None = getattr(conn, _KEPT_CURSOR, None)
+    if cur is None or cur.closed:
+        cur = conn.cursor(binary=True, row_factory=tuple_row)
+        setattr(conn, _KEPT_CURSOR, cur)
+    return cur
 
 
 def _run_together(conn: Connection[Any], queries: list[Query]) -> list[Rows]:

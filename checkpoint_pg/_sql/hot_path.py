@@ -78,6 +78,7 @@ def _select_tuple(
         how = "channel_blobs_by_semijoin" if citus and not one_thread else "channel_blobs_by_probe"
     sources = {
         "table": sql.SQL("{} AS c").format(_table(schema)),
+        "latest": compose(HOT_PATH, "latest_checkpoint", schema),
         "page": sql.SQL(
             "page JOIN {} AS c ON c.thread_id = page.thread_id"
             " AND c.checkpoint_ns = page.checkpoint_ns AND c.checkpoint_id = page.checkpoint_id"
@@ -102,7 +103,8 @@ def _table(schema: str | None) -> sql.Composable:
 def select_statement(schema: str | None, name: str, delta: bool = False) -> str:
     """`select_latest` or `select_by_id`: get_tuple's query, about one thread (following delta
     chains with `delta`)."""
-    part = _select_tuple(schema, one_thread=True, citus=False, source="table", delta=delta)
+    source = "latest" if name == "select_latest" else "table"
+    part = _select_tuple(schema, one_thread=True, citus=False, source=source, delta=delta)
     return render(HOT_PATH, name, schema, select_tuple=part)
 
 

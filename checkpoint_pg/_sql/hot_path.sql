@@ -98,11 +98,26 @@ CROSS JOIN LATERAL (
 ) AS bl
 
 -- name: select_latest
--- get_tuple without a checkpoint_id: the namespace's newest checkpoint.
-{select_tuple}
-WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = %(checkpoint_ns)s
-ORDER BY c.checkpoint_id DESC
-LIMIT 1;
+-- get_tuple without a checkpoint_id: the namespace's newest checkpoint, as `{select_tuple}`'s
+-- source (latest_checkpoint).
+{select_tuple};
+
+-- name: latest_checkpoint
+-- The namespace's newest checkpoint row, chosen before select_tuple's lateral reads, so the
+-- planner counts one row for them whatever the thread. With the reads under the ORDER BY and
+-- LIMIT instead, it costs them per row of the thread it expects: the generic plan (the
+-- thread's length unknown) came out dearer than the custom plans of the first runs, so the
+-- server planned the prepared statement again on every call, which cost more than running it
+-- on a short thread (benchmarks/RESULTS.md, "Growth: the savers from 10^4 to 10^6
+-- checkpoints").
+(
+    SELECT l.thread_id, l.checkpoint_ns, l.checkpoint_id, l.parent_checkpoint_id,
+           l.checkpoint, l.metadata
+    FROM {checkpoints} AS l
+    WHERE l.thread_id = %(thread_id)s AND l.checkpoint_ns = %(checkpoint_ns)s
+    ORDER BY l.checkpoint_id DESC
+    LIMIT 1
+) AS c
 
 -- name: select_by_id
 {select_tuple}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import enum
+import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
@@ -59,6 +62,42 @@ def test_bad_metadata_is_refused_and_nothing_is_stored(
     with pytest.raises(InvalidMetadataError, match=message):
         _put(saver, config("t"), metadata)
     assert count_rows(dsn, "checkpoint_blobs") == 0
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"nan": float("nan")}, "not JSON-serialisable"),
+        ({"when": datetime(2026, 1, 1, tzinfo=timezone.utc)}, "not JSON-serialisable"),
+        ({"raw": b"bytes"}, "not JSON-serialisable"),
+    ],
+)
+def test_metadata_json_refuses_what_it_refused_before_orjson_wrote_it(
+    saver: PostgresSaver, dsn: str, metadata: Any, message: str
+) -> None:
+    with pytest.raises(InvalidMetadataError, match=message):
+        _put(saver, config("t"), metadata)
+    assert count_rows(dsn, "checkpoints") == 0
+
+
+# With a None in it, orjson's text holds `null` and `json` writes the metadata instead.
+@pytest.mark.parametrize("extra", [{}, {"nothing": None}])
+def test_a_uuid_or_an_enum_in_metadata_is_stored_as_its_text_or_value(
+    saver: PostgresSaver, extra: dict[str, Any]
+) -> None:
+    run = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    stored = _put(saver, config("t"), {"run": run, "color": _Color.RED, **extra})
+    got = saver.get_tuple(stored)
+    assert got is not None
+    assert {k: got.metadata[k] for k in ("run", "color", *extra)} == {
+        "run": str(run),
+        "color": 1,
+        **extra,
+    }
+
+
+class _Color(enum.Enum):
+    RED = 1
 
 
 def test_nul_in_a_top_level_metadata_string_is_stripped_as_langgraph_does(

@@ -75,3 +75,27 @@ def test_delete_for_runs_finds_its_checkpoints_through_the_metadata_index(
     with big_db.transaction(force_rollback=True):
         nodes = explain_nodes(big_db, sql, params)
     assert ("Bitmap Index Scan", "checkpoints_metadata_idx") in scans(nodes)
+
+
+def test_get_tuple_of_the_latest_checkpoint_is_planned_once_per_connection(
+    db_factory: DatabaseFactory,
+) -> None:
+    # One long thread among 2,000 of 10 checkpoints: the generic plan expects 20 rows a
+    # thread, the custom plans of short threads 10. Unless the rows it counts for the lateral
+    # reads are one either way, the generic plan looks dearer and the server plans every call.
+    fill = history_fill(big=20_000, end=40_000, other_thread="'t' || (g / 10)")
+    with db_factory.database() as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+        saver = PostgresSaver(conn)
+        saver.setup()
+        conn.execute(fill)
+        conn.execute("ANALYZE")
+        for i in range(25):  # psycopg prepares the statement from the 6th call on
+            saver.get_tuple({"configurable": {"thread_id": f"t{2500 + i}", "checkpoint_ns": ""}})
+        prepared = conn.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%%LIMIT 1%%' AND statement LIKE '%%jsonb_each_text%%'"
+        ).fetchall()
+    assert len(prepared) == 1
+    generic, custom = prepared[0]
+    assert custom <= 5
+    assert generic >= 15

@@ -213,3 +213,22 @@ async def test_async_saver_blocking_methods_refuse_the_event_loop_thread(dsn: st
         saver = AsyncPostgresSaver(conn)
         with pytest.raises(asyncio.InvalidStateError, match="different thread"):
             saver.get_tuple(config("t"))
+
+
+def test_puts_inside_the_callers_own_pipeline_on_saver_conn_are_all_stored(dsn: str) -> None:
+    # The caller opened the pipeline without handing it over (`saver.pipe` stays None).
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        saver = PostgresSaver(conn)
+        saver.setup()
+        parent = None
+        with conn.pipeline():
+            for step in range(3):
+                cp = checkpoint({"doc": {"step": step}}, doc=str(step + 1))
+                cfg = config("piped") if parent is None else parent
+                parent = saver.put(cfg, cp, {"step": step}, cp["channel_versions"])
+            latest = saver.get_tuple(config("piped"))  # read back within the pipeline
+        stored = list(saver.list(config("piped")))
+    assert latest is not None
+    assert latest.metadata["step"] == 2
+    assert [t.metadata["step"] for t in stored] == [2, 1, 0]
+    assert stored[0].checkpoint["channel_values"] == {"doc": {"step": 2}}

@@ -28,7 +28,14 @@ class _Hidden:
         return None
 sys.meta_path.insert(0, _Hidden())
 """
-BASE_REQUIREMENTS = {"langgraph-checkpoint", "langchain-core", "psycopg", "psycopg-pool", "click"}
+BASE_REQUIREMENTS = {
+    "langgraph-checkpoint",
+    "langchain-core",
+    "psycopg",
+    "psycopg-pool",
+    "click",
+    "orjson",
+}
 
 
 def run(code: str, *args: str, hidden: tuple[str, ...] = (), path: Path | None = None) -> Any:

@@ -1,0 +1,347 @@
+"""How the savers' hot path costs as the database grows: ``python -m benchmarks.growth``.
+
+For each size (checkpoints in the database) a database of its own is loaded, then both
+savers are timed on it, ours and the official one, alternating call by call. The tables are
+the official ones for both packages (ours adds indexes the official code ignores), so both
+run against the same rows.
+
+Loading. One template thread of `TEMPLATE` checkpoints is written by our saver through its
+public API (1 KB payload blob per checkpoint, one pending write each). SQL then replicates
+its rows (`growth.sql`): checkpoint `k` of a loaded thread is template checkpoint
+``k % TEMPLATE`` with its own checkpoint id (a UUID-shaped text that sorts by `k`), parent
+id, step, channel versions and run id, in the JSONB as in the keys, and its own payload blob
+and write: the rows a saver would have written, as `test_growth_smoke` checks by reading a
+loaded thread back with both savers. Half the checkpoints are in long threads (10,000
+each, or half the size when that is smaller), the rest in threads of 10.
+
+Operations (``--samples`` each, p50 and p99 in ms): `put` of a new checkpoint (a new short
+thread each time), `get_tuple` of the latest checkpoint of a short and of a long thread and
+by id in a long thread, `list(limit=10)` of a long thread, `list(filter={"run_id": ...},
+limit=10)` across all threads. Then the tables' and indexes' bytes. ``--plot`` draws p50 and
+p99 against size, log scales, ours beside official.
+
+    python -m benchmarks.growth --dsn postgresql://postgres@127.0.0.1:5432/test \\
+        --sizes 10000,100000,1000000 --json growth.json --plot growth.png
+
+Databases are named ``growth_<size>`` and dropped after measuring unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from benchmarks.data import CheckpointStream
+from checkpoint_pg._runtime.sqlfile import load
+
+__all__ = ["TEMPLATE", "Layout", "load_database", "main", "measure", "plot"]
+
+TEMPLATE = 20
+LONG = 10_000
+SHORT = 10
+OFFICIAL, OURS = "official", "ours"
+OPERATIONS = (
+    "put",
+    "get_tuple latest (short thread)",
+    "get_tuple latest (long thread)",
+    "get_tuple by id (long thread)",
+    "list limit=10 (long thread)",
+    "list filter across threads",
+)
+
+_SQL = load("benchmarks", "growth.sql")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How `size` checkpoints are spread over threads: half long, half short."""
+
+    size: int
+
+    @property
+    def long_length(self) -> int:
+        return max(SHORT, min(LONG, self.size // 2))
+
+    @property
+    def long_threads(self) -> int:
+        return max(1, (self.size // 2) // self.long_length)
+
+    @property
+    def short_threads(self) -> int:
+        return max(1, (self.size - self.long_threads * self.long_length) // SHORT)
+
+    @property
+    def checkpoints(self) -> int:
+        return self.long_threads * self.long_length + self.short_threads * SHORT
+
+
+def long_id(i: int) -> str:
+    return f"long-{i}"
+
+
+def short_id(i: int) -> str:
+    return f"short-{i}"
+
+
+def checkpoint_id(k: int) -> str:
+    """The id of loaded checkpoint `k` (the SQL's `checkpoint_id_of`, for lookups by id)."""
+    return f"1ef00000-0000-6000-8000-{k:012x}"
+
+
+def _write_template(dsn: str) -> None:
+    """The template thread, written by our saver (checkpoints, blobs, writes)."""
+    from checkpoint_pg import PostgresSaver
+
+    with PostgresSaver.from_conn_string(dsn) as saver:
+        saver.setup()
+        stream = CheckpointStream("template", random.Random(21))
+        for _ in range(TEMPLATE):
+            args = stream.next()
+            saved = saver.put(args.config, args.checkpoint, args.metadata, args.new_versions)
+            saver.put_writes(saved, [("payload", {"note": "x" * 64})], str(uuid.uuid4()))
+
+
+def load_database(dsn: str, name: str, size: int) -> tuple[str, float]:
+    """Create database `name` holding `size` checkpoints (as `Layout` spreads them).
+
+    Returns its DSN and the seconds loading took.
+    """
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    target = make_conninfo(dsn, dbname=name)
+    started = time.perf_counter()
+    _write_template(target)
+    layout = Layout(size)
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute(_SQL.render("functions"))
+        conn.execute(_SQL.render("template_table"))
+        threads = [(long_id(i), layout.long_length) for i in range(layout.long_threads)]
+        threads += [(short_id(i), SHORT) for i in range(layout.short_threads)]
+        conn.execute(_SQL.render("threads_table"))
+        with conn.cursor().copy("COPY growth_threads (thread_id, length) FROM STDIN") as copy:
+            for row in threads:
+                copy.write_row(row)
+        for statement in ("load_checkpoints", "load_blobs", "load_static_blobs", "load_writes"):
+            conn.execute(_SQL.render(statement), {"template": TEMPLATE})
+        conn.execute("VACUUM (ANALYZE) checkpoints, checkpoint_blobs, checkpoint_writes")
+    return target, time.perf_counter() - started
+
+
+def table_bytes(dsn: str) -> dict[str, int]:
+    """Heap+TOAST and index bytes of the three checkpoint tables."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(_SQL.render("table_bytes")).fetchone()
+    assert row is not None
+    return {"tables": int(row[0]), "indexes": int(row[1])}
+
+
+@contextmanager
+def _savers(dsn: str) -> Iterator[dict[str, Any]]:
+    from langgraph.checkpoint.postgres import PostgresSaver as Official
+
+    from checkpoint_pg import PostgresSaver
+
+    with Official.from_conn_string(dsn) as official, PostgresSaver.from_conn_string(dsn) as ours:
+        yield {OFFICIAL: official, OURS: ours}
+
+
+def _operations(layout: Layout, rng: random.Random) -> dict[str, Callable[[Any], object]]:
+    """Each operation as a call on a saver, its arguments drawn from `rng` at each call."""
+
+    def put(saver: Any) -> object:
+        args = CheckpointStream(f"new-{uuid.uuid4().hex}", rng).next()
+        return saver.put(args.config, args.checkpoint, args.metadata, args.new_versions)
+
+    def config(thread: str, k: int | None = None) -> dict[str, Any]:
+        conf: dict[str, Any] = {"thread_id": thread, "checkpoint_ns": ""}
+        if k is not None:
+            conf["checkpoint_id"] = checkpoint_id(k)
+        return {"configurable": conf}
+
+    def short() -> str:
+        return short_id(rng.randrange(layout.short_threads))
+
+    def long() -> str:
+        return long_id(rng.randrange(layout.long_threads))
+
+    return {
+        "put": put,
+        "get_tuple latest (short thread)": lambda s: s.get_tuple(config(short())),
+        "get_tuple latest (long thread)": lambda s: s.get_tuple(config(long())),
+        "get_tuple by id (long thread)": lambda s: s.get_tuple(
+            config(long(), rng.randrange(layout.long_length))
+        ),
+        "list limit=10 (long thread)": lambda s: list(s.list(config(long()), limit=10)),
+        "list filter across threads": lambda s: list(
+            s.list(None, filter={"run_id": f"run-{short()}"}, limit=10)
+        ),
+    }
+
+
+def measure(dsn: str, size: int, samples: int) -> dict[str, dict[str, dict[str, float]]]:
+    """p50 and p99 (ms) of each operation, per participant, on the loaded database."""
+    layout = Layout(size)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    with _savers(dsn) as savers:
+        for op, call in _operations(layout, random.Random(size)).items():
+            times: dict[str, list[float]] = {p: [] for p in savers}
+            order = list(savers)
+            for i in range(samples + 10):
+                for p in order if i % 2 == 0 else order[::-1]:
+                    start = time.perf_counter()
+                    call(savers[p])
+                    if i >= 10:  # the first calls warm caches and prepare statements
+                        times[p].append(time.perf_counter() - start)
+            out[op] = {p: _summary(t) for p, t in times.items()}
+    return out
+
+
+def plans(dsn: str, size: int) -> dict[str, list[str]]:
+    """Our statements' plans on the loaded database (EXPLAIN, no ANALYZE): the scan nodes."""
+    from checkpoint_pg import PostgresSaver
+
+    layout = Layout(size)
+    long = {"thread_id": long_id(layout.long_threads - 1), "checkpoint_ns": ""}
+    with PostgresSaver.from_conn_string(dsn) as saver:
+        saver._citus = False  # a single server: no catalog query before the page's statement
+        queries = {
+            "get_tuple latest (long thread)": saver._get_tuple_op({"configurable": long}),
+            "get_tuple by id (long thread)": saver._get_tuple_op(
+                {"configurable": {**long, "checkpoint_id": checkpoint_id(layout.long_length // 2)}}
+            ),
+            "list limit=10 (long thread)": saver._list_pager(
+                {"configurable": long}, filter=None, before=None, limit=10
+            ).next_operation(),
+            "list filter across threads": saver._list_pager(
+                None, filter={"run_id": f"run-{short_id(0)}"}, before=None, limit=10
+            ).next_operation(),
+        }
+        out = {}
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for name, op in queries.items():
+                assert op is not None
+                query = next(op.steps)
+                assert not isinstance(query, list)
+                rows = conn.execute(f"EXPLAIN (COSTS OFF) {query.sql}", query.params).fetchall()
+                out[name] = [r[0].strip() for r in rows if "Scan" in r[0]]
+    return out
+
+
+def _summary(seconds: list[float]) -> dict[str, float]:
+    ordered = sorted(seconds)
+    return {
+        "p50": statistics.median(ordered) * 1e3,
+        "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3,
+    }
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """p50 (solid) and p99 (dashed) against size per operation, log scales, both savers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(int(s) for s in results["sizes"])
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
+    colors = {OFFICIAL: "#d62728", OURS: "#1f77b4"}
+    for ax, op in zip(axes.flat, OPERATIONS, strict=True):
+        for p, color in colors.items():
+            for q, style in (("p50", "-"), ("p99", "--")):
+                ys = [results["sizes"][str(s)]["operations"][op][p][q] for s in sizes]
+                ax.plot(sizes, ys, style, marker="o", color=color, label=f"{p} {q}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(op, fontsize=10)
+        ax.set_xlabel("checkpoints in the database")
+        ax.set_ylabel("ms per call")
+        ax.grid(True, which="both", alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle("Saver operations as the database grows (p50 solid, p99 dashed)")
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def run(
+    dsn: str, sizes: list[int], samples: int, *, keep: bool = False, prefix: str = "growth"
+) -> dict[str, Any]:
+    results: dict[str, Any] = {"samples": samples, "sizes": {}}
+    for size in sizes:
+        name = f"{prefix}_{size}"
+        target, seconds = load_database(dsn, name, size)
+        try:
+            layout = Layout(size)
+            entry = {
+                "checkpoints": layout.checkpoints,
+                "threads": layout.long_threads + layout.short_threads,
+                "load_seconds": round(seconds, 1),
+                "bytes": table_bytes(target),
+                "operations": measure(target, size, samples),
+                "plans": plans(target, size),
+            }
+        finally:
+            if not keep:
+                with psycopg.connect(dsn, autocommit=True) as admin:
+                    admin.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                            sql.Identifier(name)
+                        )
+                    )
+        results["sizes"][str(size)] = entry
+        _print(size, entry)
+    return results
+
+
+def _print(size: int, entry: dict[str, Any]) -> None:
+    print(
+        f"\n{size:,} checkpoints ({entry['checkpoints']:,} loaded in {entry['threads']:,} "
+        f"threads, {entry['load_seconds']} s); tables {entry['bytes']['tables'] / 2**20:,.1f} "
+        f"MiB, indexes {entry['bytes']['indexes'] / 2**20:,.1f} MiB"
+    )
+    print("| operation | official p50 | ours p50 | ratio | official p99 | ours p99 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for op, by in entry["operations"].items():
+        o, u = by[OFFICIAL], by[OURS]
+        print(
+            f"| {op} | {o['p50']:.3f} | {u['p50']:.3f} | {u['p50'] / o['p50']:.2f} | "
+            f"{o['p99']:.3f} | {u['p99']:.3f} |"
+        )
+    for op, nodes in entry["plans"].items():
+        print(f"plan, ours, {op}: " + "; ".join(nodes))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--plot", type=Path)
+    parser.add_argument("--keep", action="store_true", help="keep the loaded databases")
+    args = parser.parse_args()
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    results = run(args.dsn, sizes, args.samples, keep=args.keep)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    if args.plot:
+        plot(results, args.plot)
+
+
+if __name__ == "__main__":
+    main()
