@@ -20,19 +20,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Integer,
     String,
     Text,
+    case,
     cast,
     delete,
     func,
     literal,
     null,
+    or_,
     select,
+    true,
     tuple_,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
@@ -58,19 +62,32 @@ from app_data.schemas import ProjectCreate, ThoughtCreate, ThreadSummary, UserCr
 __all__ = [
     "AgentThreadRepository",
     "FileRepository",
+    "FileRow",
     "ProjectRepository",
     "ThoughtRepository",
     "UserRepository",
 ]
 
 
+class FileRow(NamedTuple):
+    """One file to save: validated path and content, its UTF-8 size, and how it is encoded."""
+
+    path: str
+    content: str
+    size_bytes: int
+    encoding: str = "utf-8"
+
+
 def _rowcount(result: Any) -> int:
     return int(result.rowcount) if isinstance(result, CursorResult) else 0
 
 
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+    return _like_escape(prefix) + "%"
 
 
 class _Repository:
@@ -189,7 +206,7 @@ class FileRepository(_Repository):
     """Project files (``"ProjectFile"``); deletion is soft unless `purge` is called."""
 
     async def upsert(
-        self, project_id: str, files: Sequence[tuple[str, str, int]], now: datetime
+        self, project_id: str, files: Sequence[FileRow], now: datetime
     ) -> list[ProjectFile]:
         """Save `files` (path, content, size) in ONE statement; touch the project's last_active.
 
@@ -202,7 +219,7 @@ class FileRepository(_Repository):
             insert.returning(ProjectFile).execution_options(populate_existing=True)
         )
         by_path = {row.path: row for row in result.scalars()}
-        return [by_path[path] for path, _, _ in files]
+        return [by_path[file.path] for file in files]
 
     async def get(
         self,
@@ -303,6 +320,192 @@ class FileRepository(_Repository):
             .execution_options(synchronize_session=False)
         )
         return _rowcount(result)
+
+
+    # -- reads and searches done in PostgreSQL (the deepagents backend's grep, glob, ls, read) --
+
+    async def get_many(self, project_id: str, paths: Sequence[str]) -> list[ProjectFile]:
+        """The live files among `paths`, in one statement."""
+        query = select(ProjectFile).where(
+            ProjectFile.project_id == project_id,
+            ProjectFile.path.in_(list(paths)),
+            ProjectFile.deleted_at.is_(None),
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    async def window(self, project_id: str, path: str, first: int, last: int) -> Any:
+        """Lines `first`..`last` (1-based) of a live file, cut in the database; None if none.
+
+        The row carries the file's metadata, ``total_lines`` (``\n``-terminated lines),
+        ``pieces`` (the count of ``\n``-separated pieces, one more than the newlines),
+        ``window`` (the lines joined by ``\n``) and ``whole`` (the content, only for a binary
+        or blank file, which is returned whole).
+        """
+        parts = type_coerce(func.string_to_array(ProjectFile.content, "\n"), ARRAY(Text))
+        pieces = func.cardinality(parts)
+        whole = or_(
+            ProjectFile.encoding != "utf-8",
+            func.btrim(ProjectFile.content, " \t\n\r\x0b\x0c") == "",
+        )
+        query = select(
+            ProjectFile.encoding,
+            ProjectFile.size_bytes,
+            ProjectFile.created_at,
+            ProjectFile.updated_at,
+            case((whole, ProjectFile.content)).label("whole"),
+            pieces.label("pieces"),
+            (pieces - cast(parts[pieces] == "", Integer)).label("total_lines"),
+            func.array_to_string(parts[first:last], "\n").label("window"),
+        ).where(
+            ProjectFile.project_id == project_id,
+            ProjectFile.path == path,
+            ProjectFile.deleted_at.is_(None),
+        )
+        return (await self.session.execute(query)).one_or_none()
+
+    async def grep(
+        self,
+        project_id: str,
+        pattern: str,
+        *,
+        root: str,
+        path_regex: str | None,
+        ignore_case: bool,
+        limit: int | None,
+    ) -> list[Any]:
+        """``(path, line, text)`` of the lines holding `pattern` literally, in path and line order.
+
+        The content filter is ``LIKE '%pattern%'`` (``ILIKE`` when ignoring case), which the
+        trigram index serves; only the files it lets through are split into lines.
+        """
+        like = "%" + _like_escape(pattern) + "%"
+        lines = (
+            func.unnest(func.string_to_array(ProjectFile.content, "\n"))
+            .table_valued("text", with_ordinality="line")
+            .render_derived(name="l")
+            .lateral()
+        )
+        if ignore_case:
+            holds = ProjectFile.content.ilike(like, escape="\\")
+            hit = func.strpos(func.lower(lines.c.text), func.lower(pattern)) > 0
+        else:
+            holds = ProjectFile.content.like(like, escape="\\")
+            hit = func.strpos(lines.c.text, pattern) > 0
+        query = (
+            select(ProjectFile.path, lines.c.line, lines.c.text)
+            .select_from(ProjectFile)
+            .join(lines, true())
+            .where(*self._live_under(project_id, root, path_regex), holds, hit)
+            .order_by(ProjectFile.path, lines.c.line)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return list((await self.session.execute(query)).all())
+
+    async def lines(self, project_id: str, wanted: Sequence[tuple[str, int]]) -> list[Any]:
+        """``(path, line, text)`` of the `wanted` lines of live files (grep's context)."""
+        if not wanted:
+            return []
+        asked = (
+            func.unnest(
+                cast([p for p, _ in wanted], ARRAY(Text)),
+                cast([n for _, n in wanted], ARRAY(Integer)),
+            )
+            .table_valued("path", "line")
+            .render_derived(name="w")
+        )
+        parts = type_coerce(func.string_to_array(ProjectFile.content, "\n"), ARRAY(Text))
+        text_of = parts[asked.c.line]
+        query = (
+            select(asked.c.path, asked.c.line, text_of.label("text"))
+            .select_from(asked)
+            .join(
+                ProjectFile,
+                (ProjectFile.path == asked.c.path) & (ProjectFile.project_id == project_id),
+            )
+            .where(ProjectFile.deleted_at.is_(None), text_of.is_not(None))
+        )
+        return list((await self.session.execute(query)).all())
+
+    async def find(self, project_id: str, *, root: str, path_regex: str | None) -> list[Any]:
+        """Live files (no content) under `root` whose relative path matches, in path order."""
+        query = (
+            select(
+                ProjectFile.path,
+                ProjectFile.size_bytes,
+                ProjectFile.encoding,
+                ProjectFile.created_at,
+                ProjectFile.updated_at,
+            )
+            .where(*self._live_under(project_id, root, path_regex))
+            .order_by(ProjectFile.path)
+        )
+        return list((await self.session.execute(query)).all())
+
+    async def directory(self, project_id: str, directory: str) -> list[Any]:
+        """The entries directly in `directory` (``""``: the root): files and subdirectories.
+
+        Each row is ``(name, is_dir, size_bytes, updated_at)``; a directory is any first
+        segment that more paths continue under. One grouped scan of the index range.
+        """
+        prefix = directory + "/" if directory else ""
+        rest = func.substr(ProjectFile.path, len(prefix) + 1)
+        inner = (
+            select(
+                func.split_part(rest, "/", 1).label("name"),
+                (func.strpos(rest, "/") > 0).label("is_dir"),
+                ProjectFile.size_bytes,
+                ProjectFile.updated_at,
+            )
+            .where(
+                ProjectFile.project_id == project_id,
+                ProjectFile.deleted_at.is_(None),
+                ProjectFile.path.like(_like_prefix(prefix), escape="\\"),
+            )
+            .subquery()
+        )
+        query = (
+            select(
+                inner.c.name,
+                inner.c.is_dir,
+                func.max(inner.c.size_bytes),
+                func.max(inner.c.updated_at),
+            )
+            .group_by(inner.c.name, inner.c.is_dir)
+            .order_by(inner.c.name, inner.c.is_dir)
+        )
+        return list((await self.session.execute(query)).all())
+
+    async def soft_delete_tree(self, project_id: str, path: str, now: datetime) -> int:
+        """Soft-delete the live file at `path` and every live file under ``path/``; count them."""
+        result = await self.session.execute(
+            update(ProjectFile)
+            .where(*self._live_under(project_id, path, None))
+            .values(deleted_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result)
+
+    @staticmethod
+    def _live_under(project_id: str, root: str, path_regex: str | None) -> list[Any]:
+        """Live files of the project at or under `root`, whose path relative to it matches."""
+        where: list[Any] = [ProjectFile.project_id == project_id, ProjectFile.deleted_at.is_(None)]
+        relative: Any = ProjectFile.path
+        if root:
+            where.append(
+                or_(
+                    ProjectFile.path == root,
+                    ProjectFile.path.like(_like_prefix(root + "/"), escape="\\"),
+                )
+            )
+            relative = func.substr(ProjectFile.path, len(root) + 2)
+            # A root naming a file is matched by the file's name, as the harness does.
+            relative = func.coalesce(
+                func.nullif(relative, ""), func.regexp_replace(ProjectFile.path, "^.*/", "")
+            )
+        if path_regex is not None:
+            where.append(relative.regexp_match(path_regex))
+        return where
 
 
 class ThoughtRepository(_Repository):
@@ -427,19 +630,17 @@ class AgentThreadRepository(_Repository):
         ]
 
 
-def _upsert_files(
-    project_id: str, files: Sequence[tuple[str, str, int]], now: datetime
-) -> PgInsert:
+def _upsert_files(project_id: str, files: Sequence[FileRow], now: datetime) -> PgInsert:
     """The one INSERT ... ON CONFLICT of `FileRepository.upsert`, which also touches the project."""
-    paths = [path for path, _, _ in files]
     rows = (
         func.unnest(
             cast([new_id() for _ in files], ARRAY(Text)),
-            cast(paths, ARRAY(Text)),
-            cast([content for _, content, _ in files], ARRAY(Text)),
-            cast([size for _, _, size in files], ARRAY(Integer)),
+            cast([f.path for f in files], ARRAY(Text)),
+            cast([f.content for f in files], ARRAY(Text)),
+            cast([f.size_bytes for f in files], ARRAY(Integer)),
+            cast([f.encoding for f in files], ARRAY(Text)),
         )
-        .table_valued("id", "path", "content", "size_bytes")
+        .table_valued("id", "path", "content", "size_bytes", "encoding")
         .render_derived(name="f")
     )
     touched = (
@@ -459,6 +660,7 @@ def _upsert_files(
                 "path",
                 "content",
                 "size_bytes",
+                "encoding",
                 "created_at",
                 "updated_at",
                 "deleted_at",
@@ -469,6 +671,7 @@ def _upsert_files(
                 rows.c.path,
                 rows.c.content,
                 rows.c.size_bytes,
+                rows.c.encoding,
                 stamp,
                 stamp,
                 null().cast(TIMESTAMP(precision=6)),
@@ -481,6 +684,7 @@ def _upsert_files(
         set_={
             "content": insert.excluded.content,
             "size_bytes": insert.excluded.size_bytes,
+            "encoding": insert.excluded.encoding,
             "updated_at": insert.excluded.updated_at,
             "deleted_at": None,
         },
