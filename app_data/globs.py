@@ -9,7 +9,7 @@ their backends share, which wcmatch implements there with ``BRACE | GLOBSTAR``):
 - ``*`` and ``?`` never cross a ``/``; ``[abc]``, ``[!abc]`` and ``{a,b}`` (nested too) work;
 - a name starting with ``.`` is matched only by a segment that starts with ``.``, and ``**``
   does not descend into such directories;
-- a ``..`` segment is refused (`InvalidInputError`), as is a brace expansion of over
+- a ``..`` segment is refused (`InvalidPatternError`), as is a brace expansion of over
   `MAX_EXPANSIONS` patterns.
 
 The expression uses only what Python's ``re`` and PostgreSQL's ARE both read the same way
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 
-from app_data.errors import InvalidInputError
+from app_data.errors import InvalidPatternError
 
 __all__ = ["MAX_EXPANSIONS", "glob_regex"]
 
@@ -70,7 +70,7 @@ def _expand(pattern: str) -> list[str]:
             start, end, options = found
             todo.extend(current[:start] + option + current[end + 1 :] for option in options)
         if len(done) + len(todo) > MAX_EXPANSIONS:
-            raise InvalidInputError(
+            raise InvalidPatternError(
                 f"glob pattern {pattern!r} expands to more than {MAX_EXPANSIONS} patterns"
             )
     return done
@@ -139,7 +139,7 @@ def glob_regex(pattern: str) -> str:
         InvalidInputError: the pattern has a ``..`` segment, or too many brace alternatives.
     """
     if ".." in pattern.replace("\\", "/").split("/"):
-        raise InvalidInputError(f"Path traversal not allowed in glob pattern {pattern!r}")
+        raise InvalidPatternError(f"Path traversal not allowed in glob pattern {pattern!r}")
     anchored = "/" in pattern
     bodies = [_body(p.lstrip("/")) for p in _expand(pattern)]
     alternatives = "|".join(f"(?:{body})" for body in sorted(set(bodies)))

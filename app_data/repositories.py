@@ -321,7 +321,6 @@ class FileRepository(_Repository):
         )
         return _rowcount(result)
 
-
     # -- reads and searches done in PostgreSQL (the deepagents backend's grep, glob, ls, read) --
 
     async def get_many(self, project_id: str, paths: Sequence[str]) -> list[ProjectFile]:
@@ -341,25 +340,35 @@ class FileRepository(_Repository):
         ``window`` (the lines joined by ``\n``) and ``whole`` (the content, only for a binary
         or blank file, which is returned whole).
         """
-        parts = type_coerce(func.string_to_array(ProjectFile.content, "\n"), ARRAY(Text))
+        split = (
+            select(func.string_to_array(ProjectFile.content, "\n").label("parts"))
+            .correlate(ProjectFile)
+            .lateral("s")
+        )
+        parts = type_coerce(split.c.parts, ARRAY(Text))
         pieces = func.cardinality(parts)
         whole = or_(
             ProjectFile.encoding != "utf-8",
             func.btrim(ProjectFile.content, " \t\n\r\x0b\x0c") == "",
         )
-        query = select(
-            ProjectFile.encoding,
-            ProjectFile.size_bytes,
-            ProjectFile.created_at,
-            ProjectFile.updated_at,
-            case((whole, ProjectFile.content)).label("whole"),
-            pieces.label("pieces"),
-            (pieces - cast(parts[pieces] == "", Integer)).label("total_lines"),
-            func.array_to_string(parts[first:last], "\n").label("window"),
-        ).where(
-            ProjectFile.project_id == project_id,
-            ProjectFile.path == path,
-            ProjectFile.deleted_at.is_(None),
+        query = (
+            select(
+                ProjectFile.encoding,
+                ProjectFile.size_bytes,
+                ProjectFile.created_at,
+                ProjectFile.updated_at,
+                case((whole, ProjectFile.content)).label("whole"),
+                pieces.label("pieces"),
+                (pieces - cast(parts[pieces] == "", Integer)).label("total_lines"),
+                func.array_to_string(parts[first:last], "\n").label("window"),
+            )
+            .select_from(ProjectFile)
+            .join(split, true())
+            .where(
+                ProjectFile.project_id == project_id,
+                ProjectFile.path == path,
+                ProjectFile.deleted_at.is_(None),
+            )
         )
         return (await self.session.execute(query)).one_or_none()
 
@@ -414,8 +423,11 @@ class FileRepository(_Repository):
             .table_valued("path", "line")
             .render_derived(name="w")
         )
-        parts = type_coerce(func.string_to_array(ProjectFile.content, "\n"), ARRAY(Text))
-        text_of = parts[asked.c.line]
+        # A line past the end is '' (split_part), so the file's line count bounds the ask.
+        breaks = func.length(ProjectFile.content) - func.length(
+            func.replace(ProjectFile.content, "\n", "")
+        )
+        text_of = func.split_part(ProjectFile.content, "\n", asked.c.line)
         query = (
             select(asked.c.path, asked.c.line, text_of.label("text"))
             .select_from(asked)
@@ -423,7 +435,7 @@ class FileRepository(_Repository):
                 ProjectFile,
                 (ProjectFile.path == asked.c.path) & (ProjectFile.project_id == project_id),
             )
-            .where(ProjectFile.deleted_at.is_(None), text_of.is_not(None))
+            .where(ProjectFile.deleted_at.is_(None), asked.c.line <= breaks + 1)
         )
         return list((await self.session.execute(query)).all())
 

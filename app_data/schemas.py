@@ -423,7 +423,8 @@ class FileWindow(_Record):
     """Some lines of a file, cut in the database (`AppDataService.read_lines`).
 
     Lines end at ``\\n``. `text` holds lines `start_line`..`end_line` (1-based, with their line
-    breaks), or the whole content of a binary or blank file (then both are None).
+    breaks), or the whole content of a binary or blank file (then both are None). `past_end`:
+    the window starts after the last line (`text` is empty).
     """
 
     path: str
@@ -432,6 +433,7 @@ class FileWindow(_Record):
     total_lines: int
     start_line: int | None
     end_line: int | None
+    past_end: bool = False
     created_at: datetime
     updated_at: datetime
 

@@ -541,7 +541,7 @@ class AppDataService:
         if row.whole is not None:
             return FileWindow(text=row.whole, start_line=None, end_line=None, **common)
         if first > row.total_lines:
-            return FileWindow(text="", start_line=None, end_line=None, **common)
+            return FileWindow(text="", start_line=None, end_line=None, past_end=True, **common)
         end = min(last, row.total_lines)
         text = row.window + ("\n" if last < row.pieces else "")
         return FileWindow(text=text, start_line=first, end_line=end, **common)
