@@ -382,33 +382,15 @@ class FileRepository(_Repository):
         ignore_case: bool,
         limit: int | None,
     ) -> list[Any]:
-        """``(path, line, text)`` of the lines holding `pattern` literally, in path and line order.
-
-        The content filter is ``LIKE '%pattern%'`` (``ILIKE`` when ignoring case), which the
-        trigram index serves; only the files it lets through are split into lines.
-        """
-        like = "%" + _like_escape(pattern) + "%"
-        lines = (
-            func.unnest(func.string_to_array(ProjectFile.content, "\n"))
-            .table_valued("text", with_ordinality="line")
-            .render_derived(name="l")
-            .lateral()
+        """``(path, line, text)`` of the lines holding `pattern` literally (`grep_statement`)."""
+        query = grep_statement(
+            project_id,
+            pattern,
+            root=root,
+            path_regex=path_regex,
+            ignore_case=ignore_case,
+            limit=limit,
         )
-        if ignore_case:
-            holds = ProjectFile.content.ilike(like, escape="\\")
-            hit = func.strpos(func.lower(lines.c.text), func.lower(pattern)) > 0
-        else:
-            holds = ProjectFile.content.like(like, escape="\\")
-            hit = func.strpos(lines.c.text, pattern) > 0
-        query = (
-            select(ProjectFile.path, lines.c.line, lines.c.text)
-            .select_from(ProjectFile)
-            .join(lines, true())
-            .where(*self._live_under(project_id, root, path_regex), holds, hit)
-            .order_by(ProjectFile.path, lines.c.line)
-        )
-        if limit is not None:
-            query = query.limit(limit)
         return list((await self.session.execute(query)).all())
 
     async def lines(self, project_id: str, wanted: Sequence[tuple[str, int]]) -> list[Any]:
@@ -449,7 +431,7 @@ class FileRepository(_Repository):
                 ProjectFile.created_at,
                 ProjectFile.updated_at,
             )
-            .where(*self._live_under(project_id, root, path_regex))
+            .where(*_live_under(project_id, root, path_regex))
             .order_by(ProjectFile.path)
         )
         return list((await self.session.execute(query)).all())
@@ -492,32 +474,70 @@ class FileRepository(_Repository):
         """Soft-delete the live file at `path` and every live file under ``path/``; count them."""
         result = await self.session.execute(
             update(ProjectFile)
-            .where(*self._live_under(project_id, path, None))
+            .where(*_live_under(project_id, path, None))
             .values(deleted_at=now)
             .execution_options(synchronize_session=False)
         )
         return _rowcount(result)
 
-    @staticmethod
-    def _live_under(project_id: str, root: str, path_regex: str | None) -> list[Any]:
-        """Live files of the project at or under `root`, whose path relative to it matches."""
-        where: list[Any] = [ProjectFile.project_id == project_id, ProjectFile.deleted_at.is_(None)]
-        relative: Any = ProjectFile.path
-        if root:
-            where.append(
-                or_(
-                    ProjectFile.path == root,
-                    ProjectFile.path.like(_like_prefix(root + "/"), escape="\\"),
-                )
+
+def _live_under(project_id: str, root: str, path_regex: str | None) -> list[Any]:
+    """Live files of the project at or under `root`, whose path relative to it matches."""
+    where: list[Any] = [ProjectFile.project_id == project_id, ProjectFile.deleted_at.is_(None)]
+    relative: Any = ProjectFile.path
+    if root:
+        where.append(
+            or_(
+                ProjectFile.path == root,
+                ProjectFile.path.like(_like_prefix(root + "/"), escape="\\"),
             )
-            relative = func.substr(ProjectFile.path, len(root) + 2)
-            # A root naming a file is matched by the file's name, as the harness does.
-            relative = func.coalesce(
-                func.nullif(relative, ""), func.regexp_replace(ProjectFile.path, "^.*/", "")
-            )
-        if path_regex is not None:
-            where.append(relative.regexp_match(path_regex))
-        return where
+        )
+        relative = func.substr(ProjectFile.path, len(root) + 2)
+        # A root naming a file is matched by the file's name, as the harness does.
+        relative = func.coalesce(
+            func.nullif(relative, ""), func.regexp_replace(ProjectFile.path, "^.*/", "")
+        )
+    if path_regex is not None:
+        where.append(relative.regexp_match(path_regex))
+    return where
+
+
+def grep_statement(
+    project_id: str,
+    pattern: str,
+    *,
+    root: str,
+    path_regex: str | None,
+    ignore_case: bool,
+    limit: int | None,
+) -> Any:
+    """The SELECT of `FileRepository.grep`: matching lines, in path and line order.
+
+    The content filter is ``LIKE '%pattern%'`` (``ILIKE`` when ignoring case), which the
+    trigram index serves; only the files it lets through are split into lines, and a line
+    matches on ``strpos`` (a literal, like the filter). Public for the benchmark's EXPLAIN.
+    """
+    like = "%" + _like_escape(pattern) + "%"
+    lines = (
+        func.unnest(func.string_to_array(ProjectFile.content, "\n"))
+        .table_valued("text", with_ordinality="line")
+        .render_derived(name="l")
+        .lateral()
+    )
+    if ignore_case:
+        holds = ProjectFile.content.ilike(like, escape="\\")
+        hit = func.strpos(func.lower(lines.c.text), func.lower(pattern)) > 0
+    else:
+        holds = ProjectFile.content.like(like, escape="\\")
+        hit = func.strpos(lines.c.text, pattern) > 0
+    query = (
+        select(ProjectFile.path, lines.c.line, lines.c.text)
+        .select_from(ProjectFile)
+        .join(lines, true())
+        .where(*_live_under(project_id, root, path_regex), holds, hit)
+        .order_by(ProjectFile.path, lines.c.line)
+    )
+    return query if limit is None else query.limit(limit)
 
 
 class ThoughtRepository(_Repository):
