@@ -31,6 +31,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -591,6 +592,37 @@ class ThoughtRepository(_Repository):
             )
         query = query.order_by(ProjectThought.created_at.desc(), ProjectThought.id.desc())
         return list((await self.session.execute(query.limit(limit))).scalars())
+
+    async def search(
+        self,
+        project_id: str,
+        query: str,
+        *,
+        language: str,
+        kind: str | None,
+        limit: int,
+        offset: int,
+    ) -> list[ProjectThought]:
+        """Thoughts matching `query` (web-search syntax), best first: ``ts_rank_cd``, then newest.
+
+        `language` must be a validated configuration name: it is written into the statement as
+        a constant so that the expression is the one ``ProjectThought_content_fts_idx`` indexes.
+        """
+        config: Any = literal_column(f"'{language}'::regconfig")
+        document = func.to_tsvector(config, ProjectThought.content)
+        wanted = func.websearch_to_tsquery(config, query)
+        statement = (
+            select(ProjectThought)
+            .where(*self._scope(project_id, kind), document.op("@@")(wanted))
+            .order_by(
+                func.ts_rank_cd(document, wanted).desc(),
+                ProjectThought.created_at.desc(),
+                ProjectThought.id.desc(),
+            )
+            .offset(offset)
+            .limit(limit)
+        )
+        return list((await self.session.execute(statement)).scalars())
 
     async def keep_latest(self, project_id: str, keep: int, *, kind: str | None = None) -> int:
         """Delete all but the `keep` newest thoughts (of `kind`); return how many went."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
@@ -119,6 +120,9 @@ def _replace_exact(content: str, edit: FileEdit) -> tuple[str, int]:
             found,
         )
     return content.replace(edit.old_text, edit.new_text), found
+
+
+_LANGUAGE = re.compile(r"[a-z][a-z_]{0,62}")
 
 
 def _root(raw: str) -> str:
@@ -705,6 +709,51 @@ class AppDataService:
             )
             items = [ThoughtRecord.model_validate(t) for t in rows]
         return _page(items, query.limit, "thoughts", lambda t: [t.created_at.isoformat(), t.id])
+
+    async def search_thoughts(
+        self,
+        project_id: str,
+        query: str,
+        *,
+        kind: str | None = None,
+        language: str | None = None,
+        limit: int = 10,
+        cursor: str | None = None,
+        owner: str | None = None,
+    ) -> Page[ThoughtRecord]:
+        """A page of the project's thoughts matching `query`, best match first (full text).
+
+        `query` is read like a web search (words, ``"a phrase"``, ``-not``, ``or``); the
+        language is `language` or the settings' ``thoughts_language`` (``english``, which the
+        migration indexes). Pages are ranked, so a cursor is an offset into the ranking.
+        """
+        search = parse(ThoughtQuery, project_id=project_id, kind=kind, limit=limit, cursor=cursor)
+        if not isinstance(query, str) or not query.strip() or "\x00" in query:
+            raise InvalidInputError("query must be some words to search for (no NUL bytes)")
+        _utf8_size(query, "the query")
+        config = language or self.db.settings.thoughts_language
+        if not isinstance(config, str) or not _LANGUAGE.fullmatch(config):
+            raise InvalidInputError(f"language {config!r} is not a text-search configuration name")
+        offset = 0
+        if search.cursor is not None:
+            (start,) = decode_cursor("thought_search", search.cursor, 1)
+            if not start.isdigit() or len(start) > 9:
+                raise InvalidCursorError("the pagination cursor is malformed")
+            offset = int(start)
+        async with self._unit(search.project_id, owner) as session:
+            rows = await ThoughtRepository(session).search(
+                search.project_id,
+                query,
+                language=config,
+                kind=search.kind,
+                limit=search.limit + 1,
+                offset=offset,
+            )
+            items = [ThoughtRecord.model_validate(t) for t in rows]
+        if len(items) <= search.limit:
+            return Page[ThoughtRecord](items=items, next_cursor=None)
+        following = encode_cursor("thought_search", [str(offset + search.limit)])
+        return Page[ThoughtRecord](items=items[: search.limit], next_cursor=following)
 
     async def keep_latest_thoughts(
         self, project_id: str, keep: int, *, kind: str | None = None, owner: str | None = None

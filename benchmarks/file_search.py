@@ -83,7 +83,7 @@ def _schema(dsn: str) -> Iterator[str]:
     params = conninfo_to_dict(dsn)
     params["options"] = f"{params.get('options', '')} -c search_path={name},public".strip()
     try:
-        yield make_conninfo(**params)
+        yield make_conninfo("", **params)
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {name} CASCADE")
@@ -154,7 +154,7 @@ def run(
             statement = grep_statement(
                 scope.project_id, NEEDLE, root="", path_regex=None, ignore_case=False, limit=None
             ).compile(
-                dialect=postgresql.dialect(paramstyle="named"),
+                dialect=postgresql.dialect(paramstyle="named"),  # type: ignore[no-untyped-call]
                 compile_kwargs={"literal_binds": True},
             )
             with psycopg.connect(scoped) as conn:

@@ -38,13 +38,15 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.cache.base import BaseCache
 from langgraph.cache.memory import InMemoryCache
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
@@ -59,6 +61,7 @@ __all__ = [
     "DemoError",
     "DemoResult",
     "build_agent",
+    "build_deep_agent",
     "database",
     "demo_script",
     "next_steps",
@@ -236,6 +239,30 @@ def build_agent(
     model: BaseChatModel,
     tools: Sequence[BaseTool],
     *,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    store: BaseStore | None = None,
+    context_schema: type[Any] | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The light path: a plain tool-calling agent (the model, then a `ToolNode`, until it
+    answers) over `ProjectTools`, for graphs that do not use deepagents."""
+    bound = model.bind_tools(list(tools))
+
+    def agent(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [bound.invoke([SystemMessage(SYSTEM_PROMPT), *state["messages"]])]}
+
+    builder = StateGraph(MessagesState, context_schema=context_schema)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", ToolNode(list(tools)))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_edge("tools", "agent")
+    return builder.compile(checkpointer=checkpointer, store=store)
+
+
+def build_deep_agent(
+    model: BaseChatModel,
+    tools: Sequence[BaseTool],
+    *,
     backend: Any,
     checkpointer: BaseCheckpointSaver[Any] | None = None,
     store: BaseStore | None = None,
@@ -357,7 +384,7 @@ def _agent(url: str) -> Iterator[tuple[CompiledStateGraph[Any, Any, Any, Any], P
         model = ScriptedChatModel(script=demo_script())
         files = ProjectBackend(toolkit.service, loop=toolkit.loop)  # same service, other face
         tools = [toolkit.by_name(name) for name in PROJECT_TOOLS]
-        agent = build_agent(
+        agent = build_deep_agent(
             model, tools, backend=files, checkpointer=saver, store=memory, cache=DEMO_CACHE()
         )
         yield agent, saver
@@ -404,7 +431,7 @@ def run_phase(
         )
         say(f"  pending interrupt: {question}")
         say("human: approved; the agent resumes from the checkpoint")
-        approve = Command(resume={"decisions": [{"type": "approve"}]})
+        approve: Command[Any] = Command(resume={"decisions": [{"type": "approve"}]})
         if _stream(graph, approve, config, say) is not None:
             raise DemoError("the agent asked for another approval")
 
@@ -531,7 +558,9 @@ def _history(url: str, thread_id: str, say: Say, result: DemoResult) -> None:
 
     with PostgresSaver.from_conn_string(url, pool_size=1) as saver:
         # The messages live in a delta channel: the graph, not the raw checkpoint, rebuilds them.
-        reader = build_agent(ScriptedChatModel(script=[]), [], backend=None, checkpointer=saver)
+        reader = build_deep_agent(
+            ScriptedChatModel(script=[]), [], backend=None, checkpointer=saver
+        )
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         history = list(reader.get_state_history(config))
     history.reverse()

@@ -17,16 +17,16 @@ from langgraph.types import Command
 
 from app_data import AppDataService, Database
 from app_data.tools import ProjectTools, ScriptedChatModel, memory_namespace
+from app_data.tools.backend import ProjectBackend
 from app_data.tools.scope import ToolScope
 from checkpoint_pg import AsyncPostgresSaver
 from checkpoint_pg._runtime.dsn import DSN_ENV_VAR
-from app_data.tools.backend import ProjectBackend
 from checkpoint_pg.cli.demo import (
     GAME_PY,
     PAUSED,
     PROJECT_TOOLS,
     SCRATCH_MD,
-    build_agent,
+    build_deep_agent,
     demo_script,
 )
 from store import AsyncPostgresStore
@@ -82,7 +82,7 @@ async def test_a_thread_killed_at_an_approval_resumes_in_a_new_process(world: Wo
         AsyncPostgresStore.from_conn_string(world.dsn, pool_config={"max_size": 1}) as memory,
     ):
         toolkit = ProjectTools(AppDataService(db))
-        graph = build_agent(
+        graph = build_deep_agent(
             ScriptedChatModel(script=demo_script()),
             [toolkit.by_name(name) for name in PROJECT_TOOLS],
             backend=ProjectBackend(toolkit.service),
