@@ -22,7 +22,7 @@ import itertools
 
 from app_data.errors import InvalidPatternError
 
-__all__ = ["MAX_EXPANSIONS", "glob_regex"]
+__all__ = ["MAX_EXPANSIONS", "glob_likes", "glob_regex"]
 
 MAX_EXPANSIONS = 1000
 _SEGMENT = r"(?!\.)[^/]+"  # one directory that `**` may cross
@@ -144,3 +144,45 @@ def glob_regex(pattern: str) -> str:
     bodies = [_body(p.lstrip("/")) for p in _expand(pattern)]
     alternatives = "|".join(f"(?:{body})" for body in sorted(set(bodies)))
     return f"^(?:{alternatives})$" if anchored else f"^(?:.*/)?(?:{alternatives})$"
+
+
+def _like_segment(segment: str) -> str:
+    out, i = [], 0
+    while i < len(segment):
+        char = segment[i]
+        if char == "\\" and i + 1 < len(segment):
+            char, i = segment[i + 1], i + 1
+            out.append("\\" + char if char in "%_\\" else char)
+        elif char == "*":
+            out.append("%")
+        elif char == "?":
+            out.append("_")
+        elif char == "[" and _bracket(segment, i) is not None:
+            out.append("_")
+            i = _bracket(segment, i)[1] - 1  # type: ignore[index]
+        else:
+            out.append("\\" + char if char in "%_\\" else char)
+        i += 1
+    return "".join(out)
+
+
+def _like(pattern: str, anchored: bool) -> str:
+    segments = pattern.lstrip("/").split("/")
+    out = "" if anchored else "%"
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        out += "%" if segment == "**" else _like_segment(segment) + ("" if last else "/")
+    while "%%" in out:
+        out = out.replace("%%", "%")
+    return out
+
+
+def glob_likes(pattern: str) -> list[str]:
+    """``LIKE`` patterns (escape ``\\``) that every path `glob_regex` matches also matches.
+
+    A cheap first filter: ``LIKE`` with its literal parts lets the database skip most paths
+    before the regular expression (whose lookaheads cost more) runs. Call `glob_regex` first:
+    it validates the pattern.
+    """
+    anchored = "/" in pattern
+    return sorted({_like(p, anchored) for p in _expand(pattern)})

@@ -322,6 +322,7 @@ class ProjectFile(Base):
             "content",
             postgresql_using="gin",
             postgresql_ops={"content": "gin_trgm_ops"},
+            postgresql_with={"fastupdate": "off"},
         ),
     )
 

@@ -382,6 +382,7 @@ class FileRepository(_Repository):
         path_regex: str | None,
         ignore_case: bool,
         limit: int | None,
+        path_likes: Sequence[str] = (),
     ) -> list[Any]:
         """``(path, line, text)`` of the lines holding `pattern` literally (`grep_statement`)."""
         query = grep_statement(
@@ -391,6 +392,7 @@ class FileRepository(_Repository):
             path_regex=path_regex,
             ignore_case=ignore_case,
             limit=limit,
+            path_likes=path_likes,
         )
         return list((await self.session.execute(query)).all())
 
@@ -422,7 +424,14 @@ class FileRepository(_Repository):
         )
         return list((await self.session.execute(query)).all())
 
-    async def find(self, project_id: str, *, root: str, path_regex: str | None) -> list[Any]:
+    async def find(
+        self,
+        project_id: str,
+        *,
+        root: str,
+        path_regex: str | None,
+        path_likes: Sequence[str] = (),
+    ) -> list[Any]:
         """Live files (no content) under `root` whose relative path matches, in path order."""
         query = (
             select(
@@ -432,7 +441,7 @@ class FileRepository(_Repository):
                 ProjectFile.created_at,
                 ProjectFile.updated_at,
             )
-            .where(*_live_under(project_id, root, path_regex))
+            .where(*_live_under(project_id, root, path_regex, path_likes))
             .order_by(ProjectFile.path)
         )
         return list((await self.session.execute(query)).all())
@@ -482,8 +491,14 @@ class FileRepository(_Repository):
         return _rowcount(result)
 
 
-def _live_under(project_id: str, root: str, path_regex: str | None) -> list[Any]:
-    """Live files of the project at or under `root`, whose path relative to it matches."""
+def _live_under(
+    project_id: str, root: str, path_regex: str | None, path_likes: Sequence[str] = ()
+) -> list[Any]:
+    """Live files of the project at or under `root`, whose path relative to it matches.
+
+    `path_likes` (any of them) is checked before `path_regex`: a cheap filter that lets the
+    regular expression run on few paths.
+    """
     where: list[Any] = [ProjectFile.project_id == project_id, ProjectFile.deleted_at.is_(None)]
     relative: Any = ProjectFile.path
     if root:
@@ -498,6 +513,8 @@ def _live_under(project_id: str, root: str, path_regex: str | None) -> list[Any]
         relative = func.coalesce(
             func.nullif(relative, ""), func.regexp_replace(ProjectFile.path, "^.*/", "")
         )
+    if path_likes:
+        where.append(or_(*(relative.like(like, escape="\\") for like in path_likes)))
     if path_regex is not None:
         where.append(relative.regexp_match(path_regex))
     return where
@@ -511,6 +528,7 @@ def grep_statement(
     path_regex: str | None,
     ignore_case: bool,
     limit: int | None,
+    path_likes: Sequence[str] = (),
 ) -> Any:
     """The SELECT of `FileRepository.grep`: matching lines, in path and line order.
 
@@ -535,7 +553,7 @@ def grep_statement(
         select(ProjectFile.path, lines.c.line, lines.c.text)
         .select_from(ProjectFile)
         .join(lines, true())
-        .where(*_live_under(project_id, root, path_regex), holds, hit)
+        .where(*_live_under(project_id, root, path_regex, path_likes), holds, hit)
         .order_by(ProjectFile.path, lines.c.line)
     )
     return query if limit is None else query.limit(limit)

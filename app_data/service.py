@@ -40,7 +40,7 @@ from app_data.errors import (
     ProjectAccessError,
     TextNotFoundError,
 )
-from app_data.globs import glob_regex
+from app_data.globs import glob_likes, glob_regex
 from app_data.models import utcnow
 from app_data.repositories import (
     AgentThreadRepository,
@@ -575,6 +575,7 @@ class AppDataService:
         _utf8_size(pattern, "the pattern")
         top = _root(root)
         regex = None if glob is None else glob_regex(glob)
+        likes = () if glob is None else glob_likes(glob)
         cap = None if max_count is None else _count(max_count, "max_count")
         around = _count(context_lines, "context_lines", highest=1000)
         async with self._unit(ref.project_id, owner) as session:
@@ -586,6 +587,7 @@ class AppDataService:
                 path_regex=regex,
                 ignore_case=ignore_case is True,
                 limit=None if cap is None else cap + 1,
+                path_likes=likes,
             )
             truncated = cap is not None and len(rows) > cap
             matches = [GrepLine(path=p, line=n, text=t) for p, n, t in rows[:cap]]
@@ -613,7 +615,9 @@ class AppDataService:
             raise InvalidInputError("the glob pattern must be a string")
         top, regex = _root(root), glob_regex(pattern)
         async with self._unit(ref.project_id, owner) as session:
-            rows = await FileRepository(session).find(ref.project_id, root=top, path_regex=regex)
+            rows = await FileRepository(session).find(
+                ref.project_id, root=top, path_regex=regex, path_likes=glob_likes(pattern)
+            )
         return [
             FileInfo(
                 project_id=ref.project_id,

@@ -12,7 +12,10 @@ Create Date: 2026-12-05
 - ``ProjectFile_content_trgm_idx``: GIN over ``content`` with ``gin_trgm_ops`` (qualified with
   the extension's schema, whatever the ``search_path``). It serves ``LIKE``/``ILIKE`` with a
   literal of three characters or more; shorter literals are still answered, by the
-  ``(project_id, path)`` index and a scan of that project's rows.
+  ``(project_id, path)`` index and a scan of that project's rows. ``fastupdate = off``: writes
+  go straight into the index, never into a pending list that a bulk save can grow until the
+  planner prices the index above reading the table (a file search is read far more often than
+  written).
 - ``ProjectThought_content_fts_idx``: GIN over ``to_tsvector('english', content)``; an
   expression index, so the audited table keeps exactly its columns.
 - ``ProjectFile.encoding``: ``'utf-8'`` (default) or ``'base64'`` for binary files.
@@ -73,7 +76,7 @@ def upgrade() -> None:
     quoted = op.get_bind().dialect.identifier_preparer.quote(schema)
     op.execute(
         'CREATE INDEX "ProjectFile_content_trgm_idx" ON "ProjectFile" '
-        f"USING gin (content {quoted}.gin_trgm_ops)"
+        f"USING gin (content {quoted}.gin_trgm_ops) WITH (fastupdate = off)"
     )
     op.execute(
         'CREATE INDEX "ProjectThought_content_fts_idx" ON "ProjectThought" '
