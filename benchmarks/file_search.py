@@ -76,12 +76,12 @@ def build_files(count: int, size: int, planted: int, seed: int = 7) -> dict[str,
 
 @contextmanager
 def _schema(dsn: str) -> Iterator[str]:
-    """A DSN whose search_path is a fresh schema (then public, for pg_trgm); dropped after."""
+    """A DSN whose search_path is a fresh schema (alone: nothing resolves elsewhere); dropped after."""
     name = f"bench_files_{int(time.time() * 1000) % 10**9}"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {name}")
     params = conninfo_to_dict(dsn)
-    params["options"] = f"{params.get('options', '')} -c search_path={name},public".strip()
+    params["options"] = f"{params.get('options', '')} -c search_path={name}".strip()
     try:
         yield make_conninfo("", **params)
     finally:
