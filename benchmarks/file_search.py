@@ -76,7 +76,7 @@ def build_files(count: int, size: int, planted: int, seed: int = 7) -> dict[str,
 
 @contextmanager
 def _schema(dsn: str) -> Iterator[str]:
-    """A DSN whose search_path is a fresh schema (alone: nothing resolves elsewhere); dropped after."""
+    """A DSN whose search_path is only a fresh schema (dropped after)."""
     name = f"bench_files_{int(time.time() * 1000) % 10**9}"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {name}")
