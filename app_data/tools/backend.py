@@ -55,7 +55,7 @@ from app_data.errors import (  # noqa: E402
     InvalidPatternError,
     TextNotFoundError,
 )
-from app_data.schemas import GrepHits, GrepLine  # noqa: E402
+from app_data.schemas import GrepHits, GrepLine, normalize_path  # noqa: E402
 from app_data.service import AppDataService  # noqa: E402
 from app_data.tools.loop import EventLoopThread  # noqa: E402
 from app_data.tools.scope import ToolScope, resolve_scope  # noqa: E402
@@ -365,7 +365,7 @@ class ProjectBackend(BackendProtocol):
         batch: list[dict[str, str]] = []
         for path, content in files:
             try:
-                project_path = _project_path(path)
+                project_path = normalize_path(_project_path(path))
             except InvalidPathError:
                 answers.append(FileUploadResponse(path=path, error="invalid_path"))
                 continue
@@ -386,7 +386,7 @@ class ProjectBackend(BackendProtocol):
         answers: list[FileDownloadResponse] = []
         for path in paths:
             try:
-                wanted[path] = _project_path(path)
+                wanted[path] = normalize_path(_project_path(path))
             except InvalidPathError:
                 continue
         found = await self.service.get_files(

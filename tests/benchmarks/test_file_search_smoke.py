@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("deepagents", reason="the deepagents extra is not installed")
 
-from benchmarks.file_search import NEEDLE, OPERATIONS, build_files, main  # noqa: E402
+from benchmarks.file_search import NEEDLE, OPERATIONS, build_files, main
 
 
 def test_the_planted_literal_is_in_the_asked_number_of_files() -> None:

@@ -182,3 +182,12 @@ def test_blocking_calls_without_a_loop_thread_say_how_to_fix_it(
     backend = ProjectBackend(service, scope=ToolScope(project.user_id, project.id))
     with pytest.raises(RuntimeError, match="async-only"):
         backend.ls("/")
+
+
+async def test_an_upload_refuses_bad_paths_one_by_one(backend: ProjectBackend) -> None:
+    answers = await backend.aupload_files(
+        [("/ok.txt", b"fine"), ("/../escape.txt", b"x"), ("/a\\b.txt", b"y")]
+    )
+    assert [a.error for a in answers] == [None, "invalid_path", "invalid_path"]
+    (download,) = await backend.adownload_files(["/ok.txt"])
+    assert download.content == b"fine"
