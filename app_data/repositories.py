@@ -207,20 +207,24 @@ class FileRepository(_Repository):
     """Project files (``"ProjectFile"``); deletion is soft unless `purge` is called."""
 
     async def upsert(
-        self, project_id: str, files: Sequence[FileRow], now: datetime
+        self,
+        project_id: str,
+        files: Sequence[FileRow | tuple[str, str, int]],
+        now: datetime,
     ) -> list[ProjectFile]:
-        """Save `files` (path, content, size) in ONE statement; touch the project's last_active.
+        """Save `files` (path, content, size[, encoding]) in ONE statement; touch last_active.
 
         Paths must be unique in `files`. A file saved over a soft-deleted one revives it.
         """
         if not files:
             return []
-        insert = _upsert_files(project_id, files, now)
+        rows = [f if isinstance(f, FileRow) else FileRow(*f) for f in files]  # plain: UTF-8
+        insert = _upsert_files(project_id, rows, now)
         result = await self.session.execute(
             insert.returning(ProjectFile).execution_options(populate_existing=True)
         )
         by_path = {row.path: row for row in result.scalars()}
-        return [by_path[file.path] for file in files]
+        return [by_path[file.path] for file in rows]
 
     async def get(
         self,
