@@ -96,7 +96,11 @@ def _p50(samples: list[float]) -> float:
 def run(
     dsn: str, files: dict[str, str], samples: int, store_samples: int
 ) -> tuple[dict[str, dict[str, float]], str]:
-    """Time every operation on both backends; return p50s (ms) and the EXPLAIN of ours's grep."""
+    """Time every operation on both backends; return p50s (ms) and the EXPLAIN of ours's grep.
+
+    Long on purpose: loading both backends, the interleaved timing and the EXPLAIN share the
+    schema, the loop thread and the store, and read best as one sequence.
+    """
     from deepagents.backends import StoreBackend
 
     from app_data import AppDataService, Database, migrations
