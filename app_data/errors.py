@@ -25,6 +25,7 @@ __all__ = [
     "InvalidDatabaseURLError",
     "InvalidInputError",
     "InvalidPathError",
+    "InvalidPatternError",
     "MigrationError",
     "MissingScopeError",
     "ProjectAccessError",
@@ -60,6 +61,10 @@ class InvalidInputError(AppDataError, ValueError):
 
 class InvalidPathError(InvalidInputError):
     """A file path is not a normalised relative path (traversal, absolute, NUL byte, ...)."""
+
+
+class InvalidPatternError(InvalidInputError):
+    """A glob pattern is refused (a ``..`` segment, too many brace alternatives)."""
 
 
 class ContentTooLargeError(InvalidInputError):

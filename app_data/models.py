@@ -55,6 +55,19 @@ Assumptions where the known excerpts of the source schema leave details out
   ``ProjectFile (project_id, path)`` (the unique index), ``ProjectThought (project_id,
   created_at, id)`` and ``(project_id, kind, created_at, id)``.
 
+Additions of this package (migration 0002, invisible to the platform's code)
+--------------------------------------------------------------------------
+- ``ProjectFile.encoding`` (``'utf-8'`` or ``'base64'``, default ``'utf-8'``): binary files, as
+  deepagents backends carry them, are stored as base64 text and say so. Adding a column with a
+  constant default rewrites nothing (PostgreSQL 11+), and code that names its columns, as
+  Prisma's does, never sees it.
+- ``ProjectFile_content_trgm_idx``: a GIN ``pg_trgm`` index on ``content``, so a literal grep
+  (``content LIKE '%text%'``) reads only the files that can hold the text.
+- ``ProjectThought_content_fts_idx``: a GIN index on the expression
+  ``to_tsvector('english', content)`` for full-text recall. An expression index rather than a
+  generated column: the audited table keeps its columns, and nothing is stored twice. A search
+  in another text-search configuration is still correct, only without this index.
+
 Relationships load with ``lazy="raise"``: in async code an implicit lazy load is a bug, so it
 fails loudly instead of doing hidden I/O.
 """
@@ -302,7 +315,16 @@ class ProjectFile(Base):
     """A file of a project (``"ProjectFile"``); soft-deleted while `deleted_at` is set."""
 
     __tablename__ = "ProjectFile"
-    __table_args__ = (Index("ProjectFile_project_id_path_key", "project_id", "path", unique=True),)
+    __table_args__ = (
+        Index("ProjectFile_project_id_path_key", "project_id", "path", unique=True),
+        Index(
+            "ProjectFile_content_trgm_idx",
+            "content",
+            postgresql_using="gin",
+            postgresql_ops={"content": "gin_trgm_ops"},
+            postgresql_with={"fastupdate": "off"},
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     project_id: Mapped[str] = mapped_column(
@@ -314,6 +336,7 @@ class ProjectFile(Base):
     path: Mapped[str] = mapped_column(Text(collation="C"))
     content: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(Integer)
+    encoding: Mapped[str] = mapped_column(Text, default="utf-8", server_default="utf-8")
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(6), default=utcnow, server_default=UTC_NOW
     )
@@ -340,6 +363,11 @@ class ProjectThought(Base):
             "kind",
             "created_at",
             "id",
+        ),
+        Index(
+            "ProjectThought_content_fts_idx",
+            text("to_tsvector('english'::regconfig, content)"),
+            postgresql_using="gin",
         ),
     )
 

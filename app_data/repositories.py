@@ -20,19 +20,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Integer,
     String,
     Text,
+    case,
     cast,
     delete,
     func,
     literal,
+    literal_column,
     null,
+    or_,
     select,
+    true,
     tuple_,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
@@ -58,19 +63,32 @@ from app_data.schemas import ProjectCreate, ThoughtCreate, ThreadSummary, UserCr
 __all__ = [
     "AgentThreadRepository",
     "FileRepository",
+    "FileRow",
     "ProjectRepository",
     "ThoughtRepository",
     "UserRepository",
 ]
 
 
+class FileRow(NamedTuple):
+    """One file to save: validated path and content, its UTF-8 size, and how it is encoded."""
+
+    path: str
+    content: str
+    size_bytes: int
+    encoding: str = "utf-8"
+
+
 def _rowcount(result: Any) -> int:
     return int(result.rowcount) if isinstance(result, CursorResult) else 0
 
 
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+    return _like_escape(prefix) + "%"
 
 
 class _Repository:
@@ -189,20 +207,24 @@ class FileRepository(_Repository):
     """Project files (``"ProjectFile"``); deletion is soft unless `purge` is called."""
 
     async def upsert(
-        self, project_id: str, files: Sequence[tuple[str, str, int]], now: datetime
+        self,
+        project_id: str,
+        files: Sequence[FileRow | tuple[str, str, int]],
+        now: datetime,
     ) -> list[ProjectFile]:
-        """Save `files` (path, content, size) in ONE statement; touch the project's last_active.
+        """Save `files` (path, content, size[, encoding]) in ONE statement; touch last_active.
 
         Paths must be unique in `files`. A file saved over a soft-deleted one revives it.
         """
         if not files:
             return []
-        insert = _upsert_files(project_id, files, now)
+        rows = [f if isinstance(f, FileRow) else FileRow(*f) for f in files]  # plain: UTF-8
+        insert = _upsert_files(project_id, rows, now)
         result = await self.session.execute(
             insert.returning(ProjectFile).execution_options(populate_existing=True)
         )
         by_path = {row.path: row for row in result.scalars()}
-        return [by_path[path] for path, _, _ in files]
+        return [by_path[file.path] for file in rows]
 
     async def get(
         self,
@@ -304,6 +326,242 @@ class FileRepository(_Repository):
         )
         return _rowcount(result)
 
+    # -- reads and searches done in PostgreSQL (the deepagents backend's grep, glob, ls, read) --
+
+    async def get_many(self, project_id: str, paths: Sequence[str]) -> list[ProjectFile]:
+        """The live files among `paths`, in one statement."""
+        query = select(ProjectFile).where(
+            ProjectFile.project_id == project_id,
+            ProjectFile.path.in_(list(paths)),
+            ProjectFile.deleted_at.is_(None),
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    async def window(self, project_id: str, path: str, first: int, last: int) -> Any:
+        """Lines `first`..`last` (1-based) of a live file, cut in the database; None if none.
+
+        The row carries the file's metadata, ``total_lines`` (``\n``-terminated lines),
+        ``pieces`` (the count of ``\n``-separated pieces, one more than the newlines),
+        ``window`` (the lines joined by ``\n``) and ``whole`` (the content, only for a binary
+        or blank file, which is returned whole).
+        """
+        split = (
+            select(func.string_to_array(ProjectFile.content, "\n").label("parts"))
+            .correlate(ProjectFile)
+            .lateral("s")
+        )
+        parts = type_coerce(split.c.parts, ARRAY(Text))
+        pieces = func.cardinality(parts)
+        whole = or_(
+            ProjectFile.encoding != "utf-8",
+            func.btrim(ProjectFile.content, " \t\n\r\x0b\x0c") == "",
+        )
+        query = (
+            select(
+                ProjectFile.encoding,
+                ProjectFile.size_bytes,
+                ProjectFile.created_at,
+                ProjectFile.updated_at,
+                case((whole, ProjectFile.content)).label("whole"),
+                pieces.label("pieces"),
+                (pieces - cast(parts[pieces] == "", Integer)).label("total_lines"),
+                func.array_to_string(parts[first:last], "\n").label("window"),
+            )
+            .select_from(ProjectFile)
+            .join(split, true())
+            .where(
+                ProjectFile.project_id == project_id,
+                ProjectFile.path == path,
+                ProjectFile.deleted_at.is_(None),
+            )
+        )
+        return (await self.session.execute(query)).one_or_none()
+
+    async def grep(
+        self,
+        project_id: str,
+        pattern: str,
+        *,
+        root: str,
+        path_regex: str | None,
+        ignore_case: bool,
+        limit: int | None,
+        path_likes: Sequence[str] = (),
+    ) -> list[Any]:
+        """``(path, line, text)`` of the lines holding `pattern` literally (`grep_statement`)."""
+        query = grep_statement(
+            project_id,
+            pattern,
+            root=root,
+            path_regex=path_regex,
+            ignore_case=ignore_case,
+            limit=limit,
+            path_likes=path_likes,
+        )
+        return list((await self.session.execute(query)).all())
+
+    async def lines(self, project_id: str, wanted: Sequence[tuple[str, int]]) -> list[Any]:
+        """``(path, line, text)`` of the `wanted` lines of live files (grep's context)."""
+        if not wanted:
+            return []
+        asked = (
+            func.unnest(
+                cast([p for p, _ in wanted], ARRAY(Text)),
+                cast([n for _, n in wanted], ARRAY(Integer)),
+            )
+            .table_valued("path", "line")
+            .render_derived(name="w")
+        )
+        # A line past the end is '' (split_part), so the file's line count bounds the ask.
+        breaks = func.length(ProjectFile.content) - func.length(
+            func.replace(ProjectFile.content, "\n", "")
+        )
+        text_of = func.split_part(ProjectFile.content, "\n", asked.c.line)
+        query = (
+            select(asked.c.path, asked.c.line, text_of.label("text"))
+            .select_from(asked)
+            .join(
+                ProjectFile,
+                (ProjectFile.path == asked.c.path) & (ProjectFile.project_id == project_id),
+            )
+            .where(ProjectFile.deleted_at.is_(None), asked.c.line <= breaks + 1)
+        )
+        return list((await self.session.execute(query)).all())
+
+    async def find(
+        self,
+        project_id: str,
+        *,
+        root: str,
+        path_regex: str | None,
+        path_likes: Sequence[str] = (),
+    ) -> list[Any]:
+        """Live files (no content) under `root` whose relative path matches, in path order."""
+        query = (
+            select(
+                ProjectFile.path,
+                ProjectFile.size_bytes,
+                ProjectFile.encoding,
+                ProjectFile.created_at,
+                ProjectFile.updated_at,
+            )
+            .where(*_live_under(project_id, root, path_regex, path_likes))
+            .order_by(ProjectFile.path)
+        )
+        return list((await self.session.execute(query)).all())
+
+    async def directory(self, project_id: str, directory: str) -> list[Any]:
+        """The entries directly in `directory` (``""``: the root): files and subdirectories.
+
+        Each row is ``(name, is_dir, size_bytes, updated_at)``; a directory is any first
+        segment that more paths continue under. One grouped scan of the index range.
+        """
+        prefix = directory + "/" if directory else ""
+        rest = func.substr(ProjectFile.path, len(prefix) + 1)
+        inner = (
+            select(
+                func.split_part(rest, "/", 1).label("name"),
+                (func.strpos(rest, "/") > 0).label("is_dir"),
+                ProjectFile.size_bytes,
+                ProjectFile.updated_at,
+            )
+            .where(
+                ProjectFile.project_id == project_id,
+                ProjectFile.deleted_at.is_(None),
+                ProjectFile.path.like(_like_prefix(prefix), escape="\\"),
+            )
+            .subquery()
+        )
+        query = (
+            select(
+                inner.c.name,
+                inner.c.is_dir,
+                func.max(inner.c.size_bytes),
+                func.max(inner.c.updated_at),
+            )
+            .group_by(inner.c.name, inner.c.is_dir)
+            .order_by(inner.c.name, inner.c.is_dir)
+        )
+        return list((await self.session.execute(query)).all())
+
+    async def soft_delete_tree(self, project_id: str, path: str, now: datetime) -> int:
+        """Soft-delete the live file at `path` and every live file under ``path/``; count them."""
+        result = await self.session.execute(
+            update(ProjectFile)
+            .where(*_live_under(project_id, path, None))
+            .values(deleted_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result)
+
+
+def _live_under(
+    project_id: str, root: str, path_regex: str | None, path_likes: Sequence[str] = ()
+) -> list[Any]:
+    """Live files of the project at or under `root`, whose path relative to it matches.
+
+    `path_likes` (any of them) is checked before `path_regex`: a cheap filter that lets the
+    regular expression run on few paths.
+    """
+    where: list[Any] = [ProjectFile.project_id == project_id, ProjectFile.deleted_at.is_(None)]
+    relative: Any = ProjectFile.path
+    if root:
+        where.append(
+            or_(
+                ProjectFile.path == root,
+                ProjectFile.path.like(_like_prefix(root + "/"), escape="\\"),
+            )
+        )
+        relative = func.substr(ProjectFile.path, len(root) + 2)
+        # A root naming a file is matched by the file's name, as the harness does.
+        relative = func.coalesce(
+            func.nullif(relative, ""), func.regexp_replace(ProjectFile.path, "^.*/", "")
+        )
+    if path_likes:
+        where.append(or_(*(relative.like(like, escape="\\") for like in path_likes)))
+    if path_regex is not None:
+        where.append(relative.regexp_match(path_regex))
+    return where
+
+
+def grep_statement(
+    project_id: str,
+    pattern: str,
+    *,
+    root: str,
+    path_regex: str | None,
+    ignore_case: bool,
+    limit: int | None,
+    path_likes: Sequence[str] = (),
+) -> Any:
+    """The SELECT of `FileRepository.grep`: matching lines, in path and line order.
+
+    The content filter is ``LIKE '%pattern%'`` (``ILIKE`` when ignoring case), which the
+    trigram index serves; only the files it lets through are split into lines, and a line
+    matches on ``strpos`` (a literal, like the filter). Public for the benchmark's EXPLAIN.
+    """
+    like = "%" + _like_escape(pattern) + "%"
+    lines = (
+        func.unnest(func.string_to_array(ProjectFile.content, "\n"))
+        .table_valued("text", with_ordinality="line")
+        .render_derived(name="l")
+        .lateral()
+    )
+    if ignore_case:
+        holds = ProjectFile.content.ilike(like, escape="\\")
+        hit = func.strpos(func.lower(lines.c.text), func.lower(pattern)) > 0
+    else:
+        holds = ProjectFile.content.like(like, escape="\\")
+        hit = func.strpos(lines.c.text, pattern) > 0
+    query = (
+        select(ProjectFile.path, lines.c.line, lines.c.text)
+        .select_from(ProjectFile)
+        .join(lines, true())
+        .where(*_live_under(project_id, root, path_regex, path_likes), holds, hit)
+        .order_by(ProjectFile.path, lines.c.line)
+    )
+    return query if limit is None else query.limit(limit)
+
 
 class ThoughtRepository(_Repository):
     """Project thoughts (``"ProjectThought"``)."""
@@ -356,6 +614,37 @@ class ThoughtRepository(_Repository):
             )
         query = query.order_by(ProjectThought.created_at.desc(), ProjectThought.id.desc())
         return list((await self.session.execute(query.limit(limit))).scalars())
+
+    async def search(
+        self,
+        project_id: str,
+        query: str,
+        *,
+        language: str,
+        kind: str | None,
+        limit: int,
+        offset: int,
+    ) -> list[ProjectThought]:
+        """Thoughts matching `query` (web-search syntax), best first: ``ts_rank_cd``, then newest.
+
+        `language` must be a validated configuration name: it is written into the statement as
+        a constant so that the expression is the one ``ProjectThought_content_fts_idx`` indexes.
+        """
+        config: Any = literal_column(f"'{language}'::regconfig")
+        document = func.to_tsvector(config, ProjectThought.content)
+        wanted = func.websearch_to_tsquery(config, query)
+        statement = (
+            select(ProjectThought)
+            .where(*self._scope(project_id, kind), document.op("@@")(wanted))
+            .order_by(
+                func.ts_rank_cd(document, wanted).desc(),
+                ProjectThought.created_at.desc(),
+                ProjectThought.id.desc(),
+            )
+            .offset(offset)
+            .limit(limit)
+        )
+        return list((await self.session.execute(statement)).scalars())
 
     async def keep_latest(self, project_id: str, keep: int, *, kind: str | None = None) -> int:
         """Delete all but the `keep` newest thoughts (of `kind`); return how many went."""
@@ -427,19 +716,17 @@ class AgentThreadRepository(_Repository):
         ]
 
 
-def _upsert_files(
-    project_id: str, files: Sequence[tuple[str, str, int]], now: datetime
-) -> PgInsert:
+def _upsert_files(project_id: str, files: Sequence[FileRow], now: datetime) -> PgInsert:
     """The one INSERT ... ON CONFLICT of `FileRepository.upsert`, which also touches the project."""
-    paths = [path for path, _, _ in files]
     rows = (
         func.unnest(
             cast([new_id() for _ in files], ARRAY(Text)),
-            cast(paths, ARRAY(Text)),
-            cast([content for _, content, _ in files], ARRAY(Text)),
-            cast([size for _, _, size in files], ARRAY(Integer)),
+            cast([f.path for f in files], ARRAY(Text)),
+            cast([f.content for f in files], ARRAY(Text)),
+            cast([f.size_bytes for f in files], ARRAY(Integer)),
+            cast([f.encoding for f in files], ARRAY(Text)),
         )
-        .table_valued("id", "path", "content", "size_bytes")
+        .table_valued("id", "path", "content", "size_bytes", "encoding")
         .render_derived(name="f")
     )
     touched = (
@@ -459,6 +746,7 @@ def _upsert_files(
                 "path",
                 "content",
                 "size_bytes",
+                "encoding",
                 "created_at",
                 "updated_at",
                 "deleted_at",
@@ -469,6 +757,7 @@ def _upsert_files(
                 rows.c.path,
                 rows.c.content,
                 rows.c.size_bytes,
+                rows.c.encoding,
                 stamp,
                 stamp,
                 null().cast(TIMESTAMP(precision=6)),
@@ -481,6 +770,7 @@ def _upsert_files(
         set_={
             "content": insert.excluded.content,
             "size_bytes": insert.excluded.size_bytes,
+            "encoding": insert.excluded.encoding,
             "updated_at": insert.excluded.updated_at,
             "deleted_at": None,
         },

@@ -22,7 +22,7 @@ import json
 import re
 import unicodedata
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -41,10 +41,15 @@ from app_data.models import Plan, ProjectStatus, ProjectType, SandboxState, User
 __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_PATH_BYTES",
+    "DirectoryEntry",
+    "EditedFile",
     "FileEdit",
     "FileInfo",
     "FileRecord",
+    "FileWindow",
     "FileWrite",
+    "GrepHits",
+    "GrepLine",
     "Limits",
     "Page",
     "ProjectCreate",
@@ -233,6 +238,7 @@ class FileWrite(_Input):
 
     path: FilePath
     content: PlainText
+    encoding: Literal["utf-8", "base64"] = "utf-8"
 
 
 class FileEdit(_Input):
@@ -392,6 +398,7 @@ class FileInfo(_Record):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    encoding: str = "utf-8"
 
     @property
     def deleted(self) -> bool:
@@ -404,6 +411,56 @@ class FileRecord(FileInfo):
 
     id: str
     content: str
+
+
+class EditedFile(FileRecord):
+    """A file after an edit, with how many occurrences of the old text were replaced."""
+
+    occurrences: int
+
+
+class FileWindow(_Record):
+    """Some lines of a file, cut in the database (`AppDataService.read_lines`).
+
+    Lines end at ``\\n``. `text` holds lines `start_line`..`end_line` (1-based, with their line
+    breaks), or the whole content of a binary or blank file (then both are None). `past_end`:
+    the window starts after the last line (`text` is empty).
+    """
+
+    path: str
+    encoding: str
+    text: str
+    total_lines: int
+    start_line: int | None
+    end_line: int | None
+    past_end: bool = False
+    created_at: datetime
+    updated_at: datetime
+
+
+class GrepLine(_Record):
+    """A line of a file: its path, its 1-based number and its text (without the line break)."""
+
+    path: str
+    line: int
+    text: str
+
+
+class GrepHits(_Record):
+    """The lines holding a literal, and the context lines asked for around them."""
+
+    matches: list[GrepLine]
+    truncated: bool
+    context: list[GrepLine] = []
+
+
+class DirectoryEntry(_Record):
+    """A file or a subdirectory directly inside a directory (`AppDataService.list_directory`)."""
+
+    path: str
+    is_dir: bool
+    size_bytes: int
+    updated_at: datetime | None
 
 
 class ThoughtRecord(_Record):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
@@ -39,21 +40,28 @@ from app_data.errors import (
     ProjectAccessError,
     TextNotFoundError,
 )
+from app_data.globs import glob_likes, glob_regex
 from app_data.models import utcnow
 from app_data.repositories import (
     AgentThreadRepository,
     FileRepository,
+    FileRow,
     ProjectRepository,
     ThoughtRepository,
     UserRepository,
 )
 from app_data.schemas import (
+    DirectoryEntry,
+    EditedFile,
     FileEdit,
     FileInfo,
     FileQuery,
     FileRecord,
     FileRef,
+    FileWindow,
     FileWrite,
+    GrepHits,
+    GrepLine,
     Limits,
     Page,
     ProjectCreate,
@@ -73,6 +81,7 @@ from app_data.schemas import (
     WalletRef,
     decode_cursor,
     encode_cursor,
+    normalize_path,
     parse,
 )
 from app_data.session import Database, HealthReport
@@ -91,8 +100,9 @@ def _utf8_size(text: str, what: str) -> int:
         raise InvalidInputError(f"{what} is not valid Unicode (lone surrogate)") from None
 
 
-def _replace_exact(content: str, edit: FileEdit) -> str:
-    """`content` with `edit.old_text` replaced by `edit.new_text`, exactly (no patterns)."""
+def _replace_exact(content: str, edit: FileEdit) -> tuple[str, int]:
+    """`content` with `edit.old_text` replaced by `edit.new_text`, exactly (no patterns), and
+    how many occurrences were replaced."""
     if edit.old_text == "":
         raise EditError("old_text is empty: give the exact text to replace")
     if edit.old_text == edit.new_text:
@@ -109,7 +119,23 @@ def _replace_exact(content: str, edit: FileEdit) -> str:
             "text so that it occurs once, or set replace_all to replace every occurrence",
             found,
         )
-    return content.replace(edit.old_text, edit.new_text)
+    return content.replace(edit.old_text, edit.new_text), found
+
+
+_LANGUAGE = re.compile(r"[a-z][a-z_]{0,62}")
+
+
+def _root(raw: str) -> str:
+    """A search root: ``""`` (the whole project) or a normalised path (a file or directory)."""
+    if not isinstance(raw, str):
+        raise InvalidInputError(f"a path must be a string, not {type(raw).__name__}")
+    return "" if raw.strip("/") in ("", ".") else normalize_path(raw.strip("/"))
+
+
+def _count(value: Any, what: str, *, lowest: int = 0, highest: int = 1_000_000) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
+        raise InvalidInputError(f"{what} must be an int from {lowest} to {highest}")
+    return value
 
 
 def _time_key(cursor: str, listing: str) -> tuple[datetime, str]:
@@ -271,18 +297,25 @@ class AppDataService:
 
     # -- files ----------------------------------------------------------------------------------
 
-    def _checked(self, write: FileWrite) -> tuple[str, str, int]:
+    def _checked(self, write: FileWrite) -> FileRow:
         size = _utf8_size(write.content, f"the content of {write.path!r}")
         if size > self.limits.max_file_bytes:
             raise ContentTooLargeError(f"file {write.path!r}", size, self.limits.max_file_bytes)
-        return write.path, write.content, size
+        return FileRow(write.path, write.content, size, write.encoding)
 
     async def save_file(
-        self, project_id: str, path: str, content: str, *, owner: str | None = None
+        self,
+        project_id: str,
+        path: str,
+        content: str,
+        *,
+        encoding: str = "utf-8",
+        owner: str | None = None,
     ) -> FileRecord:
         """Create or replace the file at `path`: one statement, one transaction.
 
         Also touches the project's ``last_active``; saving over a soft-deleted file revives it.
+        A binary file is saved as base64 text with ``encoding="base64"``.
 
         Raises:
             InvalidPathError: `path` is not a normalised relative path.
@@ -291,7 +324,7 @@ class AppDataService:
                 `owner`'s).
         """
         ref = parse(ProjectRef, project_id=project_id)
-        write = self._checked(parse(FileWrite, path=path, content=content))
+        write = self._checked(parse(FileWrite, path=path, content=content, encoding=encoding))
         async with self._unit(ref.project_id, owner) as session:
             (saved,) = await FileRepository(session).upsert(ref.project_id, [write], self._now())
             return FileRecord.model_validate(saved)
@@ -310,7 +343,7 @@ class AppDataService:
             UnknownProjectError: no project has `project_id`.
         """
         ref = parse(ProjectRef, project_id=project_id)
-        writes: dict[str, tuple[str, str, int]] = {}
+        writes: dict[str, FileRow] = {}
         for item in files:
             if isinstance(item, FileWrite):
                 write = item
@@ -392,7 +425,7 @@ class AppDataService:
         *,
         replace_all: bool = False,
         owner: str | None = None,
-    ) -> FileRecord | None:
+    ) -> EditedFile | None:
         """Replace `old_text` with `new_text` in the file at `path`: exact text, one transaction.
 
         The file's row stays locked from the read to the write, so concurrent edits never lose
@@ -402,7 +435,7 @@ class AppDataService:
         Raises:
             TextNotFoundError: `old_text` does not occur in the file.
             AmbiguousEditError: it occurs more than once and `replace_all` is false.
-            EditError: `old_text` is empty, or equal to `new_text`.
+            EditError: `old_text` is empty, or equal to `new_text`, or the file is binary.
             ContentTooLargeError: the edited file would be over the limit.
         """
         edit = parse(
@@ -418,10 +451,13 @@ class AppDataService:
             current = await files.get(edit.project_id, edit.path, for_update=True)
             if current is None:
                 return None
-            content = _replace_exact(current.content, edit)
+            if current.encoding != "utf-8":
+                raise EditError(f"{edit.path!r} is a binary file: text edits cannot change it")
+            content, occurrences = _replace_exact(current.content, edit)
             write = self._checked(parse(FileWrite, path=edit.path, content=content))
             (saved,) = await files.upsert(edit.project_id, [write], self._now())
-            return FileRecord.model_validate(saved)
+            record = FileRecord.model_validate(saved)
+            return EditedFile(**record.model_dump(), occurrences=occurrences)
 
     async def delete_file(
         self, project_id: str, path: str, *, owner: str | None = None
@@ -461,6 +497,168 @@ class AppDataService:
         async with self._unit(ref.project_id, owner) as session:
             return await FileRepository(session).purge_deleted(
                 ref.project_id, self._now() - older_than
+            )
+
+    # -- searching and reading in the database (the deepagents backend's face) ------------------
+
+    async def get_files(
+        self, project_id: str, paths: Iterable[str], *, owner: str | None = None
+    ) -> dict[str, FileRecord]:
+        """The live files among `paths` (normalised), by path, read in one statement."""
+        ref = parse(ProjectRef, project_id=project_id)
+        wanted = sorted({normalize_path(p) for p in paths})
+        if len(wanted) > self.limits.max_files_per_batch:
+            raise InvalidInputError(f"more than {self.limits.max_files_per_batch} files at once")
+        async with self._unit(ref.project_id, owner) as session:
+            rows = await FileRepository(session).get_many(ref.project_id, wanted)
+            return {row.path: FileRecord.model_validate(row) for row in rows}
+
+    async def read_lines(
+        self,
+        project_id: str,
+        path: str,
+        *,
+        offset: int = 0,
+        limit: int = 2000,
+        owner: str | None = None,
+    ) -> FileWindow | None:
+        """`limit` lines of the file at `path` from the 0-based line `offset`; None if no file.
+
+        The lines are cut in PostgreSQL, so a window of a large file ships only that window.
+        A binary or blank file comes back whole. An offset past the end gives an empty window
+        (``start_line`` None) with the file's ``total_lines``.
+        """
+        ref = parse(FileRef, project_id=project_id, path=path)
+        first = _count(offset, "offset", highest=2**31 - 2) + 1
+        last = first + _count(limit, "limit", lowest=1, highest=2**31 - 1 - first) - 1
+        async with self._unit(ref.project_id, owner) as session:
+            row = await FileRepository(session).window(ref.project_id, ref.path, first, last)
+        if row is None:
+            return None
+        common = {
+            "path": ref.path,
+            "encoding": row.encoding,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "total_lines": row.total_lines,
+        }
+        if row.whole is not None:
+            return FileWindow(text=row.whole, start_line=None, end_line=None, **common)
+        if first > row.total_lines:
+            return FileWindow(text="", start_line=None, end_line=None, past_end=True, **common)
+        end = min(last, row.total_lines)
+        text = row.window + ("\n" if last < row.pieces else "")
+        return FileWindow(text=text, start_line=first, end_line=end, **common)
+
+    async def grep_files(
+        self,
+        project_id: str,
+        pattern: str,
+        *,
+        root: str = "",
+        glob: str | None = None,
+        ignore_case: bool = False,
+        max_count: int | None = None,
+        context_lines: int = 0,
+        owner: str | None = None,
+    ) -> GrepHits:
+        """The lines of live text files holding `pattern` literally, in path and line order.
+
+        Searched in PostgreSQL through the trigram index on content: no file travels to Python.
+        `root` narrows the search to a file or directory, `glob` to the paths it matches
+        (`app_data.globs`); `max_count` caps the matches (``truncated`` says more exist);
+        `context_lines` adds up to that many lines around each match (``context``).
+        """
+        ref = parse(ProjectRef, project_id=project_id)
+        if not isinstance(pattern, str) or "\x00" in pattern:
+            raise InvalidInputError("the pattern must be a string without NUL bytes")
+        _utf8_size(pattern, "the pattern")
+        top = _root(root)
+        regex = None if glob is None else glob_regex(glob)
+        likes = () if glob is None else glob_likes(glob)
+        cap = None if max_count is None else _count(max_count, "max_count")
+        around = _count(context_lines, "context_lines", highest=1000)
+        async with self._unit(ref.project_id, owner) as session:
+            files = FileRepository(session)
+            rows = await files.grep(
+                ref.project_id,
+                pattern,
+                root=top,
+                path_regex=regex,
+                ignore_case=ignore_case is True,
+                limit=None if cap is None else cap + 1,
+                path_likes=likes,
+            )
+            truncated = cap is not None and len(rows) > cap
+            matches = [GrepLine(path=p, line=n, text=t) for p, n, t in rows[:cap]]
+            wanted = sorted(
+                {
+                    (m.path, n)
+                    for m in matches
+                    for n in range(max(1, m.line - around), m.line + around + 1)
+                    if n != m.line
+                }
+            )
+            context = await files.lines(ref.project_id, wanted) if around else []
+        return GrepHits(
+            matches=matches,
+            truncated=truncated,
+            context=[GrepLine(path=p, line=n, text=t) for p, n, t in context],
+        )
+
+    async def find_files(
+        self, project_id: str, pattern: str, *, root: str = "", owner: str | None = None
+    ) -> list[FileInfo]:
+        """The live files under `root` whose path matches the glob `pattern`, in path order."""
+        ref = parse(ProjectRef, project_id=project_id)
+        if not isinstance(pattern, str):
+            raise InvalidInputError("the glob pattern must be a string")
+        top, regex = _root(root), glob_regex(pattern)
+        async with self._unit(ref.project_id, owner) as session:
+            rows = await FileRepository(session).find(
+                ref.project_id, root=top, path_regex=regex, path_likes=glob_likes(pattern)
+            )
+        return [
+            FileInfo(
+                project_id=ref.project_id,
+                path=row.path,
+                size_bytes=row.size_bytes,
+                encoding=row.encoding,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                deleted_at=None,
+            )
+            for row in rows
+        ]
+
+    async def list_directory(
+        self, project_id: str, directory: str = "", *, owner: str | None = None
+    ) -> list[DirectoryEntry]:
+        """The files and subdirectories directly inside `directory` (``""``: the project root).
+
+        Directories exist only as prefixes of file paths; an empty or unknown one lists nothing.
+        """
+        ref = parse(ProjectRef, project_id=project_id)
+        top = _root(directory)
+        async with self._unit(ref.project_id, owner) as session:
+            rows = await FileRepository(session).directory(ref.project_id, top)
+        base = top + "/" if top else ""
+        return [
+            DirectoryEntry(
+                path=base + name,
+                is_dir=is_dir,
+                size_bytes=0 if is_dir else size,
+                updated_at=None if is_dir else updated,
+            )
+            for name, is_dir, size, updated in rows
+        ]
+
+    async def delete_tree(self, project_id: str, path: str, *, owner: str | None = None) -> int:
+        """Soft-delete the file at `path` and every file under ``path/``; return how many."""
+        ref = parse(FileRef, project_id=project_id, path=path)
+        async with self._unit(ref.project_id, owner) as session:
+            return await FileRepository(session).soft_delete_tree(
+                ref.project_id, ref.path, self._now()
             )
 
     # -- thoughts -------------------------------------------------------------------------------
@@ -515,6 +713,51 @@ class AppDataService:
             )
             items = [ThoughtRecord.model_validate(t) for t in rows]
         return _page(items, query.limit, "thoughts", lambda t: [t.created_at.isoformat(), t.id])
+
+    async def search_thoughts(
+        self,
+        project_id: str,
+        query: str,
+        *,
+        kind: str | None = None,
+        language: str | None = None,
+        limit: int = 10,
+        cursor: str | None = None,
+        owner: str | None = None,
+    ) -> Page[ThoughtRecord]:
+        """A page of the project's thoughts matching `query`, best match first (full text).
+
+        `query` is read like a web search (words, ``"a phrase"``, ``-not``, ``or``); the
+        language is `language` or the settings' ``thoughts_language`` (``english``, which the
+        migration indexes). Pages are ranked, so a cursor is an offset into the ranking.
+        """
+        search = parse(ThoughtQuery, project_id=project_id, kind=kind, limit=limit, cursor=cursor)
+        if not isinstance(query, str) or not query.strip() or "\x00" in query:
+            raise InvalidInputError("query must be some words to search for (no NUL bytes)")
+        _utf8_size(query, "the query")
+        config = language or self.db.settings.thoughts_language
+        if not isinstance(config, str) or not _LANGUAGE.fullmatch(config):
+            raise InvalidInputError(f"language {config!r} is not a text-search configuration name")
+        offset = 0
+        if search.cursor is not None:
+            (start,) = decode_cursor("thought_search", search.cursor, 1)
+            if not start.isdigit() or len(start) > 9:
+                raise InvalidCursorError("the pagination cursor is malformed")
+            offset = int(start)
+        async with self._unit(search.project_id, owner) as session:
+            rows = await ThoughtRepository(session).search(
+                search.project_id,
+                query,
+                language=config,
+                kind=search.kind,
+                limit=search.limit + 1,
+                offset=offset,
+            )
+            items = [ThoughtRecord.model_validate(t) for t in rows]
+        if len(items) <= search.limit:
+            return Page[ThoughtRecord](items=items, next_cursor=None)
+        following = encode_cursor("thought_search", [str(offset + search.limit)])
+        return Page[ThoughtRecord](items=items[: search.limit], next_cursor=following)
 
     async def keep_latest_thoughts(
         self, project_id: str, keep: int, *, kind: str | None = None, owner: str | None = None

@@ -68,6 +68,9 @@ class AppDataSettings(BaseSettings):
     max_file_bytes: int = Field(default=1024 * 1024, ge=1)
     max_files_per_batch: int = Field(default=10_000, ge=1)
     max_thought_bytes: int = Field(default=64 * 1024, ge=1)
+    # The text-search configuration of thought search; migration 0002 indexes 'english'
+    # (another one is still correct, only unindexed: docs/deep-agents.md).
+    thoughts_language: str = Field(default="english", pattern=r"^[a-z][a-z_]{0,62}$")
 
     def target(self) -> ConnectionTarget:
         """Return the validated connection target (computed from the URL on every call)."""

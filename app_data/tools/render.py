@@ -152,8 +152,18 @@ def thoughts(items: Sequence[ThoughtRecord], kind: str | None) -> str:
     label = f"{kind} thoughts" if kind else "thoughts"
     if not items:
         return f"No {label} saved yet for this project."
-    rows = [f"- [{stamp(t.created_at)}] {t.kind}: {_indented(t.content)}" for t in items]
-    return f"{label.capitalize()}, newest first ({len(items)}):\n" + "\n".join(rows)
+    return f"{label.capitalize()}, newest first ({len(items)}):\n" + _thought_rows(items)
+
+
+def found_thoughts(items: Sequence[ThoughtRecord], query: str) -> str:
+    """Thoughts matching a full-text query, best match first."""
+    if not items:
+        return f"No thoughts of this project match {query!r}."
+    return f"Thoughts matching {query!r}, best first ({len(items)}):\n" + _thought_rows(items)
+
+
+def _thought_rows(items: Sequence[ThoughtRecord]) -> str:
+    return "\n".join(f"- [{stamp(t.created_at)}] {t.kind}: {_indented(t.content)}" for t in items)
 
 
 def memory_text(value: dict[str, Any]) -> str:

@@ -115,6 +115,11 @@ class SaveThoughtArgs(_Args):
 class RecallThoughtsArgs(_Args):
     kind: str | None = Field(None, description="Only thoughts of this kind.")
     limit: int = Field(10, ge=1, le=50, description="Most thoughts to return.")
+    query: str | None = Field(
+        None,
+        description="Words to search the thoughts for (full text, best match first); "
+        "leave out for the most recent thoughts.",
+    )
 
 
 class SearchMemoryArgs(_Args):
@@ -200,7 +205,8 @@ _SPECS = (
     _Spec(
         "recall_thoughts",
         RecallThoughtsArgs,
-        "Recall the project's most recent thoughts, newest first, optionally of one kind.",
+        "Recall the project's thoughts: the most recent first, or those matching a query "
+        "(full-text search, best match first); optionally of one kind.",
         writes=False,
     ),
     _Spec(
@@ -340,7 +346,16 @@ class _Plans:
         )
         return render.saved_thought(thought)
 
-    def recall_thoughts(self, scope: ToolScope, kind: str | None, limit: int) -> _Plan:
+    def recall_thoughts(
+        self, scope: ToolScope, kind: str | None, limit: int, query: str | None = None
+    ) -> _Plan:
+        if query is not None and query.strip():
+            found = yield _Data(
+                lambda s: s.search_thoughts(
+                    scope.project_id, query, kind=kind, limit=limit, owner=scope.user_id
+                )
+            )
+            return render.found_thoughts(found.items, query)
         page = yield _Data(
             lambda s: s.list_thoughts(scope.project_id, kind=kind, limit=limit, owner=scope.user_id)
         )

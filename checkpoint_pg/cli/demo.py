@@ -3,10 +3,14 @@
 1. PostgreSQL: the embedded server (data in ``~/.local/share/checkpoint-pg/pg18``) unless a DSN
    is given; then ``setup()`` of the saver and the store and app_data's migrations.
 2. A demo user and project (created once, reused after) and a memory in the store.
-3. Process 1 runs a LangGraph agent, driven by a scripted chat model (no network, no API key),
-   with `PostgresSaver`, `PostgresStore` and the `app_data.tools` over the project: it writes
-   and edits files and saves thoughts over two user turns, then asks to delete a file; the
-   tool asks a human first (``interrupt()``) and the run pauses. The demo kills process 1.
+3. Process 1 runs a deep agent (deepagents' ``create_deep_agent``), driven by a scripted chat
+   model (no network, no API key), with the four things it persists in one PostgreSQL:
+   `PostgresSaver` (checkpoints), `PostgresStore` (memories), `ProjectBackend` (the project's
+   files, behind deepagents' own ls/read/write/edit/glob/grep/delete tools) and a node cache
+   (`DEMO_CACHE`). `ProjectTools` adds thoughts and memories. Over two user turns it writes,
+   greps, globs and edits files and saves thoughts, then asks to delete a file; deepagents'
+   human-in-the-loop asks a human first (``interrupt()``) and the run pauses. The demo kills
+   process 1.
 4. Process 2, a new interpreter, finds the thread in PostgreSQL, approves, and the agent
    finishes from the checkpoint.
 5. The summary: the thread's checkpoint history (which process wrote each one), the project's
@@ -37,6 +41,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
+from langgraph.cache.base import BaseCache
+from langgraph.cache.memory import InMemoryCache
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -49,11 +55,13 @@ from checkpoint_pg.cli.embedded import dsn_or_embedded as database
 from checkpoint_pg.sync import PostgresSaver
 
 __all__ = [
+    "DEMO_CACHE",
     "DEMO_PROJECT_ID",
     "DEMO_USER_ID",
     "DemoError",
     "DemoResult",
     "build_agent",
+    "build_deep_agent",
     "database",
     "demo_script",
     "next_steps",
@@ -143,7 +151,9 @@ class DemoResult:
 def demo_script() -> list[Any]:
     """The scripted model's replies, one per agent step, over both user turns.
 
-    Long on purpose: it is data, and the whole conversation reads best as one list.
+    File work goes through deepagents' own tools (their argument names: ``file_path``,
+    ``old_string``, ...), served by `ProjectBackend`; thoughts and memories through
+    `ProjectTools`. Long on purpose: it is data, and the conversation reads best as one list.
     """
     from app_data.tools import call, reply
 
@@ -165,27 +175,30 @@ def demo_script() -> list[Any]:
         ),
         reply(
             "",
-            call("write_file", path="src/rooms.py", content=ROOMS_PY),
-            call("write_file", path="src/game.py", content=GAME_PY),
-            call("write_file", path="notes/scratch.md", content=SCRATCH_MD),
+            call("write_file", file_path="/src/rooms.py", content=ROOMS_PY),
+            call("write_file", file_path="/src/game.py", content=GAME_PY),
+            call("write_file", file_path="/notes/scratch.md", content=SCRATCH_MD),
         ),
         reply(
             "Players should see the exits of each room.",
             call(
                 "edit_file",
-                path="src/game.py",
-                old_text='print("You are in the {room}.")',
-                new_text=greeting,
+                file_path="/src/game.py",
+                old_string='print("You are in the {room}.")',
+                new_string=greeting,
             ),
         ),
-        reply("That text was not exact; let me look.", call("read_file", path="src/game.py")),
+        reply(
+            "That text was not exact; let me find it.",
+            call("grep", pattern="You are in the", path="/src", output_mode="content"),
+        ),
         reply(
             "",
             call(
                 "edit_file",
-                path="src/game.py",
-                old_text=greeting,
-                new_text="print(f\"You are in the {room}. Exits: {', '.join(exits(room))}.\")",
+                file_path="/src/game.py",
+                old_string=greeting,
+                new_string="print(f\"You are in the {room}. Exits: {', '.join(exits(room))}.\")",
             ),
         ),
         reply(
@@ -198,7 +211,7 @@ def demo_script() -> list[Any]:
             ),
         ),
         "First version done: src/rooms.py and src/game.py. Ideas are in notes/scratch.md.",
-        reply("", call("delete_file", path="notes/scratch.md")),
+        reply("", call("delete", file_path="/notes/scratch.md")),
         reply(
             "",
             call(
@@ -208,10 +221,18 @@ def demo_script() -> list[Any]:
             ),
             call("remember", text="Wants scratch notes deleted once a feature is done."),
         ),
-        reply("", call("list_files")),
+        reply("", call("glob", pattern="**/*.py")),
         "Done: the adventure has two modules, the scratch notes are gone, and my notes are "
         "saved for next time.",
     ]
+
+
+# The node cache the deep agent is compiled with, in one place: `create_deep_agent(cache=...)`.
+# LangGraph's in-memory cache for now; a PostgreSQL cache takes this one line.
+DEMO_CACHE: Callable[[], BaseCache[Any]] = InMemoryCache
+
+# ProjectTools that deepagents has no tool for (its file tools come from the backend).
+PROJECT_TOOLS = ("save_thought", "recall_thoughts", "search_memory", "remember")
 
 
 def build_agent(
@@ -222,7 +243,8 @@ def build_agent(
     store: BaseStore | None = None,
     context_schema: type[Any] | None = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """A tool-calling agent: the model, then the tools it asked for, until it answers."""
+    """The light path: a plain tool-calling agent (the model, then a `ToolNode`, until it
+    answers) over `ProjectTools`, for graphs that do not use deepagents."""
     bound = model.bind_tools(list(tools))
 
     def agent(state: MessagesState) -> dict[str, list[BaseMessage]]:
@@ -235,6 +257,35 @@ def build_agent(
     builder.add_conditional_edges("agent", tools_condition)
     builder.add_edge("tools", "agent")
     return builder.compile(checkpointer=checkpointer, store=store)
+
+
+def build_deep_agent(
+    model: BaseChatModel,
+    tools: Sequence[BaseTool],
+    *,
+    backend: Any,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    store: BaseStore | None = None,
+    cache: BaseCache[Any] | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """A deep agent whose files are the project's, asking a human before it deletes one.
+
+    `cache` is handed to LangGraph with the graph; create_deep_agent (like langchain's
+    create_agent under it) gives its nodes no `CachePolicy` and no way to set one, so the
+    cache is wired in but no node of this graph is cached.
+    """
+    from deepagents import create_deep_agent
+
+    return create_deep_agent(
+        model,
+        list(tools),
+        system_prompt=SYSTEM_PROMPT,
+        backend=backend,
+        interrupt_on={"delete": True},
+        checkpointer=checkpointer,
+        store=store,
+        cache=cache,
+    )
 
 
 def _config(thread_id: str, user_id: str, project_id: str, process: int) -> RunnableConfig:
@@ -322,15 +373,28 @@ def _stream(
 @contextmanager
 def _agent(url: str) -> Iterator[tuple[CompiledStateGraph[Any, Any, Any, Any], PostgresSaver]]:
     from app_data.tools import ProjectTools, ScriptedChatModel
+    from app_data.tools.backend import ProjectBackend
     from store import PostgresStore
 
     with (
         PostgresSaver.from_conn_string(url, pool_size=4) as saver,
         PostgresStore.from_conn_string(url, pool_config={"max_size": 2}) as memory,
-        ProjectTools.open(url, approval={"delete_file"}) as toolkit,
+        ProjectTools.open(url) as toolkit,
     ):
         model = ScriptedChatModel(script=demo_script())
-        yield build_agent(model, toolkit.tools, checkpointer=saver, store=memory), saver
+        files = ProjectBackend(toolkit.service, loop=toolkit.loop)  # same service, other face
+        tools = [toolkit.by_name(name) for name in PROJECT_TOOLS]
+        agent = build_deep_agent(
+            model, tools, backend=files, checkpointer=saver, store=memory, cache=DEMO_CACHE()
+        )
+        yield agent, saver
+
+
+def _question(request: Mapping[str, Any]) -> str:
+    """The approval deepagents' human-in-the-loop asks for, in one line."""
+    actions = request.get("action_requests") or [{}]
+    name, args = actions[0].get("name", "?"), actions[0].get("args", {})
+    return f"Allow the agent to call {name}({_arguments(args)})?"
 
 
 def run_phase(
@@ -346,7 +410,7 @@ def run_phase(
                 asked = _stream(graph, {"messages": [HumanMessage(request)]}, config, say)
             if not isinstance(asked, Mapping):
                 raise DemoError("the agent finished without asking for approval")
-            say(f"  interrupt: {asked['question']}")
+            say(f"  interrupt: {_question(asked)}")
             say(f"{PAUSED} (the thread is saved in PostgreSQL)")
             sys.stdout.flush()
             # Wait, connections open, to be killed: the parent ends this process the hard way.
@@ -359,7 +423,7 @@ def run_phase(
         state = graph.get_state(config)
         if not state.interrupts:
             raise DemoError(f"thread {thread_id} is not waiting for an approval")
-        question = state.interrupts[0].value["question"]
+        question = _question(state.interrupts[0].value)
         checkpoints = sum(1 for _ in saver.list({"configurable": {"thread_id": thread_id}}))
         say(
             f"found thread {thread_id} in PostgreSQL: {checkpoints} checkpoints, "
@@ -367,7 +431,8 @@ def run_phase(
         )
         say(f"  pending interrupt: {question}")
         say("human: approved; the agent resumes from the checkpoint")
-        if _stream(graph, Command(resume={"approved": True}), config, say) is not None:
+        approve: Command[Any] = Command(resume={"decisions": [{"type": "approve"}]})
+        if _stream(graph, approve, config, say) is not None:
             raise DemoError("the agent asked for another approval")
 
 
@@ -489,16 +554,23 @@ def _setup(url: str, say: Say) -> tuple[str, str]:
 
 
 def _history(url: str, thread_id: str, say: Say, result: DemoResult) -> None:
+    from app_data.tools import ScriptedChatModel
+
     with PostgresSaver.from_conn_string(url, pool_size=1) as saver:
-        history = list(saver.list({"configurable": {"thread_id": thread_id}}))
+        # The messages live in a delta channel: the graph, not the raw checkpoint, rebuilds them.
+        reader = build_deep_agent(
+            ScriptedChatModel(script=[]), [], backend=None, checkpointer=saver
+        )
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+        history = list(reader.get_state_history(config))
     history.reverse()
     result.checkpoints = len(history)
     say(f"checkpoint history of thread {thread_id} ({len(history)} checkpoints, oldest first):")
     say("  step  process  source  messages  latest message")
-    for item in history:
-        meta = item.metadata
-        messages = item.checkpoint["channel_values"].get("messages", [])
-        paused = any(w[1] == "__interrupt__" for w in item.pending_writes or [])
+    for snapshot in history:
+        meta = snapshot.metadata or {}
+        messages = snapshot.values.get("messages", [])
+        paused = bool(snapshot.interrupts)
         latest = "-"
         if messages:
             last = messages[-1]

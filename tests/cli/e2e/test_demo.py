@@ -42,8 +42,8 @@ def test_the_demo_command_runs_end_to_end_and_again(database_dsn: str) -> None:
     assert ending[0] == "look at what it wrote:"
     assert ending[1] == "  checkpoint-pg threads --dsn '" + make_conninfo(dsn, password="***") + "'"
     assert ending[2].startswith("  checkpoint-pg history demo-")
-    assert "src/game.py (" in output
-    assert "(+18 more lines)" not in output  # a file read shows its first lines
+    assert "grep: /src/game.py: | 10:" in output  # deepagents' grep, served by PostgreSQL
+    assert "edit_file: ERROR String not found in file" in output
 
     lines: list[str] = []
     again = run_demo(dsn, say=lines.append)
@@ -53,7 +53,7 @@ def test_the_demo_command_runs_end_to_end_and_again(database_dsn: str) -> None:
     assert (again.user_id, again.project_id) == (DEMO_USER_ID, DEMO_PROJECT_ID)
     assert len(set(again.processes)) == 2
     assert os.getpid() not in again.processes
-    assert again.checkpoints == 26
+    assert again.checkpoints == 42
     assert again.files == ["src/game.py", "src/rooms.py"]
     assert again.deleted_files == ["notes/scratch.md"]
     assert again.thoughts == ["plan", "decision", "summary"]

@@ -2,7 +2,8 @@
 
 The first process is the demo's own agent process (``checkpoint-pg demo --phase start``): it
 runs the agent with the blocking saver until the delete asks for approval, and is killed with
-SIGKILL. This test process then resumes the thread with the async saver and async tools.
+SIGKILL. This test process then resumes the thread with the async saver, the async tools and
+the async face of the project backend.
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ from langgraph.types import Command
 
 from app_data import AppDataService, Database
 from app_data.tools import ProjectTools, ScriptedChatModel, memory_namespace
+from app_data.tools.backend import ProjectBackend
 from app_data.tools.scope import ToolScope
 from checkpoint_pg import AsyncPostgresSaver
 from checkpoint_pg._runtime.dsn import DSN_ENV_VAR
-from checkpoint_pg.cli.demo import GAME_PY, PAUSED, SCRATCH_MD, build_agent, demo_script
+from checkpoint_pg.cli.demo import (
+    GAME_PY,
+    PAUSED,
+    PROJECT_TOOLS,
+    SCRATCH_MD,
+    build_deep_agent,
+    demo_script,
+)
 from store import AsyncPostgresStore
 from tests.support.agent_world import World, files, final_answer, thoughts, tool_results
 
@@ -58,7 +67,7 @@ async def test_a_thread_killed_at_an_approval_resumes_in_a_new_process(world: Wo
     thread_id = "t-killed"
     config = world.config(thread_id)
     output = "".join(run_until_paused(world, thread_id))
-    assert "delete_file(path='notes/scratch.md')" in output
+    assert "delete(file_path='/notes/scratch.md')" in output
 
     # What the killed process committed is there: files, thoughts, checkpoints.
     before = files(world.dsn, world.project_id)
@@ -72,22 +81,25 @@ async def test_a_thread_killed_at_an_approval_resumes_in_a_new_process(world: Wo
         AsyncPostgresSaver.from_conn_string(world.dsn, pool_size=2) as saver,
         AsyncPostgresStore.from_conn_string(world.dsn, pool_config={"max_size": 1}) as memory,
     ):
-        toolkit = ProjectTools(AppDataService(db), approval={"delete_file"})
-        graph = build_agent(
+        toolkit = ProjectTools(AppDataService(db))
+        graph = build_deep_agent(
             ScriptedChatModel(script=demo_script()),
-            toolkit.tools,
+            [toolkit.by_name(name) for name in PROJECT_TOOLS],
+            backend=ProjectBackend(toolkit.service),
             checkpointer=saver,
             store=memory,
         )
         state = await graph.aget_state(config)
-        assert state.next == ("tools",)
+        assert state.next == ("HumanInTheLoopMiddleware.after_model",)
         (pending,) = state.interrupts
-        assert pending.value["args"] == {"path": "notes/scratch.md"}
+        (asked,) = pending.value["action_requests"]
+        assert asked["args"] == {"file_path": "/notes/scratch.md"}
         written_before = len(
             [c async for c in saver.alist({"configurable": config["configurable"]})]
         )
 
-        result = await graph.ainvoke(Command(resume=True), config)
+        approve = Command(resume={"decisions": [{"type": "approve"}]})
+        result = await graph.ainvoke(approve, config)
         remembered = await memory.asearch(memory_namespace(ToolScope(world.user_id, "mine")))
         written_after = len(
             [c async for c in saver.alist({"configurable": config["configurable"]})]
