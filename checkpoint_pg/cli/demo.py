@@ -7,7 +7,7 @@
    model (no network, no API key), with the four things it persists in one PostgreSQL:
    `PostgresSaver` (checkpoints), `PostgresStore` (memories), `ProjectBackend` (the project's
    files, behind deepagents' own ls/read/write/edit/glob/grep/delete tools) and a node cache
-   (`DEMO_CACHE`). `ProjectTools` adds thoughts and memories. Over two user turns it writes,
+   (`PostgresCache`). `ProjectTools` adds thoughts and memories. Over two user turns it writes,
    greps, globs and edits files and saves thoughts, then asks to delete a file; deepagents'
    human-in-the-loop asks a human first (``interrupt()``) and the run pauses. The demo kills
    process 1.
@@ -42,7 +42,6 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.cache.base import BaseCache
-from langgraph.cache.memory import InMemoryCache
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -51,11 +50,11 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
 from checkpoint_pg._runtime.dsn import DSN_ENV_VAR, mask_dsn
+from checkpoint_pg.cache import PostgresCache
 from checkpoint_pg.cli.embedded import dsn_or_embedded as database
 from checkpoint_pg.sync import PostgresSaver
 
 __all__ = [
-    "DEMO_CACHE",
     "DEMO_PROJECT_ID",
     "DEMO_USER_ID",
     "DemoError",
@@ -227,10 +226,6 @@ def demo_script() -> list[Any]:
     ]
 
 
-# The node cache the deep agent is compiled with, in one place: `create_deep_agent(cache=...)`.
-# LangGraph's in-memory cache for now; a PostgreSQL cache takes this one line.
-DEMO_CACHE: Callable[[], BaseCache[Any]] = InMemoryCache
-
 # ProjectTools that deepagents has no tool for (its file tools come from the backend).
 PROJECT_TOOLS = ("save_thought", "recall_thoughts", "search_memory", "remember")
 
@@ -379,13 +374,14 @@ def _agent(url: str) -> Iterator[tuple[CompiledStateGraph[Any, Any, Any, Any], P
     with (
         PostgresSaver.from_conn_string(url, pool_size=4) as saver,
         PostgresStore.from_conn_string(url, pool_config={"max_size": 2}) as memory,
+        PostgresCache.from_conn_string(url, pool_size=2) as cache,
         ProjectTools.open(url) as toolkit,
     ):
         model = ScriptedChatModel(script=demo_script())
         files = ProjectBackend(toolkit.service, loop=toolkit.loop)  # same service, other face
         tools = [toolkit.by_name(name) for name in PROJECT_TOOLS]
         agent = build_deep_agent(
-            model, tools, backend=files, checkpointer=saver, store=memory, cache=DEMO_CACHE()
+            model, tools, backend=files, checkpointer=saver, store=memory, cache=cache
         )
         yield agent, saver
 
@@ -539,12 +535,14 @@ def _setup(url: str, say: Say) -> tuple[str, str]:
 
     with PostgresSaver.from_conn_string(url, pool_size=1) as saver:
         saver.setup()
+    with PostgresCache.from_conn_string(url) as cache:
+        cache.setup()
     user_id, project_id, created = asyncio.run(_prepare(url))
     namespace = memory_namespace(ToolScope(user_id, project_id))
     with PostgresStore.from_conn_string(url, pool_config={"max_size": 1}) as memory:
         memory.setup()
         memory.put(namespace, "coding-style", {"text": STYLE_MEMORY})
-    say("setup: checkpoint tables, store tables and application schema are ready")
+    say("setup: checkpoint, store and node-cache tables and application schema are ready")
     say(
         f"{'created' if created else 'reusing'} user {user_id} and project {project_id} "
         f"({DEMO_PROJECT_NAME!r})"
