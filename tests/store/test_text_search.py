@@ -164,6 +164,7 @@ def test_an_empty_query_lists_items_unranked(dsn: str) -> None:
         assert all(r.score is None for r in found)
 
 
+@pytest.mark.nocitus("the official store cannot write to distributed tables")
 def test_the_official_store_reads_and_writes_beside_the_text_column(dsn: str) -> None:
     with text_store(dsn) as store:
         with psycopg.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row) as c:
