@@ -82,6 +82,19 @@ def test_the_wheel_carries_no_benchmarks_and_no_tests(wheel: Path) -> None:
     assert {"checkpoint_pg", "store", "app_data"} <= tops
 
 
+def test_the_wheel_carries_every_module_and_sql_file_of_the_packages(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        carried = set(archive.namelist())
+    sources = {
+        path.relative_to(ROOT).as_posix()
+        for top in ("checkpoint_pg", "store", "app_data")
+        for pattern in ("*.py", "*.sql")
+        for path in (ROOT / top).rglob(pattern)
+        if "__pycache__" not in path.parts
+    }
+    assert sources - carried == set()
+
+
 def test_version_prints_the_installed_version() -> None:
     from importlib import metadata
 
