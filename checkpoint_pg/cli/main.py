@@ -89,6 +89,7 @@ def demo(
     """Run an agent with project tools, kill it at an approval, resume it in a new process."""
     dsn = wanted_dsn(dsn, embedded)
     _requiring("checkpoint-pg demo", "demo", "app", "deepagents", *(() if dsn else ("embedded",)))
+    from app_data.errors import MigrationError
     from checkpoint_pg.cli.demo import DemoError, run_demo, run_phase
 
     try:
@@ -99,7 +100,7 @@ def demo(
         if not (dsn and thread_id and user_id and project_id):
             raise click.UsageError("--phase needs a DSN, --thread, --user-id and --project-id")
         run_phase(phase, dsn, thread_id, user_id, project_id, say=click.echo)
-    except (DemoError, ConnectionFailedError) as exc:
+    except (DemoError, ConnectionFailedError, MigrationError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
