@@ -270,9 +270,10 @@ def _text_search_text(
 Ann = tuple[str, str, str, bool, tuple[tuple[str, str], ...]]
 
 
-def _vector_parts(name: str, ann: Ann, names: StoreNames) -> Parts:
+def _vector_parts(name: str, ann: Ann, names: StoreNames, search: Parts) -> Parts:
     """The vector search's parts (`ann`: the index's distance operator, vector type and
-    score expression, whether to rank exactly, and the pgvector settings of its scan)."""
+    score expression, whether to rank exactly, and the pgvector settings of its scan;
+    `search`: the branch's `_search_parts`, whose namespace and filter the nearest items meet)."""
     operator, vector_type, score, exact, settings = ann
     distance = query("vector_distance").compose(
         operator=sql.SQL(operator),
@@ -292,19 +293,21 @@ def _vector_parts(name: str, ann: Ann, names: StoreNames) -> Parts:
         candidates = query("candidates").compose(candidates=sql.Placeholder(name + "candidates"))
     return {
         "score": sql.SQL(score),
-        "distance": distance,
-        "order": query("exact_order").compose(distance=distance) if exact else distance,
-        "candidates": candidates,
-        "vectors": names.vectors,
+        "nearest_items": query("nearest_items").compose(
+            **search,
+            distance=distance,
+            order=query("exact_order").compose(distance=distance) if exact else distance,
+            candidates=candidates,
+            vectors=names.vectors,
+        ),
     }
 
 
 @functools.lru_cache(maxsize=1024)
 def _vector_search_text(names: StoreNames, name: str, prefixed: bool, form: Form, ann: Ann) -> str:
     """A search branch by a query vector, built once per form."""
-    return query("vector_search").render(
-        **_search_parts(names, name, prefixed, form), **_vector_parts(name, ann, names)
-    )
+    search = _search_parts(names, name, prefixed, form)
+    return query("vector_search").render(**search, **_vector_parts(name, ann, names, search))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -318,10 +321,11 @@ def _hybrid_search_text(
     fusion: Fusion,
 ) -> str:
     """A search branch fusing the text and vector rankings, built once per form."""
-    parts = _vector_parts(name, ann, names)
+    search = _search_parts(names, name, prefixed, form)
+    parts = _vector_parts(name, ann, names, search)
     del parts["score"]
     return query("hybrid_search").render(
-        **_search_parts(names, name, prefixed, form),
+        **search,
         **parts,
         **_text_parts(name, text),
         depth=sql.Placeholder(name + "depth"),

@@ -49,23 +49,12 @@ FROM (
 ) AS s;
 
 -- name: vector_search
--- One search by a query vector: the nearest vectors ({candidates}: a LIMIT for the ANN index
--- to stop at, or nothing for the exact re-run), then the best vector of each item.
+-- One search by a query vector: the items nearest to it (nearest_items), paged.
 SELECT {op}::int AS op, s.prefix, s.key, s.value, s.created_at, s.updated_at,
        {score} AS score, {refresh}::bool AS refresh,
        row_number() OVER (ORDER BY best.dist, s.prefix, s.key) AS rank
 FROM (
-    SELECT c.prefix, c.key, min(c.dist) AS dist
-    FROM (
-        SELECT sv.prefix, sv.key, {distance} AS dist
-        FROM {vectors} AS sv
-        JOIN {store} AS s ON s.prefix = sv.prefix AND s.key = sv.key
-        WHERE {namespace} AND {filter} AND (s.expires_at IS NULL OR s.expires_at > now())
-        ORDER BY {order}
-        {candidates}
-    ) AS c
-    GROUP BY c.prefix, c.key
-    ORDER BY dist, c.prefix, c.key
+    {nearest_items}
     LIMIT {limit} OFFSET {offset}
 ) AS best
 JOIN {store} AS s ON s.prefix = best.prefix AND s.key = best.key;
@@ -121,17 +110,7 @@ FROM (
         SELECT v.prefix, v.key, {vector_weight}::float8 AS weight,
                row_number() OVER (ORDER BY v.dist, v.prefix, v.key) AS place
         FROM (
-            SELECT c.prefix, c.key, min(c.dist) AS dist
-            FROM (
-                SELECT sv.prefix, sv.key, {distance} AS dist
-                FROM {vectors} AS sv
-                JOIN {store} AS s ON s.prefix = sv.prefix AND s.key = sv.key
-                WHERE {namespace} AND {filter} AND (s.expires_at IS NULL OR s.expires_at > now())
-                ORDER BY {order}
-                {candidates}
-            ) AS c
-            GROUP BY c.prefix, c.key
-            ORDER BY dist, c.prefix, c.key
+            {nearest_items}
             LIMIT {depth}
         ) AS v
     ) AS r
@@ -140,6 +119,22 @@ FROM (
     LIMIT {limit} OFFSET {offset}
 ) AS fused
 JOIN {store} AS s ON s.prefix = fused.prefix AND s.key = fused.key;
+
+-- name: nearest_items
+-- The items with the vectors nearest to the query, nearest first, each at the distance of its
+-- best vector: vector_search's page and hybrid_search's vector list, cut by their LIMIT.
+-- {candidates}: a LIMIT for the ANN index to stop at, or nothing for the exact re-run.
+SELECT c.prefix, c.key, min(c.dist) AS dist
+FROM (
+    SELECT sv.prefix, sv.key, {distance} AS dist
+    FROM {vectors} AS sv
+    JOIN {store} AS s ON s.prefix = sv.prefix AND s.key = sv.key
+    WHERE {namespace} AND {filter} AND (s.expires_at IS NULL OR s.expires_at > now())
+    ORDER BY {order}
+    {candidates}
+) AS c
+GROUP BY c.prefix, c.key
+ORDER BY dist, c.prefix, c.key;
 
 -- name: vector_distance
 -- {operator}: pgvector's distance operator; {vector_type}: vector or halfvec.
