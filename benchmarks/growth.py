@@ -23,7 +23,9 @@ p99 against size, log scales, ours beside official.
     python -m benchmarks.growth --dsn postgresql://postgres@127.0.0.1:5432/test \\
         --sizes 10000,100000,1000000 --json growth.json --plot growth.png
 
-Databases are named ``growth_<size>`` and dropped after measuring unless ``--keep``.
+Databases are named ``growth_<size>`` and dropped after measuring unless ``--keep``;
+``--reuse`` measures a database an earlier ``--keep`` run loaded instead of loading it again
+(its load time is then not known) and keeps it.
 """
 
 from __future__ import annotations
@@ -278,19 +280,44 @@ def plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def loaded_database(dsn: str, name: str) -> str | None:
+    """The DSN of database `name` if an earlier `--keep` run loaded it completely, else None."""
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+    if not exists:
+        return None
+    target = make_conninfo(dsn, dbname=name)
+    with psycopg.connect(target, autocommit=True) as conn:
+        # The load ends with VACUUM ANALYZE: analyzed tables mean it finished.
+        analyzed = conn.execute(
+            "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'checkpoint_writes'"
+            " AND last_analyze IS NOT NULL"
+        ).fetchone()
+    return target if analyzed and analyzed[0] else None
+
+
 def run(
-    dsn: str, sizes: list[int], samples: int, *, keep: bool = False, prefix: str = "growth"
+    dsn: str,
+    sizes: list[int],
+    samples: int,
+    *,
+    keep: bool = False,
+    reuse: bool = False,
+    prefix: str = "growth",
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"samples": samples, "sizes": {}}
     for size in sizes:
         name = f"{prefix}_{size}"
-        target, seconds = load_database(dsn, name, size)
+        target = loaded_database(dsn, name) if reuse else None
+        seconds: float | None = None
+        if target is None:
+            target, seconds = load_database(dsn, name, size)
         try:
             layout = Layout(size)
             entry = {
                 "checkpoints": layout.checkpoints,
                 "threads": layout.long_threads + layout.short_threads,
-                "load_seconds": round(seconds, 1),
+                "load_seconds": None if seconds is None else round(seconds, 1),
                 "bytes": table_bytes(target),
                 "operations": measure(target, size, samples),
                 "plans": plans(target, size),
@@ -334,9 +361,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the loaded databases")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure a database an earlier --keep run loaded"
+    )
     args = parser.parse_args()
     sizes = [int(float(s)) for s in args.sizes.split(",")]
-    results = run(args.dsn, sizes, args.samples, keep=args.keep)
+    results = run(args.dsn, sizes, args.samples, keep=args.keep or args.reuse, reuse=args.reuse)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if args.plot:

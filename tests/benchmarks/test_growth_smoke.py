@@ -100,3 +100,28 @@ def test_run_times_every_operation_for_both_savers_and_plots(
             "SELECT count(*) FROM pg_database WHERE datname LIKE %s", (prefix + "%",)
         ).fetchone()
     assert left == (0,)
+
+
+def test_reuse_measures_the_database_a_kept_run_loaded_without_loading_it_again(
+    pg_server: TestServer,
+) -> None:
+    prefix = f"growth_reuse_{uuid.uuid4().hex[:8]}"
+    try:
+        first = growth.run(pg_server.admin_dsn, [100], samples=2, keep=True, prefix=prefix)
+        again = growth.run(pg_server.admin_dsn, [100], samples=2, reuse=True, prefix=prefix)
+        assert first["sizes"]["100"]["load_seconds"] is not None
+        assert again["sizes"]["100"]["load_seconds"] is None  # not loaded again
+        assert again["sizes"]["100"]["checkpoints"] == first["sizes"]["100"]["checkpoints"]
+    finally:
+        with psycopg.connect(pg_server.admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{prefix}_100" WITH (FORCE)')
+
+
+def test_reuse_loads_a_database_that_is_missing(pg_server: TestServer) -> None:
+    prefix = f"growth_reuse_{uuid.uuid4().hex[:8]}"
+    try:
+        results = growth.run(pg_server.admin_dsn, [100], samples=2, reuse=True, prefix=prefix)
+        assert results["sizes"]["100"]["load_seconds"] is not None
+    finally:
+        with psycopg.connect(pg_server.admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{prefix}_100" WITH (FORCE)')
