@@ -59,6 +59,7 @@ def _parts(schema: str | None) -> dict[str, sql.Composable]:
             "distance",
             "order",
             "candidates",
+            "nearest_items",
             "vectors",
             "operator",
             "query",
