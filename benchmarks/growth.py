@@ -1,7 +1,8 @@
 """How the savers' hot path costs as the database grows: ``python -m benchmarks.growth``.
 
 For each size (checkpoints in the database) a database of its own is loaded, then both
-savers are timed on it, ours and the official one, alternating call by call. The tables are
+savers are timed on every size together, ours and the official one, each operation's calls
+going round the sizes and the savers in turn. The tables are
 the official ones for both packages (ours adds indexes the official code ignores), so both
 run against the same rows.
 
@@ -38,7 +39,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,21 +218,34 @@ def _operations(layout: Layout, rng: random.Random) -> dict[str, Callable[[Any],
 
 def measure(dsn: str, size: int, samples: int) -> dict[str, dict[str, dict[str, float]]]:
     """p50 and p99 (ms) of each operation, per participant, on the loaded database."""
-    layout = Layout(size)
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    with _savers(dsn) as savers:
-        for op, call in _operations(layout, random.Random(size)).items():
-            times: dict[str, list[float]] = {p: [] for p in savers}
-            order = list(savers)
+    return measure_sizes({size: dsn}, samples)[size]
+
+
+def measure_sizes(
+    databases: dict[int, str], samples: int
+) -> dict[int, dict[str, dict[str, dict[str, float]]]]:
+    """`measure` on every loaded database (size -> DSN) at once: each operation's calls go
+    round the sizes and the savers in turn, reversing the order every other round, so the
+    box's load of the moment falls on every size alike (on a shared box a size measured
+    minutes after another is a different machine)."""
+    with ExitStack() as stack:
+        savers = {size: stack.enter_context(_savers(dsn)) for size, dsn in databases.items()}
+        operations = {size: _operations(Layout(size), random.Random(size)) for size in databases}
+        out: dict[int, dict[str, dict[str, dict[str, float]]]] = {s: {} for s in databases}
+        for op in OPERATIONS:
+            times = {size: {p: list[float]() for p in (OFFICIAL, OURS)} for size in databases}
+            turns = [(size, p) for size in databases for p in (OFFICIAL, OURS)]
             for i in range(samples + 10):
-                for p in order if i % 2 == 0 else order[::-1]:
+                for size, p in turns if i % 2 == 0 else turns[::-1]:
+                    call = operations[size][op]
                     if isinstance(call, _ReadAgain):
-                        call.prepare(savers[p])
+                        call.prepare(savers[size][p])
                     start = time.perf_counter()
-                    call(savers[p])
+                    call(savers[size][p])
                     if i >= 10:  # the first calls warm caches and prepare statements
-                        times[p].append(time.perf_counter() - start)
-            out[op] = {p: _summary(t) for p, t in times.items()}
+                        times[size][p].append(time.perf_counter() - start)
+            for size in databases:
+                out[size][op] = {p: _summary(t) for p, t in times[size].items()}
     return out
 
 
@@ -333,33 +347,41 @@ def run(
     reuse: bool = False,
     prefix: str = "growth",
 ) -> dict[str, Any]:
+    """Load a database per size (or reuse a kept one), measure them all together
+    (`measure_sizes`), then drop them unless `keep`."""
     results: dict[str, Any] = {"samples": samples, "sizes": {}}
-    for size in sizes:
-        name = f"{prefix}_{size}"
-        target = loaded_database(dsn, name) if reuse else None
-        seconds: float | None = None
-        if target is None:
-            target, seconds = load_database(dsn, name, size)
-        try:
+    databases: dict[int, str] = {}
+    loads: dict[int, float | None] = {}
+    try:
+        for size in sizes:
+            target = loaded_database(dsn, f"{prefix}_{size}") if reuse else None
+            loads[size] = None
+            if target is None:
+                target, loads[size] = load_database(dsn, f"{prefix}_{size}", size)
+            databases[size] = target
+        measured = measure_sizes(databases, samples)
+        for size, target in databases.items():
             layout = Layout(size)
+            seconds = loads[size]
             entry = {
                 "checkpoints": layout.checkpoints,
                 "threads": layout.long_threads + layout.short_threads,
                 "load_seconds": None if seconds is None else round(seconds, 1),
                 "bytes": table_bytes(target),
-                "operations": measure(target, size, samples),
+                "operations": measured[size],
                 "plans": plans(target, size),
             }
-        finally:
-            if not keep:
-                with psycopg.connect(dsn, autocommit=True) as admin:
+            results["sizes"][str(size)] = entry
+            _print(size, entry)
+    finally:
+        if not keep:
+            with psycopg.connect(dsn, autocommit=True) as admin:
+                for size in sizes:
                     admin.execute(
                         sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                            sql.Identifier(name)
+                            sql.Identifier(f"{prefix}_{size}")
                         )
                     )
-        results["sizes"][str(size)] = entry
-        _print(size, entry)
     return results
 
 

@@ -125,3 +125,16 @@ def test_reuse_loads_a_database_that_is_missing(pg_server: TestServer) -> None:
     finally:
         with psycopg.connect(pg_server.admin_dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{prefix}_100" WITH (FORCE)')
+
+
+def test_sizes_are_measured_together_and_all_dropped(pg_server: TestServer) -> None:
+    prefix = f"growth_two_{uuid.uuid4().hex[:8]}"
+    results = growth.run(pg_server.admin_dsn, [60, 100], samples=2, prefix=prefix)
+    assert set(results["sizes"]) == {"60", "100"}
+    for entry in results["sizes"].values():
+        assert set(entry["operations"]) == set(growth.OPERATIONS)
+    with psycopg.connect(pg_server.admin_dsn) as admin:
+        left = admin.execute(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE %s", (prefix + "%",)
+        ).fetchone()
+    assert left == (0,)
