@@ -304,6 +304,11 @@ def plans(
             out[op] = []
             for query, params in statements:
                 with conn.transaction(force_rollback=True):
+                    if op.startswith("put"):  # the put again as a new item: its row goes first
+                        conn.execute(
+                            "DELETE FROM store WHERE (prefix, key) = (SELECT prefix, key"
+                            " FROM store ORDER BY created_at DESC LIMIT 1)"
+                        )
                     text = query if isinstance(query, sql.Composable) else sql.SQL(query)
                     rows = conn.execute(
                         sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + text, params
@@ -426,6 +431,46 @@ def _print(size: int, entry: dict[str, Any]) -> None:
         )
 
 
+def markdown(results: dict[str, Any]) -> str:
+    """RESULTS.md's tables: load and bytes per size; p50 / p99 per operation and size (ratio
+    ours / official at p50), and each store's growth from the first size to the last (p50)."""
+    sizes = sorted(results["sizes"], key=int)
+    entries = [results["sizes"][s] for s in sizes]
+    mib = 2**20
+    lines = [
+        "| items | load (COPY; ANN index; others) | store heap + TOAST | store indexes |"
+        " vectors heap | vectors indexes | range window matches, ours / official |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size, e in zip(sizes, entries, strict=True):
+        load, b = e["load_seconds"], e["bytes"]
+        ann = load.get("store_vectors_embedding_idx", 0.0)
+        others = sum(v for k, v in load.items() if k not in ("copy", "store_vectors_embedding_idx"))
+        vec = b.get("store_vectors", {"table": 0, "indexes": 0})
+        lines.append(
+            f"| {int(size):,} | {load['copy']:.1f} s; {ann:.1f} s; {others:.1f} s |"
+            f" {b['store']['table'] / mib:,.1f} MiB | {b['store']['indexes'] / mib:,.1f} MiB |"
+            f" {vec['table'] / mib:,.1f} MiB | {vec['indexes'] / mib:,.1f} MiB |"
+            f" {e['range_matched'][OURS]:,.0f} / {e['range_matched'][OFFICIAL]:,.0f} |"
+        )
+    head = " | ".join(f"{int(s):,} official | {int(s):,} ours" for s in sizes)
+    lines += [
+        "",
+        f"| operation | {head} | official last ÷ first | ours last ÷ first |",
+        "|---|" + "---:|" * (2 * len(sizes) + 2),
+    ]
+    for op in entries[0]["operations"]:
+        cells = []
+        for e in entries:
+            o, u = e["operations"][op][OFFICIAL], e["operations"][op][OURS]
+            cells.append(f"{o['p50']:.3g} / {o['p99']:.3g}")
+            cells.append(f"{u['p50']:.3g} / {u['p99']:.3g} ({u['p50'] / o['p50']:.2f})")
+        first, last = entries[0]["operations"][op], entries[-1]["operations"][op]
+        growth = [last[p]["p50"] / first[p]["p50"] for p in (OFFICIAL, OURS)]
+        lines.append(f"| {op} | {' | '.join(cells)} | {growth[0]:.2f} | {growth[1]:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dsn", help="a server to create the databases on (else embedded PG18)")
@@ -437,7 +482,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the loaded databases")
+    parser.add_argument("--markdown", type=Path, help="print the tables of a results JSON")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     with search_bench.database(args.dsn) as dsn:
         results = run(
