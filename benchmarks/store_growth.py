@@ -431,6 +431,11 @@ def _print(size: int, entry: dict[str, Any]) -> None:
         )
 
 
+def _ms(value: float) -> str:
+    """Three significant digits, no exponent."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def markdown(results: dict[str, Any]) -> str:
     """RESULTS.md's tables: load and bytes per size; p50 / p99 per operation and size (ratio
     ours / official at p50), and each store's growth from the first size to the last (p50)."""
@@ -456,15 +461,16 @@ def markdown(results: dict[str, Any]) -> str:
     head = " | ".join(f"{int(s):,} official | {int(s):,} ours" for s in sizes)
     lines += [
         "",
-        f"| operation | {head} | official last ÷ first | ours last ÷ first |",
+        f"| operation, p50 / p99 ms (ours ÷ official, p50) | {head} | official last ÷ first |"
+        " ours last ÷ first |",
         "|---|" + "---:|" * (2 * len(sizes) + 2),
     ]
     for op in entries[0]["operations"]:
         cells = []
         for e in entries:
             o, u = e["operations"][op][OFFICIAL], e["operations"][op][OURS]
-            cells.append(f"{o['p50']:.3g} / {o['p99']:.3g}")
-            cells.append(f"{u['p50']:.3g} / {u['p99']:.3g} ({u['p50'] / o['p50']:.2f})")
+            cells.append(f"{_ms(o['p50'])} / {_ms(o['p99'])}")
+            cells.append(f"{_ms(u['p50'])} / {_ms(u['p99'])} ({u['p50'] / o['p50']:.2f})")
         first, last = entries[0]["operations"][op], entries[-1]["operations"][op]
         growth = [last[p]["p50"] / first[p]["p50"] for p in (OFFICIAL, OURS)]
         lines.append(f"| {op} | {' | '.join(cells)} | {growth[0]:.2f} | {growth[1]:.2f} |")
