@@ -58,6 +58,7 @@ __all__ = [
     "DELETE_OPERATIONS",
     "LENGTH",
     "LIST_OPERATIONS",
+    "ROUNDS",
     "Ages",
     "load",
     "main",
@@ -91,7 +92,7 @@ DELETE_OPERATIONS = (
     ("prune keep_latest", OURS),
     ("prune keep_latest", OFFICIAL),
 )
-ROUNDS = 2
+ROUNDS = 3
 
 
 def thread_id(i: int) -> str:
@@ -137,6 +138,9 @@ def load(dsn: str, name: str, threads: int) -> tuple[str, Ages, float]:
     ages = Ages(threads, time.time())
     rows = ((thread_id(i), LENGTH, ages.born(i)) for i in range(threads))
     target, seconds = growth.load_threads(dsn, name, rows)
+    with psycopg.connect(target, autocommit=True) as conn:
+        # Write the load's dirty pages now, not in the middle of the first measurement.
+        conn.execute("CHECKPOINT")
     return target, ages, seconds
 
 
@@ -311,6 +315,10 @@ def measure_deletes(
         seconds = sum(run["seconds"] for run in entry["runs"])
         entry["rows_per_s"] = total / seconds
         entry["threads_per_s"] = size * len(entry["runs"]) / seconds
+        reports = [run["report"] for run in entry["runs"] if run["report"]]
+        if reports:  # a sweep examines every thread to find the idle ones
+            examined = sum(r["threads_examined"] for r in reports)
+            entry["examined_per_s"] = examined / sum(r["elapsed_s"] for r in reports)
     latency = {name: {**growth.summary(t), "n": len(t)} for name, t in puts.items() if t}
     return deleted, latency
 
@@ -419,6 +427,7 @@ def run(
     quiet: float = 10.0,
     keep: bool = False,
     prefix: str = "gops",
+    json_path: Path | None = None,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"samples": samples, "slice": slice_fraction, "sizes": {}}
     for threads in sizes:
@@ -444,6 +453,8 @@ def run(
                 growth.drop_database(dsn, name)
         results["sizes"][str(threads)] = entry
         _print(entry)
+        if json_path is not None:  # after each size: a long run keeps what it measured
+            json_path.write_text(json.dumps(results, indent=1, default=str))
     return results
 
 
@@ -463,7 +474,8 @@ def _print(e: dict[str, Any]) -> None:
         print(f"| {op} | {t['p50']:.2f} | {t['p99']:.2f} |")
     print("| delete | rows/s | threads/s |\n|---|---:|---:|")
     for op, d in e["deletes"].items():
-        print(f"| {op} | {d['rows_per_s']:,.0f} | {d['threads_per_s']:,.0f} |")
+        examined = f" ({d['examined_per_s']:,.0f} examined/s)" if "examined_per_s" in d else ""
+        print(f"| {op} | {d['rows_per_s']:,.0f} | {d['threads_per_s']:,.0f}{examined} |")
     print("| put during | p50 ms | p99 ms | n |\n|---|---:|---:|---:|")
     for op, t in e["put_latency"].items():
         print(f"| {op} | {t['p50']:.2f} | {t['p99']:.2f} | {t['n']} |")
@@ -536,9 +548,8 @@ def main() -> None:
         slice_fraction=args.slice,
         quiet=args.quiet,
         keep=args.keep,
+        json_path=args.json,
     )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=str))
     if args.plot:
         plot(results, args.plot)
 
