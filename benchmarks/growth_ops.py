@@ -285,7 +285,7 @@ def measure_deletes(
     rounds_done: dict[tuple[str, str], int] = {}
     with PutProbe(dsn) as probe, _savers(dsn) as savers, psycopg.connect(dsn) as conn:
         conn.autocommit = True
-        time.sleep(1.0)
+        time.sleep(min(1.0, quiet))  # the probe connects and warms up
         start = time.perf_counter()
         time.sleep(quiet)
         phases["quiet"].append((start, time.perf_counter()))
@@ -305,7 +305,7 @@ def measure_deletes(
             entry["runs"].append(
                 {"seconds": seconds, "rows": rows, "left": sum(after.values()), "report": report}
             )
-        time.sleep(0.5)
+        time.sleep(0.1)
         puts = {
             name: [s for a, b in spans for s in probe.between(a, b)]
             for name, spans in phases.items()
@@ -327,14 +327,28 @@ def table_stats(dsn: str) -> dict[str, dict[str, Any]]:
     """pg_stat_user_tables of the three tables (flushed first), and their bytes."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_stat_force_next_flush()")
-        time.sleep(0.6)  # the statistics collector's own flush of other backends
+        time.sleep(0.2)  # the deleting connections, closed, flush their statistics on exit
+        # autovacuum vacuums a table once its dead tuples pass this (the server's settings).
         rows = conn.execute(
-            "SELECT relname, n_live_tup, n_dead_tup, autovacuum_count, autoanalyze_count,"
-            " pg_table_size(relid), pg_indexes_size(relid)"
-            " FROM pg_stat_user_tables WHERE relname = ANY(%s) ORDER BY relname",
+            "SELECT s.relname, s.n_live_tup, s.n_dead_tup, s.autovacuum_count,"
+            " s.autoanalyze_count, pg_table_size(s.relid), pg_indexes_size(s.relid),"
+            " current_setting('autovacuum_vacuum_threshold')::float8"
+            "  + current_setting('autovacuum_vacuum_scale_factor')::float8"
+            "  * greatest(c.reltuples, 0), current_setting('autovacuum')"
+            " FROM pg_stat_user_tables AS s JOIN pg_class AS c ON c.oid = s.relid"
+            " WHERE s.relname = ANY(%s) ORDER BY s.relname",
             (list(TABLES),),
         ).fetchall()
-    keys = ("live", "dead", "autovacuums", "autoanalyzes", "table_bytes", "index_bytes")
+    keys = (
+        "live",
+        "dead",
+        "autovacuums",
+        "autoanalyzes",
+        "table_bytes",
+        "index_bytes",
+        "autovacuum_threshold",
+        "autovacuum",
+    )
     return {r[0]: dict(zip(keys, r[1:], strict=True)) for r in rows}
 
 
