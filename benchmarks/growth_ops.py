@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -165,14 +165,12 @@ def _timed(samples: int, call: Callable[[], object]) -> dict[str, float]:
     return growth.summary(times)
 
 
-def measure_lists(dsn: str, ages: Ages, samples: int) -> dict[str, dict[str, float]]:
-    """p50/p99 (ms) of each list_threads page, ours."""
-    from checkpoint_pg import PostgresSaver
-
+def _pages(ages: Ages) -> dict[str, Callable[[Any], object]]:
+    """Each list_threads page as a call on our saver, its cursor drawn at each call."""
     rng = random.Random(ages.threads)
     n = ages.threads
     half = timedelta(seconds=ages.age(n / 2) + time.time() - ages.loaded_at)
-    pages: dict[str, Callable[[PostgresSaver], object]] = {
+    return {
         "first page": lambda s: s.list_threads(limit=100),
         "deep page": lambda s: s.list_threads(limit=100, after=thread_id(rng.randrange(n))),
         "idle_for (half match)": lambda s: s.list_threads(limit=100, idle_for=half),
@@ -183,12 +181,32 @@ def measure_lists(dsn: str, ages: Ages, samples: int) -> dict[str, dict[str, flo
             limit=100, filter={"source": "loop"}
         ),
     }
-    out = {}
-    with PostgresSaver.from_conn_string(dsn) as saver:
-        for name, page in pages.items():
-            # Every thread matching reads the whole table at the larger sizes: fewer samples.
-            count = max(3, samples // 10) if "every" in name else samples
-            out[name] = _timed(count, lambda page=page: page(saver))  # type: ignore[misc]
+
+
+def measure_lists(
+    loaded: dict[int, tuple[str, Ages]], samples: int
+) -> dict[int, dict[str, dict[str, float]]]:
+    """p50/p99 (ms) of each list_threads page (ours), per size, sizes alternating call by
+    call (the first 3 calls of each warm caches and prepared statements)."""
+    from checkpoint_pg import PostgresSaver
+
+    sizes = list(loaded)
+    out: dict[int, dict[str, dict[str, float]]] = {n: {} for n in sizes}
+    with ExitStack() as stack:
+        savers = {
+            n: stack.enter_context(PostgresSaver.from_conn_string(loaded[n][0])) for n in sizes
+        }
+        pages = {n: _pages(loaded[n][1]) for n in sizes}
+        for name in LIST_OPERATIONS:
+            times: dict[int, list[float]] = {n: [] for n in sizes}
+            for i in range(samples + 3):
+                for n in sizes if i % 2 == 0 else sizes[::-1]:
+                    start = time.perf_counter()
+                    pages[n][name](savers[n])
+                    if i >= 3:
+                        times[n].append(time.perf_counter() - start)
+            for n in sizes:
+                out[n][name] = growth.summary(times[n])
     return out
 
 
@@ -258,69 +276,100 @@ def _delete(
     return None
 
 
-def measure_deletes(
-    dsn: str, ages: Ages, size: int, quiet: float
-) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
-    """Rows deleted per second of each (operation, participant), and put latency meanwhile."""
-    plan: list[tuple[str, str]] = []
-    for r in range(ROUNDS):
-        plan += list(DELETE_OPERATIONS) if r % 2 == 0 else list(DELETE_OPERATIONS)[::-1]
-    # apply_retention cuts the oldest threads, so its slices are the oldest ones: slice j of
-    # ours-retention's round r is r (its round r+1 cuts slices 0..r); the rest follow.
-    slices: dict[tuple[str, str, int], int] = {}
-    retention = ("apply_retention idle_for", OURS)
-    for r in range(ROUNDS):
-        slices[(retention[0], retention[1], r)] = r
-    j = ROUNDS
-    for key in DELETE_OPERATIONS:
-        if key == retention:
-            continue
+class DeleteBench:
+    """The deleting operations on one loaded database, a round at a time, with a `PutProbe`
+    on it throughout: rows deleted per second and put latency during each."""
+
+    def __init__(self, dsn: str, ages: Ages, size: int) -> None:
+        self.dsn, self.ages, self.size = dsn, ages, size
+        # apply_retention cuts the oldest threads, so its slices are the oldest: its round r
+        # deletes slice r (cutting slices 0..r); the other operations' slices follow.
+        self.slices: dict[tuple[str, str, int], int] = {}
+        retention = ("apply_retention idle_for", OURS)
         for r in range(ROUNDS):
-            slices[(key[0], key[1], r)] = j
-            j += 1
-    if j * size > ages.threads:
-        raise ValueError(f"{j} slices of {size} threads are more than {ages.threads} threads")
-    deleted: dict[str, Any] = {}
-    phases: dict[str, list[tuple[float, float]]] = {"quiet": []}
-    rounds_done: dict[tuple[str, str], int] = {}
-    with PutProbe(dsn) as probe, _savers(dsn) as savers, psycopg.connect(dsn) as conn:
-        conn.autocommit = True
-        time.sleep(min(1.0, quiet))  # the probe connects and warms up
+            self.slices[(retention[0], retention[1], r)] = r
+        j = ROUNDS
+        for key in DELETE_OPERATIONS:
+            if key == retention:
+                continue
+            for r in range(ROUNDS):
+                self.slices[(key[0], key[1], r)] = j
+                j += 1
+        if (j + 1) * size > ages.threads:
+            raise ValueError(f"{j + 1} slices of {size} threads are more than {ages.threads}")
+        self.deleted: dict[str, Any] = {}
+        self.phases: dict[str, list[tuple[float, float]]] = {}
+        self._stack = ExitStack()
+
+    def __enter__(self) -> DeleteBench:
+        self.probe = self._stack.enter_context(PutProbe(self.dsn))
+        self.savers = self._stack.enter_context(_savers(self.dsn))
+        self.conn = self._stack.enter_context(psycopg.connect(self.dsn, autocommit=True))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def mark(self, phase: str, start: float, end: float) -> None:
+        self.phases.setdefault(phase, []).append((start, end))
+
+    def round(self, r: int) -> None:
+        """Round `r`: each operation deletes its slice, in reverse order every other round."""
+        ops = list(DELETE_OPERATIONS) if r % 2 == 0 else list(DELETE_OPERATIONS)[::-1]
+        for op, who in ops:
+            ids = self.ages.slice(self.slices[(op, who, r)], self.size)
+            before = _slice_rows(self.conn, ids)
+            start = time.perf_counter()
+            report = _delete(op, who, self.savers[who], ids, self.ages, r + 1, self.size)
+            seconds = time.perf_counter() - start
+            after = _slice_rows(self.conn, ids)
+            self.mark(f"{op} ({who})", start, time.perf_counter())
+            entry = self.deleted.setdefault(f"{op} ({who})", {"runs": []})
+            entry["runs"].append(
+                {
+                    "seconds": seconds,
+                    "rows": {t: before[t] - after[t] for t in TABLES},
+                    "left": sum(after.values()),
+                    "report": report,
+                }
+            )
+
+    def results(self) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+        for entry in self.deleted.values():
+            total = sum(sum(run["rows"].values()) for run in entry["runs"])
+            seconds = sum(run["seconds"] for run in entry["runs"])
+            entry["rows_per_s"] = total / seconds
+            entry["threads_per_s"] = self.size * len(entry["runs"]) / seconds
+            reports = [run["report"] for run in entry["runs"] if run["report"]]
+            if reports:  # a sweep examines every thread to find the idle ones
+                examined = sum(r["threads_examined"] for r in reports)
+                entry["examined_per_s"] = examined / sum(r["elapsed_s"] for r in reports)
+        puts = {
+            name: [s for a, b in spans for s in self.probe.between(a, b)]
+            for name, spans in self.phases.items()
+        }
+        latency = {name: {**growth.summary(t), "n": len(t)} for name, t in puts.items() if t}
+        return self.deleted, latency
+
+
+def measure_deletes(
+    loaded: dict[int, tuple[str, Ages, int]], quiet: float
+) -> dict[int, tuple[dict[str, Any], dict[str, dict[str, float]]]]:
+    """Every size's `DeleteBench`, round by round, sizes alternating (the order reversed
+    every other round), after `quiet` seconds of puts alone."""
+    sizes = list(loaded)
+    with ExitStack() as stack:
+        benches = {n: stack.enter_context(DeleteBench(*loaded[n])) for n in sizes}
+        time.sleep(min(1.0, quiet))  # the probes connect and warm up
         start = time.perf_counter()
         time.sleep(quiet)
-        phases["quiet"].append((start, time.perf_counter()))
-        for op, who in plan:
-            r = rounds_done.get((op, who), 0)
-            rounds_done[(op, who)] = r + 1
-            j = slices[(op, who, r)]
-            ids = ages.slice(j, size)
-            before = _slice_rows(conn, ids)
-            start = time.perf_counter()
-            report = _delete(op, who, savers[who], ids, ages, r + 1, size)
-            seconds = time.perf_counter() - start
-            after = _slice_rows(conn, ids)
-            phases.setdefault(f"{op} ({who})", []).append((start, time.perf_counter()))
-            rows = {t: before[t] - after[t] for t in TABLES}
-            entry = deleted.setdefault(f"{op} ({who})", {"runs": []})
-            entry["runs"].append(
-                {"seconds": seconds, "rows": rows, "left": sum(after.values()), "report": report}
-            )
+        for bench in benches.values():
+            bench.mark("quiet", start, time.perf_counter())
+        for r in range(ROUNDS):
+            for n in sizes if r % 2 == 0 else sizes[::-1]:
+                benches[n].round(r)
         time.sleep(0.1)
-        puts = {
-            name: [s for a, b in spans for s in probe.between(a, b)]
-            for name, spans in phases.items()
-        }
-    for entry in deleted.values():
-        total = sum(sum(run["rows"].values()) for run in entry["runs"])
-        seconds = sum(run["seconds"] for run in entry["runs"])
-        entry["rows_per_s"] = total / seconds
-        entry["threads_per_s"] = size * len(entry["runs"]) / seconds
-        reports = [run["report"] for run in entry["runs"] if run["report"]]
-        if reports:  # a sweep examines every thread to find the idle ones
-            examined = sum(r["threads_examined"] for r in reports)
-            entry["examined_per_s"] = examined / sum(r["elapsed_s"] for r in reports)
-    latency = {name: {**growth.summary(t), "n": len(t)} for name, t in puts.items() if t}
-    return deleted, latency
+        return {n: benches[n].results() for n in sizes}
 
 
 def table_stats(dsn: str) -> dict[str, dict[str, Any]]:
@@ -443,32 +492,42 @@ def run(
     prefix: str = "gops",
     json_path: Path | None = None,
 ) -> dict[str, Any]:
+    """Load every size, then measure them side by side (each step alternating sizes)."""
     results: dict[str, Any] = {"samples": samples, "slice": slice_fraction, "sizes": {}}
-    for threads in sizes:
-        name = f"{prefix}_{threads}"
-        size = max(1, int(threads * slice_fraction))
-        target, ages, seconds = load(dsn, name, threads)
-        try:
-            entry: dict[str, Any] = {
-                "threads": threads,
-                "checkpoints": threads * LENGTH,
+    names = {n: f"{prefix}_{n}" for n in sizes}
+    try:
+        loaded: dict[int, tuple[str, Ages, int]] = {}
+        entries: dict[int, dict[str, Any]] = {}
+        for n in sizes:
+            size = max(1, int(n * slice_fraction))
+            target, ages, seconds = load(dsn, names[n], n)
+            loaded[n] = (target, ages, size)
+            entries[n] = {
+                "threads": n,
+                "checkpoints": n * LENGTH,
                 "slice_threads": size,
                 "load_seconds": round(seconds, 1),
-                "stats_loaded": table_stats(target),
-                "list_threads": measure_lists(target, ages, samples),
-                "plans": explain(target, ages, size),
             }
-            entry["deletes"], entry["put_latency"] = measure_deletes(target, ages, size, quiet)
-            entry["stats_after_deletes"] = table_stats(target)
-            entry["vacuum_seconds"] = round(vacuum_seconds(target), 2)
-            entry["stats_after_vacuum"] = table_stats(target)
-        finally:
-            if not keep:
-                growth.drop_database(dsn, name)
-        results["sizes"][str(threads)] = entry
-        _print(entry)
-        if json_path is not None:  # after each size: a long run keeps what it measured
+        for n, (target, _, _) in loaded.items():
+            entries[n]["stats_loaded"] = table_stats(target)
+        lists = measure_lists({n: (t, a) for n, (t, a, _) in loaded.items()}, samples)
+        for n, (target, ages, size) in loaded.items():
+            entries[n]["list_threads"] = lists[n]
+            entries[n]["plans"] = explain(target, ages, size)
+        for n, (deleted, latency) in measure_deletes(loaded, quiet).items():
+            entries[n]["deletes"], entries[n]["put_latency"] = deleted, latency
+        for n, (target, _, _) in loaded.items():
+            entries[n]["stats_after_deletes"] = table_stats(target)
+            entries[n]["vacuum_seconds"] = round(vacuum_seconds(target), 2)
+            entries[n]["stats_after_vacuum"] = table_stats(target)
+            results["sizes"][str(n)] = entries[n]
+            _print(entries[n])
+        if json_path is not None:
             json_path.write_text(json.dumps(results, indent=1, default=str))
+    finally:
+        if not keep:
+            for name in names.values():
+                growth.drop_database(dsn, name)
     return results
 
 
