@@ -6,23 +6,25 @@ thread's first ones, with their blobs and writes: the rows the savers write), an
 checkpoints' ``ts`` spread over a year. Ages are scattered over the thread ids (thread `i` has
 age rank ``i * STRIDE mod threads``), as idle threads are among real ones.
 
-Then, on the loaded database:
+Every size is loaded first; then they are measured side by side, each step alternating
+between sizes (list_threads call by call, the deletion rounds size by size, the order reversed
+every other round), so that the load of a shared machine moves every size alike. Measured:
 
 - `list_threads` (ours; the official package has none): p50/p99 of the first page, of a deep
   page (``after=`` a random thread id), with ``idle_for`` (half the threads match), with a
   metadata filter that one thread matches and one that every thread matches.
-- Deleting, on equal slices of threads (`--slice` of them each, the oldest first), two rounds
-  with the order of the participants reversed in the second: our ``apply_retention(idle_for)``
-  (a sweep over every thread, cutting exactly the slice), and as its baseline the official
-  ``delete_thread`` per thread (what a user of that package writes, given the ids); both
-  savers' ``delete_thread`` per thread, ``prune(strategy="delete")`` and
-  ``prune(strategy="keep_latest")`` 100 threads a call. Rows deleted per second
-  (checkpoints, blobs, writes: counted on the slice before and after).
-- Meanwhile another thread `put`s a checkpoint (ours, a new thread each) every
-  `PUT_INTERVAL` seconds: its p50/p99 during each operation, and during a quiet phase.
-- After the deletions: ``n_live_tup``/``n_dead_tup`` and autovacuum counts of the three
-  tables, table and index bytes before and after, and the time a manual ``VACUUM`` takes
-  (the work autovacuum has to do).
+- Deleting, on equal slices of threads (`--slice` of them each, the oldest first), `ROUNDS`
+  rounds, the order of the participants reversed every other round: our
+  ``apply_retention(idle_for)`` (a sweep over every thread, cutting exactly the slice), and
+  as its baseline the official ``delete_thread`` per thread (what a user of that package
+  writes, given the ids); both savers' ``delete_thread`` per thread,
+  ``prune(strategy="delete")`` and ``prune(strategy="keep_latest")`` 100 threads a call.
+  Rows deleted per second (checkpoints, blobs, writes: counted on the slice before and after).
+- Meanwhile, on each database, another thread `put`s a checkpoint (ours, a new thread each)
+  every `PUT_INTERVAL` seconds: its p50/p99 during each operation, and in a quiet phase.
+- After the deletions: ``n_live_tup``/``n_dead_tup``, autovacuum counts and the dead tuples
+  that would start autovacuum (the server's settings) of the three tables, table and index
+  bytes before and after, and the time a manual ``VACUUM`` takes (autovacuum's work).
 - EXPLAIN (ANALYZE, BUFFERS) of our statements: the list_threads pages, the retention pick
   and delete, delete_thread and prune's first step (deleting statements rolled back).
 
