@@ -142,14 +142,15 @@ def drop_database(dsn: str, name: str) -> None:
         )
 
 
-Thread = tuple[str, int, datetime | None]
+Thread = tuple[str, int, datetime | None, str | None]
 
 
 def load_threads(dsn: str, name: str, threads: Iterable[Thread]) -> tuple[str, float]:
-    """Create database `name` holding `threads`: (thread_id, checkpoints, born) each.
+    """Create database `name` holding `threads`: (thread_id, checkpoints, born, metadata) each.
 
     `born` is the ``ts`` of the thread's first checkpoint (the next ones a second apart), or
-    None for the template's. Returns the database's DSN and the seconds loading took.
+    None for the template's; `metadata` (JSON text, or None) is added to each checkpoint's.
+    Returns the database's DSN and the seconds loading took.
     """
     target = create_database(dsn, name)
     started = time.perf_counter()
@@ -158,7 +159,7 @@ def load_threads(dsn: str, name: str, threads: Iterable[Thread]) -> tuple[str, f
         conn.execute(_SQL.render("functions"))
         conn.execute(_SQL.render("template_table"))
         conn.execute(_SQL.render("threads_table"))
-        copy_rows = "COPY growth_threads (thread_id, length, born) FROM STDIN"
+        copy_rows = "COPY growth_threads (thread_id, length, born, metadata) FROM STDIN"
         with conn.cursor().copy(copy_rows) as copy:
             for row in threads:
                 copy.write_row(row)
@@ -175,9 +176,9 @@ def load_database(dsn: str, name: str, size: int) -> tuple[str, float]:
     """
     layout = Layout(size)
     threads: list[Thread] = [
-        (long_id(i), layout.long_length, None) for i in range(layout.long_threads)
+        (long_id(i), layout.long_length, None, None) for i in range(layout.long_threads)
     ]
-    threads += [(short_id(i), SHORT, None) for i in range(layout.short_threads)]
+    threads += [(short_id(i), SHORT, None, None) for i in range(layout.short_threads)]
     return load_threads(dsn, name, threads)
 
 

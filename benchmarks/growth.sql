@@ -27,8 +27,10 @@ WHERE c.thread_id = 'template';
 
 -- name: threads_table
 -- The threads to load. `born`, when set, is the `ts` of the thread's first checkpoint (each
--- next one a second later); when NULL the checkpoints keep the template's `ts`.
-CREATE TABLE growth_threads (thread_id text PRIMARY KEY, length int NOT NULL, born timestamptz);
+-- next one a second later); when NULL the checkpoints keep the template's `ts`. `metadata`,
+-- when set, is added to every checkpoint's metadata.
+CREATE TABLE growth_threads
+    (thread_id text PRIMARY KEY, length int NOT NULL, born timestamptz, metadata jsonb);
 
 -- name: load_checkpoints
 INSERT INTO checkpoints
@@ -44,6 +46,7 @@ SELECT t.thread_id, '', growth_checkpoint_id(k),
            ARRAY['versions_seen', 'worker', 'payload'], to_jsonb(growth_version(k))),
            ARRAY['channel_values', 'step'], to_jsonb(k)),
        g.metadata || jsonb_build_object('step', k, 'run_id', 'run-' || t.thread_id)
+           || coalesce(t.metadata, '{}')
 FROM growth_threads AS t
 CROSS JOIN LATERAL generate_series(0, t.length - 1) AS k
 JOIN growth_template AS g ON g.pos = k %% %(template)s;

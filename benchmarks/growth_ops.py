@@ -81,6 +81,8 @@ LIST_OPERATIONS = (
     "deep page",
     "idle_for (half match)",
     "filter, one thread matches",
+    "filter, 1% of threads match",
+    "filter, 10% of threads match",
     "filter, every thread matches",
 )
 # (operation, participant) pairs, each deleting one slice per round.
@@ -135,10 +137,20 @@ class Ages:
         return timedelta(seconds=self.age(boundary) + since_load - (LENGTH - 1))
 
 
+def tier(i: int) -> str | None:
+    """Metadata some threads carry, for filters that a share of the threads match:
+    ``{"tier": "gold"}`` 1% of them, ``{"tier": "silver"}`` 10%."""
+    if i % 100 == 0:
+        return '{"tier": "gold"}'
+    if i % 10 == 1:
+        return '{"tier": "silver"}'
+    return None
+
+
 def load(dsn: str, name: str, threads: int) -> tuple[str, Ages, float]:
     """Load database `name` with `threads` threads of `LENGTH` checkpoints."""
     ages = Ages(threads, time.time())
-    rows = ((thread_id(i), LENGTH, ages.born(i)) for i in range(threads))
+    rows = ((thread_id(i), LENGTH, ages.born(i), tier(i)) for i in range(threads))
     target, seconds = growth.load_threads(dsn, name, rows)
     with psycopg.connect(target, autocommit=True) as conn:
         # Write the load's dirty pages now, not in the middle of the first measurement.
@@ -178,6 +190,10 @@ def _pages(ages: Ages) -> dict[str, Callable[[Any], object]]:
         "idle_for (half match)": lambda s: s.list_threads(limit=100, idle_for=half),
         "filter, one thread matches": lambda s: s.list_threads(
             limit=100, filter={"run_id": f"run-{thread_id(rng.randrange(n))}"}
+        ),
+        "filter, 1% of threads match": lambda s: s.list_threads(limit=100, filter={"tier": "gold"}),
+        "filter, 10% of threads match": lambda s: s.list_threads(
+            limit=100, filter={"tier": "silver"}
         ),
         "filter, every thread matches": lambda s: s.list_threads(
             limit=100, filter={"source": "loop"}
@@ -446,6 +462,8 @@ def statements(ages: Ages, size: int) -> dict[str, Query]:
         "list_threads deep page": page(after=deep),
         "list_threads idle_for": page(idle_for=half),
         "list_threads filter, one thread": page(filter={"run_id": f"run-{deep}"}),
+        "list_threads filter, 1% of threads": page(filter={"tier": "gold"}),
+        "list_threads filter, 10% of threads": page(filter={"tier": "silver"}),
         "list_threads filter, every thread": page(filter={"source": "loop"}),
         "retention pick (100 threads)": _first_query(operation.steps),
         "retention delete idle (100 threads)": Query(
@@ -493,8 +511,11 @@ def run(
     keep: bool = False,
     prefix: str = "gops",
     json_path: Path | None = None,
+    deletes: bool = True,
 ) -> dict[str, Any]:
-    """Load every size, then measure them side by side (each step alternating sizes)."""
+    """Load every size, then measure them side by side (each step alternating sizes).
+
+    Without `deletes`, only the list_threads pages and the plans are measured."""
     results: dict[str, Any] = {"samples": samples, "slice": slice_fraction, "sizes": {}}
     names = {n: f"{prefix}_{n}" for n in sizes}
     try:
@@ -516,12 +537,14 @@ def run(
         for n, (target, ages, size) in loaded.items():
             entries[n]["list_threads"] = lists[n]
             entries[n]["plans"] = explain(target, ages, size)
-        for n, (deleted, latency) in measure_deletes(loaded, quiet).items():
-            entries[n]["deletes"], entries[n]["put_latency"] = deleted, latency
+        if deletes:
+            for n, (deleted, latency) in measure_deletes(loaded, quiet).items():
+                entries[n]["deletes"], entries[n]["put_latency"] = deleted, latency
         for n, (target, _, _) in loaded.items():
-            entries[n]["stats_after_deletes"] = table_stats(target)
-            entries[n]["vacuum_seconds"] = round(vacuum_seconds(target), 2)
-            entries[n]["stats_after_vacuum"] = table_stats(target)
+            if deletes:
+                entries[n]["stats_after_deletes"] = table_stats(target)
+                entries[n]["vacuum_seconds"] = round(vacuum_seconds(target), 2)
+                entries[n]["stats_after_vacuum"] = table_stats(target)
             results["sizes"][str(n)] = entries[n]
             _print(entries[n])
         if json_path is not None:
@@ -538,7 +561,7 @@ def _mib(stats: dict[str, dict[str, Any]], key: str) -> float:
 
 
 def _print(e: dict[str, Any]) -> None:
-    loaded, after = e["stats_loaded"], e["stats_after_deletes"]
+    loaded = e["stats_loaded"]
     print(
         f"\n{e['threads']:,} threads ({e['checkpoints']:,} checkpoints, loaded in "
         f"{e['load_seconds']} s); tables {_mib(loaded, 'table_bytes'):,.1f} MiB, indexes "
@@ -547,6 +570,11 @@ def _print(e: dict[str, Any]) -> None:
     print("| list_threads | p50 ms | p99 ms |\n|---|---:|---:|")
     for op, t in e["list_threads"].items():
         print(f"| {op} | {t['p50']:.2f} | {t['p99']:.2f} |")
+    for name, p in e["plans"].items():
+        print(f"plan {name}: {p['ms']:.2f} ms, {p['buffers']}")
+    if "deletes" not in e:
+        return
+    after = e["stats_after_deletes"]
     print("| delete | rows/s | threads/s |\n|---|---:|---:|")
     for op, d in e["deletes"].items():
         examined = f" ({d['examined_per_s']:,.0f} examined/s)" if "examined_per_s" in d else ""
@@ -558,8 +586,6 @@ def _print(e: dict[str, Any]) -> None:
         f"dead tuples after deletes {sum(int(s['dead']) for s in after.values()):,}, live "
         f"{sum(int(s['live']) for s in after.values()):,}; VACUUM {e['vacuum_seconds']} s"
     )
-    for name, p in e["plans"].items():
-        print(f"plan {name}: {p['ms']:.2f} ms, {p['buffers']}")
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -573,7 +599,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     by = [results["sizes"][str(s)] for s in sizes]
     fig, axes = plt.subplots(1, 3, figsize=(16, 5), constrained_layout=True)
     ax = axes[0]
-    for op in LIST_OPERATIONS:
+    for op in [o for o in LIST_OPERATIONS if all(o in e["list_threads"] for e in by)]:
         ax.plot(sizes, [e["list_threads"][op]["p50"] for e in by], marker="o", label=op)
     ax.set(xscale="log", yscale="log", xlabel="threads", ylabel="ms (p50)")
     ax.set_title("list_threads(limit=100), ours", fontsize=10)
@@ -614,6 +640,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the loaded databases")
+    parser.add_argument(
+        "--lists-only", action="store_true", help="list_threads and plans, no deleting"
+    )
     args = parser.parse_args()
     sizes = [int(float(s)) for s in args.threads.split(",")]
     results = run(
@@ -624,6 +653,7 @@ def main() -> None:
         quiet=args.quiet,
         keep=args.keep,
         json_path=args.json,
+        deletes=not args.lists_only,
     )
     if args.plot:
         plot(results, args.plot)

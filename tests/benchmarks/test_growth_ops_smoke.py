@@ -60,6 +60,21 @@ def test_both_savers_read_a_loaded_thread_and_its_time(loaded: tuple[str, growth
     assert info.latest_ts == born + timedelta(seconds=growth_ops.LENGTH - 1)
 
 
+def test_a_share_of_the_threads_carry_the_metadata_the_filters_look_for(
+    loaded: tuple[str, growth_ops.Ages],
+) -> None:
+    dsn, _ = loaded
+    with PostgresSaver.from_conn_string(dsn) as saver:
+        gold = saver.list_threads(filter={"tier": "gold"}, limit=100)
+        silver = saver.list_threads(filter={"tier": "silver"}, limit=100)
+        latest = saver.get_tuple(_config(growth_ops.thread_id(0)))
+    assert [t.thread_id for t in gold] == [growth_ops.thread_id(i) for i in (0,)]
+    assert [t.thread_id for t in silver] == [growth_ops.thread_id(i) for i in range(1, 50, 10)]
+    assert latest is not None
+    assert latest.metadata["tier"] == "gold"
+    assert latest.metadata["run_id"] == f"run-{growth_ops.thread_id(0)}"
+
+
 def test_idle_for_makes_exactly_the_oldest_slices_idle(
     loaded: tuple[str, growth_ops.Ages],
 ) -> None:
