@@ -38,9 +38,10 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,19 @@ from psycopg.conninfo import make_conninfo
 from benchmarks.data import CheckpointStream
 from checkpoint_pg._runtime.sqlfile import load
 
-__all__ = ["TEMPLATE", "Layout", "load_database", "main", "measure", "plot"]
+__all__ = [
+    "TEMPLATE",
+    "Layout",
+    "create_database",
+    "drop_database",
+    "load_database",
+    "load_threads",
+    "main",
+    "measure",
+    "plot",
+    "summary",
+    "table_bytes",
+]
 
 TEMPLATE = 20
 LONG = 10_000
@@ -119,33 +132,59 @@ def _write_template(dsn: str) -> None:
             saver.put_writes(saved, [("payload", {"note": "x" * 64})], str(uuid.uuid4()))
 
 
-def load_database(dsn: str, name: str, size: int) -> tuple[str, float]:
-    """Create database `name` holding `size` checkpoints (as `Layout` spreads them).
+def create_database(dsn: str, name: str) -> str:
+    """Create database `name` afresh (dropping any of that name); returns its DSN."""
+    drop_database(dsn, name)
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return make_conninfo(dsn, dbname=name)
 
-    Returns its DSN and the seconds loading took.
-    """
+
+def drop_database(dsn: str, name: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    target = make_conninfo(dsn, dbname=name)
+
+
+Thread = tuple[str, int, datetime | None, str | None]
+
+
+def load_threads(dsn: str, name: str, threads: Iterable[Thread]) -> tuple[str, float]:
+    """Create database `name` holding `threads`: (thread_id, checkpoints, born, metadata) each.
+
+    `born` is the ``ts`` of the thread's first checkpoint (the next ones a second apart), or
+    None for the template's; `metadata` (JSON text, or None) is added to each checkpoint's.
+    Returns the database's DSN and the seconds loading took.
+    """
+    target = create_database(dsn, name)
     started = time.perf_counter()
     _write_template(target)
-    layout = Layout(size)
     with psycopg.connect(target, autocommit=True) as conn:
         conn.execute(_SQL.render("functions"))
         conn.execute(_SQL.render("template_table"))
-        threads = [(long_id(i), layout.long_length) for i in range(layout.long_threads)]
-        threads += [(short_id(i), SHORT) for i in range(layout.short_threads)]
         conn.execute(_SQL.render("threads_table"))
-        with conn.cursor().copy("COPY growth_threads (thread_id, length) FROM STDIN") as copy:
+        copy_rows = "COPY growth_threads (thread_id, length, born, metadata) FROM STDIN"
+        with conn.cursor().copy(copy_rows) as copy:
             for row in threads:
                 copy.write_row(row)
         for statement in ("load_checkpoints", "load_blobs", "load_static_blobs", "load_writes"):
             conn.execute(_SQL.render(statement), {"template": TEMPLATE})
         conn.execute("VACUUM (ANALYZE) checkpoints, checkpoint_blobs, checkpoint_writes")
     return target, time.perf_counter() - started
+
+
+def load_database(dsn: str, name: str, size: int) -> tuple[str, float]:
+    """Create database `name` holding `size` checkpoints (as `Layout` spreads them).
+
+    Returns its DSN and the seconds loading took.
+    """
+    layout = Layout(size)
+    threads: list[Thread] = [
+        (long_id(i), layout.long_length, None, None) for i in range(layout.long_threads)
+    ]
+    threads += [(short_id(i), SHORT, None, None) for i in range(layout.short_threads)]
+    return load_threads(dsn, name, threads)
 
 
 def table_bytes(dsn: str) -> dict[str, int]:
@@ -245,7 +284,7 @@ def measure_sizes(
                     if i >= 10:  # the first calls warm caches and prepare statements
                         times[size][p].append(time.perf_counter() - start)
             for size in databases:
-                out[size][op] = {p: _summary(t) for p, t in times[size].items()}
+                out[size][op] = {p: summary(t) for p, t in times[size].items()}
     return out
 
 
@@ -280,7 +319,7 @@ def plans(dsn: str, size: int) -> dict[str, list[str]]:
     return out
 
 
-def _summary(seconds: list[float]) -> dict[str, float]:
+def summary(seconds: list[float]) -> dict[str, float]:
     ordered = sorted(seconds)
     return {
         "p50": statistics.median(ordered) * 1e3,
@@ -375,13 +414,8 @@ def run(
             _print(size, entry)
     finally:
         if not keep:
-            with psycopg.connect(dsn, autocommit=True) as admin:
-                for size in sizes:
-                    admin.execute(
-                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                            sql.Identifier(f"{prefix}_{size}")
-                        )
-                    )
+            for size in sizes:
+                drop_database(dsn, f"{prefix}_{size}")
     return results
 
 

@@ -1,7 +1,8 @@
 -- Bulk loading for benchmarks/growth.py: replicas of one template thread that our saver wrote.
 -- A loaded checkpoint `k` is template checkpoint `k % template` with its own ids, versions,
--- step and run id, and its own payload blob and pending write; every thread also gets the
--- template's `static` blob, which every checkpoint's channel_versions names.
+-- step and run id (and `ts`, when its thread has a `born`), and its own payload blob and
+-- pending write; every thread also gets the template's `static` blob, which every
+-- checkpoint's channel_versions names.
 
 -- name: functions
 CREATE FUNCTION growth_checkpoint_id(k bigint) RETURNS text IMMUTABLE LANGUAGE sql
@@ -25,20 +26,27 @@ JOIN checkpoint_writes AS w
 WHERE c.thread_id = 'template';
 
 -- name: threads_table
-CREATE TABLE growth_threads (thread_id text PRIMARY KEY, length int NOT NULL);
+-- The threads to load. `born`, when set, is the `ts` of the thread's first checkpoint (each
+-- next one a second later); when NULL the checkpoints keep the template's `ts`. `metadata`,
+-- when set, is added to every checkpoint's metadata.
+CREATE TABLE growth_threads
+    (thread_id text PRIMARY KEY, length int NOT NULL, born timestamptz, metadata jsonb);
 
 -- name: load_checkpoints
 INSERT INTO checkpoints
     (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
 SELECT t.thread_id, '', growth_checkpoint_id(k),
        CASE WHEN k > 0 THEN growth_checkpoint_id(k - 1) END,
-       jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set(g.checkpoint,
+       jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set(g.checkpoint,
            ARRAY['id'], to_jsonb(growth_checkpoint_id(k))),
+           ARRAY['ts'], coalesce(to_jsonb(to_char((t.born + k * interval '1 second')
+               AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')), g.checkpoint -> 'ts')),
            ARRAY['channel_versions', 'payload'], to_jsonb(growth_version(k))),
            ARRAY['channel_versions', 'step'], to_jsonb(growth_version(k))),
            ARRAY['versions_seen', 'worker', 'payload'], to_jsonb(growth_version(k))),
            ARRAY['channel_values', 'step'], to_jsonb(k)),
        g.metadata || jsonb_build_object('step', k, 'run_id', 'run-' || t.thread_id)
+           || coalesce(t.metadata, '{}')
 FROM growth_threads AS t
 CROSS JOIN LATERAL generate_series(0, t.length - 1) AS k
 JOIN growth_template AS g ON g.pos = k %% %(template)s;
