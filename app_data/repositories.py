@@ -35,6 +35,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     true,
     tuple_,
     type_coerce,
@@ -89,6 +90,36 @@ def _like_escape(text: str) -> str:
 
 def _like_prefix(prefix: str) -> str:
     return _like_escape(prefix) + "%"
+
+
+# `FileRepository.directory`: the next live path at or after a point, from the start of the
+# directory, then after each entry: past a file by the smallest longer string, past a
+# subdirectory by `prefix || name || '0'` (every path below it sorts before that).
+_DIRECTORY_WALK = """
+WITH RECURSIVE walk (path, size_bytes, updated_at) AS (
+    (SELECT f.path, f.size_bytes, f.updated_at FROM "ProjectFile" AS f
+     WHERE f.project_id = :project_id AND f.deleted_at IS NULL
+       AND f.path >= :prefix {upper}
+     ORDER BY f.path LIMIT 1)
+    UNION ALL
+    SELECT nxt.path, nxt.size_bytes, nxt.updated_at
+    FROM walk AS w
+    CROSS JOIN LATERAL (
+        SELECT f.path, f.size_bytes, f.updated_at FROM "ProjectFile" AS f
+        WHERE f.project_id = :project_id AND f.deleted_at IS NULL {upper}
+          AND f.path >= CASE
+              WHEN strpos(substr(w.path, :n + 1), '/') > 0
+              THEN :prefix || split_part(substr(w.path, :n + 1), '/', 1) || '0'
+              ELSE w.path || chr(1) END
+        ORDER BY f.path LIMIT 1
+    ) AS nxt
+)
+SELECT split_part(substr(w.path, :n + 1), '/', 1) AS name,
+       strpos(substr(w.path, :n + 1), '/') > 0 AS is_dir,
+       w.size_bytes, w.updated_at
+FROM walk AS w
+ORDER BY name, is_dir
+"""
 
 
 class _Repository:
@@ -453,36 +484,21 @@ class FileRepository(_Repository):
     async def directory(self, project_id: str, directory: str) -> list[Any]:
         """The entries directly in `directory` (``""``: the root): files and subdirectories.
 
-        Each row is ``(name, is_dir, size_bytes, updated_at)``; a directory is any first
-        segment that more paths continue under. One grouped scan of the index range.
+        Each row is ``(name, is_dir, size_bytes, updated_at)`` (a directory's size and time
+        are its first file's, which the service drops); a directory is any first segment that
+        more paths continue under. A loose index scan (`_DIRECTORY_WALK`): one probe of the
+        path index per entry, each subdirectory skipped whole, so a folder of 100 subfolders
+        costs 100 probes however many files lie below them.
         """
         prefix = directory + "/" if directory else ""
-        rest = func.substr(ProjectFile.path, len(prefix) + 1)
-        inner = (
-            select(
-                func.split_part(rest, "/", 1).label("name"),
-                (func.strpos(rest, "/") > 0).label("is_dir"),
-                ProjectFile.size_bytes,
-                ProjectFile.updated_at,
-            )
-            .where(
-                ProjectFile.project_id == project_id,
-                ProjectFile.deleted_at.is_(None),
-                ProjectFile.path.like(_like_prefix(prefix), escape="\\"),
-            )
-            .subquery()
-        )
-        query = (
-            select(
-                inner.c.name,
-                inner.c.is_dir,
-                func.max(inner.c.size_bytes),
-                func.max(inner.c.updated_at),
-            )
-            .group_by(inner.c.name, inner.c.is_dir)
-            .order_by(inner.c.name, inner.c.is_dir)
-        )
-        return list((await self.session.execute(query)).all())
+        # Paths are COLLATE "C" (byte order), and '0' is the byte after '/': every path under
+        # `prefix` sorts below `upper`.
+        bounded = _DIRECTORY_WALK.format(upper="AND f.path < :upper" if prefix else "")
+        params = {"project_id": project_id, "prefix": prefix, "n": len(prefix)}
+        if prefix:
+            params["upper"] = prefix[:-1] + "0"
+        result = await self.session.execute(text(bounded), params)
+        return list(result.all())
 
     async def soft_delete_tree(self, project_id: str, path: str, now: datetime) -> int:
         """Soft-delete the live file at `path` and every live file under ``path/``; count them."""

@@ -6,7 +6,7 @@ prose-like text (`benchmarks.prose`) in lines of about 80 characters, under
 20). The same files are held twice, in a schema of their own:
 
 - ``ours``: app_data's ``ProjectFile`` rows, searched by `ProjectBackend` (grep through the
-  ``pg_trgm`` index, glob as a path regex, ls as one grouped scan, all in PostgreSQL);
+  ``pg_trgm`` index, glob as a path regex, ls as a loose index scan, all in PostgreSQL);
 - ``store``: deepagents' own ``StoreBackend`` over our `store.PostgresStore` (one item per
   file, deepagents' file format), which reads the namespace's items and searches in Python.
 

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from typing_extensions import TypedDict
 
 from app_data import AppDataService, Database
+from app_data.repositories import _DIRECTORY_WALK
 from app_data.schemas import ProjectRecord
 from app_data.tools.backend import ProjectBackend
 from app_data.tools.loop import EventLoopThread
@@ -191,3 +192,70 @@ async def test_an_upload_refuses_bad_paths_one_by_one(backend: ProjectBackend) -
     assert [a.error for a in answers] == [None, "invalid_path", "invalid_path"]
     (download,) = await backend.adownload_files(["/ok.txt"])
     assert download.content == b"fine"
+
+
+async def test_a_listing_orders_names_whatever_bytes_sort_before_the_slash(
+    service: AppDataService, project: ProjectRecord
+) -> None:
+    # '-', '.' and '!' sort before '/', so "d/a-b" lies between "d/a" and "d/a/x" in the
+    # path index; "a0" and "seg0" sit right where a skipped subdirectory ends.
+    paths = ["d/a", "d/a/x", "d/a/y/z", "d/a-b", "d/a.txt", "d/a!", "d/a0", "d/ab/c", "d/b"]
+    for path in paths:
+        await service.save_file(project.id, path, "x" * len(path))
+    entries = await service.list_directory(project.id, "d")
+    assert [(e.path, e.is_dir) for e in entries] == [
+        ("d/a", False),
+        ("d/a", True),
+        ("d/a!", False),
+        ("d/a-b", False),
+        ("d/a.txt", False),
+        ("d/a0", False),
+        ("d/ab", True),
+        ("d/b", False),
+    ]
+    assert [e.size_bytes for e in entries if not e.is_dir] == [3, 4, 5, 7, 4, 3]
+
+
+async def test_a_listing_skips_deleted_files_and_folders_left_empty(
+    service: AppDataService, project: ProjectRecord
+) -> None:
+    for path in ["top.md", "gone/only.md", "kept/one.md", "kept/two.md", "kept/sub/x.md"]:
+        await service.save_file(project.id, path, "x")
+    await service.delete_tree(project.id, "gone")
+    await service.delete_tree(project.id, "kept/one.md")
+    root = await service.list_directory(project.id, "")
+    assert [(e.path, e.is_dir) for e in root] == [("kept", True), ("top.md", False)]
+    kept = await service.list_directory(project.id, "kept")
+    assert [(e.path, e.is_dir) for e in kept] == [("kept/sub", True), ("kept/two.md", False)]
+    assert await service.list_directory(project.id, "gone") == []
+    assert await service.list_directory(project.id, "nowhere") == []
+
+
+async def test_a_folder_of_subfolders_is_listed_with_a_probe_per_entry(
+    service: AppDataService, project: ProjectRecord, db: Database
+) -> None:
+    # 20 subfolders of 30 files each: the walk reads one index entry per subfolder (and one
+    # to find the end), never the 600 files below them.
+    for i in range(20):
+        await service.save_files(
+            project.id, [(f"src/m{i:02d}/f{j:02d}.py", "pass\n") for j in range(30)]
+        )
+    entries = await service.list_directory(project.id, "src")
+    assert [e.path for e in entries] == [f"src/m{i:02d}" for i in range(20)]
+    walk = _DIRECTORY_WALK.format(upper="AND f.path < :upper")
+    params = {"project_id": project.id, "prefix": "src/", "n": 4, "upper": "src0"}
+    async with db.transaction() as session:
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = (
+            await session.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + walk), params)
+        ).scalar_one()
+    read = 0
+    nodes = [plan[0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.get("Plans", []))
+        if node.get("Relation Name") == "ProjectFile":
+            assert node["Node Type"] in ("Index Scan", "Index Only Scan")
+            # EXPLAIN's rows are a per-loop average, rounded: at most one row per probe.
+            read += node["Actual Rows"] * node["Actual Loops"]
+    assert read <= 21  # a probe per subfolder and one to find the end
