@@ -62,6 +62,7 @@ __all__ = [
     "main",
     "measure",
     "plot",
+    "plot_operations",
     "summary",
     "table_bytes",
 ]
@@ -329,13 +330,27 @@ def summary(seconds: list[float]) -> dict[str, float]:
 
 def plot(results: dict[str, Any], path: Path) -> None:
     """p50 (solid) and p99 (dashed) against size per operation, log scales, both savers."""
+    plot_operations(
+        results,
+        path,
+        OPERATIONS,
+        xlabel="checkpoints in the database",
+        title="Saver operations as the database grows (p50 solid, p99 dashed)",
+    )
+
+
+def plot_operations(
+    results: dict[str, Any], path: Path, operations: Iterable[str], *, xlabel: str, title: str
+) -> None:
+    """One panel per operation of `operations` that `results` holds: p50 (solid) and p99
+    (dashed) against size, log scales, official beside ours (the growth benchmarks' plot)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     sizes = sorted(int(s) for s in results["sizes"])
-    ops = [op for op in OPERATIONS if op in results["sizes"][str(sizes[0])]["operations"]]
+    ops = [op for op in operations if op in results["sizes"][str(sizes[0])]["operations"]]
     columns = 4 if len(ops) > 6 else 3
     rows = -(-len(ops) // columns)
     fig, axes = plt.subplots(
@@ -352,11 +367,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(op, fontsize=10)
-        ax.set_xlabel("checkpoints in the database")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("ms per call")
         ax.grid(True, which="both", alpha=0.3)
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle("Saver operations as the database grows (p50 solid, p99 dashed)")
+    fig.suptitle(title)
     fig.savefig(path, dpi=80)
     plt.close(fig)
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -51,11 +50,11 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
-from benchmarks import prose, search_bench
+from benchmarks import growth, prose, search_bench
 
 __all__ = ["OPERATIONS", "VECTOR_OPERATIONS", "load_database", "main", "measure", "plot", "run"]
 
-OFFICIAL, OURS = "official", "ours"
+OFFICIAL, OURS = growth.OFFICIAL, growth.OURS
 PUT = "put, new item"
 PUT_EMBEDDED = "put, new item, embedded"
 GET = "get, existing item"
@@ -249,7 +248,8 @@ def measure(
                         times[p].append(time.perf_counter() - start)
                         returned[p] += _count(result)
             out[op] = {
-                p: {**_summary(t), "returned": returned[p] / samples} for p, t in times.items()
+                p: {**growth.summary(t), "returned": returned[p] / samples}
+                for p, t in times.items()
             }
     return out
 
@@ -317,52 +317,18 @@ def plans(
     return out
 
 
-def _summary(seconds: list[float]) -> dict[str, float]:
-    ordered = sorted(seconds)
-    return {
-        "p50": statistics.median(ordered) * 1e3,
-        "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3,
-    }
-
-
 def plot(results: dict[str, Any], path: Path) -> None:
     """p50 (solid) and p99 (dashed) against size per operation, log scales, both stores."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sizes = sorted(int(s) for s in results["sizes"])
-    ops = [
-        op
-        for op in OPERATIONS + VECTOR_OPERATIONS
-        if op in results["sizes"][str(sizes[0])]["operations"]
-    ]
-    cols = 3
-    rows = (len(ops) + cols - 1) // cols
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(15, 4 * rows), constrained_layout=True, squeeze=False
+    growth.plot_operations(
+        results,
+        path,
+        OPERATIONS + VECTOR_OPERATIONS,
+        xlabel="items in the store",
+        title=(
+            f"Store operations as the store grows ({results.get('server', '')};"
+            " p50 solid, p99 dashed)"
+        ),
     )
-    colors = {OFFICIAL: "#d62728", OURS: "#1f77b4"}
-    for ax, op in zip(axes.flat, ops, strict=False):
-        for p, color in colors.items():
-            for q, style in (("p50", "-"), ("p99", "--")):
-                ys = [results["sizes"][str(s)]["operations"][op][p][q] for s in sizes]
-                ax.plot(sizes, ys, style, marker="o", color=color, label=f"{p} {q}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(op, fontsize=10)
-        ax.set_xlabel("items in the store")
-        ax.set_ylabel("ms per call")
-        ax.grid(True, which="both", alpha=0.3)
-    for ax in list(axes.flat)[len(ops) :]:
-        ax.set_visible(False)
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle(
-        f"Store operations as the store grows ({results.get('server', '')}; p50 solid, p99 dashed)"
-    )
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 def run(
@@ -472,8 +438,8 @@ def markdown(results: dict[str, Any]) -> str:
             cells.append(f"{_ms(o['p50'])} / {_ms(o['p99'])}")
             cells.append(f"{_ms(u['p50'])} / {_ms(u['p99'])} ({u['p50'] / o['p50']:.2f})")
         first, last = entries[0]["operations"][op], entries[-1]["operations"][op]
-        growth = [last[p]["p50"] / first[p]["p50"] for p in (OFFICIAL, OURS)]
-        lines.append(f"| {op} | {' | '.join(cells)} | {growth[0]:.2f} | {growth[1]:.2f} |")
+        grew = [last[p]["p50"] / first[p]["p50"] for p in (OFFICIAL, OURS)]
+        lines.append(f"| {op} | {' | '.join(cells)} | {grew[0]:.2f} | {grew[1]:.2f} |")
     return "\n".join(lines)
 
 
