@@ -18,18 +18,24 @@ ROOT = Path(__file__).resolve().parents[3]
 PASSWORD = "not-to-be-printed-4711"
 
 
-def test_the_demo_command_runs_end_to_end_and_again(database_dsn: str) -> None:
-    dsn = make_conninfo(database_dsn, password=PASSWORD)  # the test servers trust; unused
+def _demo_command(dsn: str) -> subprocess.CompletedProcess[str]:
+    """`checkpoint-pg demo --dsn DSN` in a process of its own, stdin closed."""
     env = {k: v for k, v in os.environ.items() if k != "CHECKPOINT_PG_DSN"}
-    first = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "checkpoint_pg.cli", "demo", "--dsn", dsn],
         cwd=ROOT,
         env=env,
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_the_demo_command_runs_end_to_end_and_again(database_dsn: str) -> None:
+    dsn = make_conninfo(database_dsn, password=PASSWORD)  # the test servers trust; unused
+    first = _demo_command(dsn)
     output = first.stdout + first.stderr
     assert first.returncode == 0, output
     assert PASSWORD not in output
@@ -71,18 +77,7 @@ def test_a_database_holding_part_of_the_schema_is_refused_in_one_line(database_d
     # gone halfway): the migration cannot run, and the demo says so without a traceback.
     with psycopg.connect(database_dsn, autocommit=True) as conn:
         conn.execute("""CREATE TYPE "Plan" AS ENUM ('FREE')""")
-    dsn = make_conninfo(database_dsn, password=PASSWORD)
-    env = {k: v for k, v in os.environ.items() if k != "CHECKPOINT_PG_DSN"}
-    result = subprocess.run(
-        [sys.executable, "-m", "checkpoint_pg.cli", "demo", "--dsn", dsn],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _demo_command(make_conninfo(database_dsn, password=PASSWORD))
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "Traceback" not in output
