@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from store import InvalidIndexConfigError, PostgresStore
+from tests.store.test_text_search import reference
 from tests.store.test_vector_search import RecordingEmbeddings, expected_score, letter_vector
 
 DOCS: list[tuple[str, str, str]] = [
@@ -53,20 +54,7 @@ def hybrid_store(dsn: str, **hybrid: Any) -> Iterator[PostgresStore]:
 
 
 def text_list(dsn: str, query: str, keep: set[str]) -> list[str]:
-    ranked = []
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for key, text, _ in DOCS:
-            if key not in keep:
-                continue
-            row = conn.execute(
-                "SELECT to_tsvector('english', %s) @@ websearch_to_tsquery('english', %s),"
-                " ts_rank(to_tsvector('english', %s), websearch_to_tsquery('english', %s))",
-                (text, query, text, query),
-            ).fetchone()
-            assert row is not None
-            if row[0]:
-                ranked.append((key, float(row[1])))
-    return [k for k, _ in sorted(ranked, key=lambda ks: (-ks[1], ks[0]))]
+    return [key for key, _ in reference(dsn, query, DOCS) if key in keep]
 
 
 def vector_list(query: str, keep: set[str]) -> list[str]:

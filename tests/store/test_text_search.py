@@ -46,11 +46,14 @@ def fill(store: PostgresStore | InMemoryStore) -> None:
         store.put(("docs",), key, {"text": text, **extra})
 
 
-def reference(dsn: str, query: str) -> list[tuple[str, float]]:
-    """Matching keys, best first (ties by key), by PostgreSQL on each item's text alone."""
+def reference(
+    dsn: str, query: str, docs: Sequence[tuple[str, str, Any]] = DOCS
+) -> list[tuple[str, float]]:
+    """Matching keys of `docs` (key, text, ...), best first (ties by key), by PostgreSQL on
+    each item's text alone."""
     found = []
     with psycopg.connect(dsn, autocommit=True) as conn:
-        for key, text, _ in DOCS:
+        for key, text, _ in docs:
             row = conn.execute(
                 "SELECT to_tsvector('english', %s) @@ websearch_to_tsquery('english', %s),"
                 " ts_rank(to_tsvector('english', %s), websearch_to_tsquery('english', %s))",
